@@ -1,0 +1,19 @@
+"""provider-simulator: a local, stateful fake of Bird's Channels API and Apple Messages for Business."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "create_app", "Settings"]
+
+
+def __getattr__(name: str) -> object:
+    # Lazy re-exports keep `import simulator` cheap (the pytest plugin imports it on every run).
+    if name == "create_app":
+        from simulator.app import create_app
+
+        return create_app
+    if name == "Settings":
+        from simulator.settings import Settings
+
+        return Settings
+    raise AttributeError(name)

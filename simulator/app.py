@@ -1,0 +1,117 @@
+"""The app factory: routes are data, resources open in the lifespan, state lives on app.state.sim."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from simulator import __version__
+from simulator.core.errors import BodyTooLarge, MalformedBody, SimulatorError
+from simulator.core.schemas import SchemaStore
+from simulator.core.simulation import Simulation
+from simulator.settings import Settings
+
+log = logging.getLogger("simulator")
+
+# (path prefix, renderer) — the first match picks the error shape for errors raised outside a provider's handlers.
+ErrorShape = Callable[[int, str, str], Response]
+
+
+def _control_shape(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None = None) -> Starlette:
+    """Build the simulator app. Nothing is opened until the lifespan starts."""
+    from simulator import bird, control
+
+    settings = settings or Settings.from_env()
+    sim = Simulation.build(settings, schemas)
+    routes: list[BaseRoute] = []
+    shapes: list[tuple[str, ErrorShape]] = [("/_sim", _control_shape)]
+    routes += control.install(sim)
+    for provider in _optional_providers():
+        provider_routes, prefix, shape = provider.install(sim)
+        routes += provider_routes
+        shapes.append((prefix, shape))
+    bird_routes, _, bird_shape = bird.install(sim)
+    routes += bird_routes  # Bird's paths start at the root, so its shape is the fallback.
+
+    def shape_for(path: str) -> ErrorShape:
+        for prefix, shape in shapes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return shape
+        return bird_shape
+
+    async def on_simulator_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SimulatorError)
+        return exc.render()
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
+        if exc.status_code == 404:
+            message = f"The requested resource does not exist: no route for {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        response = shape_for(request.url.path)(exc.status_code, code, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def on_too_large(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BodyTooLarge)
+        return shape_for(request.url.path)(413, "PayloadTooLarge", str(exc))
+
+    async def on_malformed(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, MalformedBody)
+        return shape_for(request.url.path)(400, "BadRequest", exc.message)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # Last line of defence: never a bare 500 page. Logged with a traceback so it gets fixed.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return shape_for(request.url.path)(500, "InternalError", f"simulator bug: {type(exc).__name__}: {exc}")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await sim.open()
+        try:
+            yield
+        finally:
+            await sim.close()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            SimulatorError: on_simulator_error,
+            HTTPException: on_http_error,
+            BodyTooLarge: on_too_large,
+            MalformedBody: on_malformed,
+            Exception: on_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.sim = sim
+    app.state.version = __version__
+    return app
+
+
+def _optional_providers() -> list[Any]:
+    """Providers beyond Bird, each a package with ``install(sim) -> (routes, prefix, error_shape)``."""
+    import importlib
+    import importlib.util
+
+    found = []
+    for name in ("simulator.business_chat",):
+        if importlib.util.find_spec(name) is not None:
+            found.append(importlib.import_module(name))
+    return found

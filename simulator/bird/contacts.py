@@ -1,0 +1,71 @@
+"""Bird contacts: auto-created on first send or inbound message to an identifier, then reused."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from simulator.core.clock import iso_ms
+from simulator.core.ids import Randomness
+from simulator.core.store import Store, Tx
+
+
+def contact_view(row_data: str) -> dict[str, Any]:
+    return json.loads(row_data)
+
+
+def new_contact(rand: Randomness, now_ms: int, key: str, value: str, display_name: str = "",
+                attributes: dict[str, Any] | None = None, extra_identifiers: list[dict[str, str]] | None = None
+                ) -> dict[str, Any]:
+    identifiers = [{"key": key, "value": value}] + [
+        i for i in (extra_identifiers or []) if (i["key"], i["value"]) != (key, value)
+    ]
+    attrs: dict[str, Any] = dict(attributes or {})
+    for ident in identifiers:
+        attr_key = {"phonenumber": "phonenumber", "emailaddress": "emailaddress"}.get(ident["key"], ident["key"])
+        attrs.setdefault(attr_key, [])
+        if isinstance(attrs[attr_key], list) and ident["value"] not in attrs[attr_key]:
+            attrs[attr_key].append(ident["value"])
+    if display_name:
+        attrs["displayName"] = display_name
+    return {
+        "id": rand.uuid(),
+        "computedDisplayName": display_name or value,
+        "featuredIdentifiers": identifiers,
+        "identifierCount": len(identifiers),
+        "attributes": attrs,
+        "createdAt": iso_ms(now_ms),
+        "updatedAt": iso_ms(now_ms),
+    }
+
+
+async def find_or_create(tx: Tx, rand: Randomness, workspace_id: str, key: str, value: str, now_ms: int
+                         ) -> tuple[dict[str, Any], bool]:
+    row = await tx.fetch_one(
+        "SELECT data FROM bird_contacts WHERE workspace_id=? AND identifier_key=? AND identifier_value=?",
+        (workspace_id, key, value),
+    )
+    if row is not None:
+        return json.loads(row[0]), False
+    contact = new_contact(rand, now_ms, key, value)
+    await insert(tx, workspace_id, contact, key, value, now_ms)
+    return contact, True
+
+
+async def insert(tx: Tx, workspace_id: str, contact: dict[str, Any], key: str, value: str, now_ms: int) -> None:
+    await tx.execute(
+        "INSERT INTO bird_contacts (id, workspace_id, identifier_key, identifier_value, created_at, data)"
+        " VALUES (?,?,?,?,?,?)",
+        (contact["id"], workspace_id, key, value, now_ms, json.dumps(contact, separators=(",", ":"))),
+    )
+
+
+async def get(store: Store, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    row = await store.fetch_one("SELECT data FROM bird_contacts WHERE workspace_id=? AND id=?",
+                                (workspace_id, contact_id))
+    return None if row is None else json.loads(row[0])
+
+
+async def get_by_id(tx: Tx, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    row = await tx.fetch_one("SELECT data FROM bird_contacts WHERE workspace_id=? AND id=?",
+                             (workspace_id, contact_id))
+    return None if row is None else json.loads(row[0])

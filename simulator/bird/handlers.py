@@ -1,0 +1,307 @@
+"""Bird HTTP layer: authenticate, parse, validate, call the backend, serialise. Nothing else."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from simulator.bird import contacts as contacts_backend
+from simulator.bird import views
+from simulator.bird.auth import authenticate
+from simulator.bird.errors import BirdError, InvalidPayload, NotFound
+from simulator.bird.messages import BirdMessages, ListQuery, semantic_issues
+from simulator.core.clock import parse_rfc3339
+from simulator.core.errors import parse_json, read_body
+from simulator.core.simulation import Simulation
+from simulator.world import Channel, Workspace
+
+STATUSES = {"accepted", "rejected", "processing", "scheduled", "sent", "sending_failed", "delivered",
+            "delivery_failed", "deleted", "skipped"}
+
+
+def _sim(request: Request) -> Simulation:
+    return request.app.state.sim  # type: ignore[no-any-return]
+
+
+def _backend(request: Request) -> BirdMessages:
+    return _sim(request).providers["bird"].messages  # type: ignore[no-any-return]
+
+
+def _workspace(request: Request) -> Workspace:
+    sim = _sim(request)
+    authenticate(request, sim.world.bird)
+    ws_id = request.path_params["workspace_id"]
+    ws = sim.world.bird.workspaces.get(ws_id)
+    if ws is None:
+        raise NotFound(f"workspace {ws_id} not found")
+    return ws
+
+
+def _channel(request: Request) -> tuple[Workspace, Channel]:
+    ws = _workspace(request)
+    ch_id = request.path_params["channel_id"]
+    channel = ws.channels.get(ch_id)
+    if channel is None:
+        raise NotFound(f"channel {ch_id} not found")
+    return ws, channel
+
+
+async def json_body(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise BirdError(f"Content-Type must be application/json, got {content_type}", status=415,
+                        code="UnsupportedMediaType")
+    raw = await read_body(request, _sim(request).settings.max_body_bytes)
+    return parse_json(raw)
+
+
+def _validate_send(sim: Simulation, channel: Channel, payload: Any) -> dict[str, list[str]]:
+    if not isinstance(payload, dict):
+        return {".": ["the request body must be a JSON object"]}
+    issues = sim.schemas.issues("bird/send-message", payload)
+    if issues:
+        return InvalidPayload.from_issues(issues).details  # type: ignore[no-any-return]
+    return semantic_issues(channel, payload, sim.clock.now_ms())
+
+
+def respond(data: Any, status: int = 200) -> Response:
+    return JSONResponse(data, status_code=status)
+
+
+# -- messages ---------------------------------------------------------------------------------------------------
+
+async def send_message(request: Request) -> Response:
+    _, channel = _channel(request)
+    payload = await json_body(request)
+    problems = _validate_send(_sim(request), channel, payload)
+    if problems:
+        raise InvalidPayload(problems)
+    if channel.status != "active":
+        raise BirdError(f"channel {channel.id} is {channel.status} and cannot send", status=409, code="Conflict")
+    message = await _backend(request).send(channel, payload)
+    return respond(message, 202)
+
+
+async def send_batch(request: Request) -> Response:
+    _, channel = _channel(request)
+    payload = await json_body(request)
+    sim = _sim(request)
+    if not isinstance(payload, dict):
+        raise InvalidPayload.one(".", "the request body must be a JSON object")
+    issues = sim.schemas.issues("bird/batch-messages", payload)
+    if issues:
+        raise InvalidPayload.from_issues(issues)
+    result = await _backend(request).send_batch(
+        channel, payload["messageRequests"], lambda item: _validate_send(sim, channel, item))
+    return respond(result, 202)
+
+
+def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> ListQuery:
+    params = request.query_params
+    sim = _sim(request)
+    problems: dict[str, list[str]] = {}
+    limit = 10
+    if "limit" in params:
+        try:
+            limit = int(params["limit"])
+            if not 1 <= limit <= sim.world.bird.max_list_limit:
+                raise ValueError
+        except ValueError:
+            problems["limit"] = [f"must be an integer from 1 to {sim.world.bird.max_list_limit}"]
+    statuses = [s.strip() for s in params.get("status", "").split(",") if s.strip()]
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad:
+        problems["status"] = [f"unknown status {', '.join(bad)}; expected a comma list of {', '.join(sorted(STATUSES))}"]
+    direction = params.get("direction")
+    if direction is not None and direction not in ("incoming", "outgoing"):
+        problems["direction"] = ['must be "incoming" or "outgoing"']
+    times: dict[str, int | None] = {"startAt": None, "endAt": None}
+    for name, aliases in (("startAt", ("startAt", "startDate", "from")), ("endAt", ("endAt", "endDate", "to"))):
+        value = next((params[a] for a in aliases if a in params), None)
+        if value is not None:
+            try:
+                times[name] = parse_rfc3339(value)
+            except ValueError:
+                problems[name] = ["must be an RFC 3339 date-time, e.g. 2025-05-20T10:00:00Z"]
+    reverse = params.get("reverse", "false").lower()
+    order = params.get("order", "").lower()
+    if reverse not in ("true", "false", "1", "0"):
+        problems["reverse"] = ["must be true or false"]
+    if order and order not in ("asc", "desc", "ascending", "descending"):
+        problems["order"] = ['must be "asc" or "desc"']
+    if problems:
+        raise InvalidPayload(problems, message="Invalid query parameters")
+    platform = params.get("platform")
+    if platform and platform != "sms-messagebird":
+        # No other platform exists in the simulator: an honest empty result.
+        statuses = ["__none__"]
+    return ListQuery(
+        workspace_id=workspace_id,
+        channel_id=channel_id or params.get("channelId") or None,
+        limit=limit,
+        page_token=params.get("pageToken") or None,
+        reverse=reverse in ("true", "1") or order in ("asc", "ascending"),
+        direction=direction,
+        statuses=statuses,
+        start_ms=times["startAt"],
+        end_ms=times["endAt"],
+        sender=params.get("senderIdentifier") or params.get("sender") or None,
+        recipient=params.get("recipientIdentifier") or params.get("receiverIdentifier") or params.get("recipient")
+        or None,
+        phonenumber=params.get("phonenumber") or None,
+        tag=params.get("tag") or None,
+        batch_id=params.get("batchId") or None,
+        contact_id=params.get("contactId") or None,
+        reference=params.get("reference"),
+    )
+
+
+async def list_channel_messages(request: Request) -> Response:
+    ws, channel = _channel(request)
+    return respond(await _backend(request).list(_list_query(request, ws.id, channel.id)))
+
+
+async def list_workspace_messages(request: Request) -> Response:
+    ws = _workspace(request)
+    return respond(await _backend(request).list(_list_query(request, ws.id, None)))
+
+
+async def get_message(request: Request) -> Response:
+    ws, channel = _channel(request)
+    return respond(await _backend(request).get(ws.id, channel.id, request.path_params["message_id"]))
+
+
+async def get_workspace_message(request: Request) -> Response:
+    ws = _workspace(request)
+    return respond(await _backend(request).get(ws.id, None, request.path_params["message_id"]))
+
+
+async def list_interactions(request: Request) -> Response:
+    ws, channel = _channel(request)
+    return respond(await _backend(request).interactions(ws.id, channel.id, request.path_params["message_id"]))
+
+
+# -- world views ------------------------------------------------------------------------------------------------
+
+def _limit(request: Request, default: int = 10) -> int:
+    try:
+        return max(1, min(100, int(request.query_params.get("limit", default))))
+    except ValueError:
+        raise InvalidPayload.one("limit", "must be an integer from 1 to 100") from None
+
+
+async def list_channels(request: Request) -> Response:
+    ws = _workspace(request)
+    items = [views.channel_view(c) for c in ws.channels.values()]
+    platform = request.query_params.get("platform")
+    if platform:
+        items = [c for c in items if c["platformId"] == platform]
+    return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
+
+
+async def get_channel(request: Request) -> Response:
+    _, channel = _channel(request)
+    return respond(views.channel_view(channel))
+
+
+async def list_connectors(request: Request) -> Response:
+    ws = _workspace(request)
+    items = [views.connector_view(c) for c in ws.channels.values()]
+    return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
+
+
+def _organization(request: Request) -> None:
+    sim = _sim(request)
+    authenticate(request, sim.world.bird)
+    org = request.path_params["organization_id"]
+    if org != sim.world.bird.organization_id:
+        raise NotFound(f"organization {org} not found")
+
+
+async def list_workspaces(request: Request) -> Response:
+    _organization(request)
+    world = _sim(request).world.bird
+    items = [views.workspace_view(world, ws) for ws in world.workspaces.values()]
+    return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
+
+
+async def get_workspace(request: Request) -> Response:
+    _organization(request)
+    world = _sim(request).world.bird
+    ws = world.workspaces.get(request.path_params["workspace_id"])
+    if ws is None:
+        raise NotFound(f"workspace {request.path_params['workspace_id']} not found")
+    return respond(views.workspace_view(world, ws))
+
+
+async def available_webhooks(request: Request) -> Response:
+    _workspace(request)
+    events = [{"service": "channels", "event": e, "description": d} for e, d in (
+        ("sms.outbound", "status updates of outgoing SMS"), ("sms.inbound", "incoming SMS"),
+        ("sms.interaction", "clicks, opt-outs and opt-ins on SMS"))]
+    return respond({"results": events, "nextPageToken": ""})
+
+
+async def list_projects(request: Request) -> Response:
+    _workspace(request)
+    return respond({"results": [], "nextPageToken": ""})
+
+
+# -- contacts ---------------------------------------------------------------------------------------------------
+
+async def list_contacts(request: Request) -> Response:
+    ws = _workspace(request)
+    sim = _sim(request)
+    limit = _limit(request)
+    params: list[Any] = [ws.id]
+    sql = "SELECT data, seq FROM bird_contacts WHERE workspace_id=?"
+    token = request.query_params.get("pageToken")
+    if token:
+        try:
+            after = int(token)
+        except ValueError:
+            raise InvalidPayload.one("pageToken", "is not a page token this API issued") from None
+        sql += " AND seq > ?"
+        params.append(after)
+    rows = await sim.store.fetch_all(sql + " ORDER BY seq LIMIT ?", params + [limit + 1])
+    page = rows[:limit]
+    return respond({"results": [json.loads(r[0]) for r in page],
+                    "nextPageToken": str(page[-1][1]) if len(rows) > limit else ""})
+
+
+async def get_contact(request: Request) -> Response:
+    ws = _workspace(request)
+    contact = await contacts_backend.get(_sim(request).store, ws.id, request.path_params["contact_id"])
+    if contact is None:
+        raise NotFound(f"contact {request.path_params['contact_id']} not found")
+    return respond(contact)
+
+
+async def create_contact(request: Request) -> Response:
+    ws = _workspace(request)
+    sim = _sim(request)
+    payload = await json_body(request)
+    if not isinstance(payload, dict):
+        raise InvalidPayload.one(".", "the request body must be a JSON object")
+    issues = sim.schemas.issues("bird/create-contact", payload)
+    if issues:
+        raise InvalidPayload.from_issues(issues)
+    ident = payload["identifiers"][0]
+    for i, extra in enumerate(payload["identifiers"]):
+        if extra["key"] == "phonenumber" and not extra["value"].startswith("+"):
+            raise InvalidPayload.one(f".identifiers[{i}].value", "phone numbers must be in E.164 format (+…)")
+    now = sim.clock.now_ms()
+    async with sim.store.transaction() as tx:
+        existing = await tx.fetch_one(
+            "SELECT data FROM bird_contacts WHERE workspace_id=? AND identifier_key=? AND identifier_value=?",
+            (ws.id, ident["key"], ident["value"]))
+        if existing is not None:
+            raise BirdError(f"a contact with {ident['key']} {ident['value']} already exists", status=409,
+                            code="Conflict")
+        contact = contacts_backend.new_contact(sim.random, now, ident["key"], ident["value"],
+                                               payload.get("displayName", ""), payload.get("attributes"),
+                                               payload["identifiers"][1:])
+        await contacts_backend.insert(tx, ws.id, contact, ident["key"], ident["value"], now)
+    return respond(contact, 201)

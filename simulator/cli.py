@@ -1,0 +1,81 @@
+"""provider-sim: serve the simulator, replay scenarios."""
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any
+
+import click
+
+from simulator import __version__
+from simulator.settings import ENV_PREFIX, Settings
+
+
+def _opt(name: str, **kwargs: Any) -> Any:
+    env = ENV_PREFIX + name.lstrip("-").replace("-", "_").upper()
+    return click.option(name, envvar=env, show_envvar=True, default=None, **kwargs)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="provider-sim")
+def main() -> None:
+    """A local, stateful fake of Bird's Channels API and Apple Messages for Business."""
+
+
+@main.command()
+@_opt("--host", help="Address to bind (default 127.0.0.1).")
+@_opt("--port", type=int, help="Port (default 8790; 0 picks a free one and prints it).")
+@_opt("--db", help="SQLite file, or :memory: (default ./.provider-sim/simulator.db).")
+@_opt("--config", help="World config YAML (default: the embedded default world).")
+@_opt("--seed", type=int, help="Seed for ids and fake data.")
+@_opt("--clock", type=click.Choice(["real", "manual"]), help="real (default) or manual.")
+@_opt("--clock-speed", type=float, help="Real clock speed factor (e.g. 60).")
+@_opt("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
+def serve(**flags: Any) -> None:
+    """Run the dev server."""
+    import uvicorn
+
+    from simulator.app import create_app
+    from simulator.world import ConfigError
+
+    # Flags were already merged with env by click; Settings.from_env fills the rest (env-only settings).
+    settings = Settings.from_env(**flags)
+    sock = None
+    if settings.port == 0:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((settings.host, 0))
+        settings = settings.replace(port=sock.getsockname()[1])
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        click.echo(f"provider-sim: {exc}", err=True)
+        sys.exit(2)
+    _print_banner(app.state.sim)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            access_log=settings.log_level == "debug", lifespan="on")
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock] if sock else None)
+
+
+def _print_banner(sim: Any) -> None:
+    bird = sim.world.bird
+    ws = next(iter(bird.workspaces.values()))
+    key = next(iter(bird.access_keys.values()))
+    lines = [
+        f"provider-sim {__version__} listening on {sim.settings.base_url}  (db: {sim.settings.db}, clock: {sim.clock.mode})",
+        f"  Bird         AccessKey {key.key}   workspace {ws.id}",
+    ]
+    for ch in ws.channels.values():
+        lines.append(f"               channel {ch.id}  {ch.number} ({'MMS' if ch.mms else 'SMS'}, {ch.message_type})")
+    bc = sim.world.business_chat
+    if bc:
+        biz = bc["businesses"][0]["id"]
+        lines.append(f"  BusinessChat MSP {bc['msp_id']}  business {biz}  (secret: GET /_sim/info)")
+    lines.append(f"  Control      {sim.settings.base_url}/_sim/info")
+    click.echo("\n".join(lines), err=False)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

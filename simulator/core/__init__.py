@@ -1,0 +1,1 @@
+"""Provider-independent machinery: clock, store, scheduler, outbox, schemas, errors."""

@@ -1,0 +1,80 @@
+"""The simulator's single clock: real time (optionally sped up) or manual (moves only when told)."""
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+def to_ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def iso_ms(ms: int) -> str:
+    """RFC 3339 UTC with millisecond precision and a Z suffix, as Bird prints timestamps."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def parse_rfc3339(value: str) -> int:
+    """Parse an RFC 3339 timestamp into epoch milliseconds. Raises ValueError on anything else."""
+    if not isinstance(value, str) or "T" not in value.upper():
+        raise ValueError("must be an RFC 3339 date-time")
+    text = value.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        raise ValueError("must include a time zone offset or Z")
+    return int(dt.timestamp() * 1000)
+
+
+class Clock:
+    """Epoch-millisecond clock shared by everything time-dependent.
+
+    ``real``: wall time, optionally multiplied by ``speed`` from the moment the clock was created.
+    ``manual``: frozen until :meth:`set` moves it forward (the scheduler does that on advance).
+    """
+
+    def __init__(self, mode: str = "real", speed: float = 1.0, start_ms: int | None = None) -> None:
+        if mode not in ("real", "manual"):
+            raise ValueError(f"clock mode must be 'real' or 'manual', not {mode!r}")
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        self.mode = mode
+        self.speed = speed
+        wall = int(time.time() * 1000)
+        self._origin_ms = start_ms if start_ms is not None else (wall if mode == "real" else wall - wall % 1000)
+        self._origin_mono = time.monotonic()
+        self._manual_ms = self._origin_ms
+
+    @property
+    def manual(self) -> bool:
+        return self.mode == "manual"
+
+    def now_ms(self) -> int:
+        if self.mode == "manual":
+            return self._manual_ms
+        elapsed = time.monotonic() - self._origin_mono
+        return self._origin_ms + int(elapsed * 1000 * self.speed)
+
+    def now_iso(self) -> str:
+        return iso_ms(self.now_ms())
+
+    def set(self, ms: int) -> None:
+        """Move the clock forward to ``ms`` (never backwards)."""
+        if self.mode == "manual":
+            self._manual_ms = max(self._manual_ms, ms)
+        else:
+            # A real clock can still be pushed forward: shift its origin.
+            ahead = ms - self.now_ms()
+            if ahead > 0:
+                self._origin_ms += ahead
+
+    def wall_seconds_until(self, ms: int) -> float | None:
+        """How long to sleep in wall time until the clock reaches ``ms``; None for a manual clock."""
+        if self.mode == "manual":
+            return None
+        return max(0.0, (ms - self.now_ms()) / 1000 / self.speed)
+
+    def describe(self) -> dict[str, object]:
+        return {"mode": self.mode, "speed": self.speed, "now": self.now_iso(), "nowMs": self.now_ms()}

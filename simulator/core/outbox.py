@@ -1,0 +1,220 @@
+"""Durable webhook outbox: events are written with the state change that causes them and delivered
+at least once, retried with backoff on the simulator's clock. Shared by every provider."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2 as httpx
+
+from simulator.core import scheduler as sched
+from simulator.core.clock import Clock
+from simulator.core.scheduler import Job, Scheduler
+from simulator.core.store import Store, Tx
+
+log = logging.getLogger("simulator.outbox")
+
+JOB_KIND = "outbox.deliver"
+# Bird documents "increasing intervals over ~8 hours": 30 s, 2 m, 10 m, 30 m, 1 h, 2 h, 4 h (≈ 7 h 43 m in all).
+DEFAULT_RETRY_SCHEDULE_S = (30, 120, 600, 1800, 3600, 7200, 14400)
+
+
+@dataclass
+class WebhookKnobs:
+    """What real integrations meet: duplicates, reordering, late deliveries. Randomness comes from the seeded RNG."""
+
+    duplicate_probability: float = 0.0
+    reorder: bool = False
+    extra_delay_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"duplicateProbability": self.duplicate_probability, "reorder": self.reorder,
+                "extraDelaySeconds": self.extra_delay_s}
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: int
+    provider: str
+    event: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    attempts: int
+    ordering_key: str
+    subscription_id: str
+    request_id: str
+
+
+@dataclass
+class AttemptResult:
+    status_code: int | None
+    error: str
+    duration_ms: float
+    response_body: str = ""
+
+
+@dataclass
+class Outbox:
+    store: Store
+    clock: Clock
+    scheduler: Scheduler
+    rng: random.Random
+    timeout_s: float = 5.0
+    concurrency: int = 32
+    retry_schedule_s: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_S
+    knobs: WebhookKnobs = field(default_factory=WebhookKnobs)
+    client: httpx.AsyncClient | None = None
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._semaphore = asyncio.Semaphore(self.concurrency)
+        self.scheduler.register(JOB_KIND, self._deliver_jobs)
+        self._changed = asyncio.Condition()
+
+    async def start(self) -> None:
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout_s),
+            limits=httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency),
+            follow_redirects=False,
+        )
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    async def enqueue(self, tx: Tx, *, provider: str, event: str, url: str, headers: dict[str, str], body: bytes,
+                      request_id: str, ordering_key: str = "", subscription_id: str = "", scope: str = "",
+                      delay_s: float = 0.0) -> int:
+        """Write an event to the outbox inside the caller's transaction; it is delivered after commit."""
+        now = self.clock.now_ms()
+        delay_ms = int((delay_s + self.knobs.extra_delay_s) * 1000)
+        outbox_id = await tx.insert(
+            "INSERT INTO outbox (provider, scope, event, ordering_key, subscription_id, request_id, url, headers, body,"
+            " created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (provider, scope, event, ordering_key, subscription_id, request_id, url,
+             json.dumps(headers), body, now, now + delay_ms),
+        )
+        await sched.schedule(tx, JOB_KIND, now + delay_ms, str(outbox_id), scope=scope)
+        copies = 1
+        if self.knobs.duplicate_probability and self.rng.random() < self.knobs.duplicate_probability:
+            copies = 2
+        if copies == 2:
+            await sched.schedule(tx, JOB_KIND, now + delay_ms, str(outbox_id), {"duplicate": True}, scope=scope)
+        tx.after_commit.append(self.scheduler.wake)
+        return outbox_id
+
+    # -- delivery ---------------------------------------------------------------------------------------------
+
+    async def _deliver_jobs(self, jobs: list[Job]) -> None:
+        ids = sorted({int(j.ref) for j in jobs})
+        rows = await self.store.fetch_all(
+            f"SELECT id, provider, event, url, headers, body, attempts, ordering_key, subscription_id, request_id, status"
+            f" FROM outbox WHERE id IN ({','.join('?' * len(ids))})",
+            ids,
+        )
+        by_id = {r[0]: r for r in rows}
+        groups: dict[str, list[tuple[Job, Delivery]]] = {}
+        orphans: list[Job] = []
+        for job in jobs:
+            row = by_id.get(int(job.ref))
+            if row is None or (row[10] != "pending" and not job.payload.get("duplicate")):
+                orphans.append(job)
+                continue
+            delivery = Delivery(row[0], row[1], row[2], row[3], json.loads(row[4]), bytes(row[5]), row[6], row[7],
+                                row[8], row[9])
+            groups.setdefault(delivery.ordering_key or f"#{delivery.id}", []).append((job, delivery))
+        if self.knobs.reorder:
+            for items in groups.values():
+                self.rng.shuffle(items)
+        results: list[tuple[Job, Delivery, AttemptResult]] = []
+
+        async def run_group(items: list[tuple[Job, Delivery]]) -> None:
+            async with self._semaphore:
+                for job, delivery in items:
+                    results.append((job, delivery, await self._attempt(delivery)))
+
+        await asyncio.gather(*(run_group(items) for items in groups.values()))
+        await self._record(results, orphans)
+
+    async def _attempt(self, delivery: Delivery) -> AttemptResult:
+        assert self.client is not None
+        started = time.perf_counter()
+        try:
+            response = await self.client.post(delivery.url, content=delivery.body, headers=delivery.headers)
+            body = response.text[:2000]
+            return AttemptResult(response.status_code, "", (time.perf_counter() - started) * 1000, body)
+        except httpx.TimeoutException:
+            return AttemptResult(None, "timeout", (time.perf_counter() - started) * 1000)
+        except httpx.HTTPError as exc:
+            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - started) * 1000)
+        except Exception as exc:  # a malformed URL must not break the delivery loop
+            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - started) * 1000)
+
+    async def _record(self, results: list[tuple[Job, Delivery, AttemptResult]], orphans: list[Job]) -> None:
+        now = self.clock.now_ms()
+        notices: list[dict[str, Any]] = []
+        async with self.store.transaction() as tx:
+            await sched.done(tx, orphans + [job for job, _, _ in results])
+            for job, delivery, result in results:
+                attempt = delivery.attempts + 1
+                ok = result.status_code is not None and 200 <= result.status_code < 300
+                await tx.insert(
+                    "INSERT INTO outbox_attempts (outbox_id, attempt, at, status_code, error, duration_ms)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (delivery.id, attempt, now, result.status_code, result.error, result.duration_ms),
+                )
+                if job.payload.get("duplicate"):
+                    await tx.execute("UPDATE outbox SET attempts = ? WHERE id = ?", (attempt, delivery.id))
+                    delivery.attempts = attempt
+                elif ok:
+                    await tx.execute(
+                        "UPDATE outbox SET attempts=?, status='delivered', next_attempt_at=NULL, last_status=?,"
+                        " last_error='' WHERE id=?", (attempt, result.status_code, delivery.id))
+                else:
+                    retry_index = attempt - 1
+                    if retry_index < len(self.retry_schedule_s):
+                        next_at = now + self.retry_schedule_s[retry_index] * 1000
+                        await tx.execute(
+                            "UPDATE outbox SET attempts=?, next_attempt_at=?, last_status=?, last_error=? WHERE id=?",
+                            (attempt, next_at, result.status_code, result.error, delivery.id))
+                        await sched.schedule(tx, JOB_KIND, next_at, str(delivery.id))
+                    else:
+                        await tx.execute(
+                            "UPDATE outbox SET attempts=?, status='failed', next_attempt_at=NULL, last_status=?,"
+                            " last_error=? WHERE id=?", (attempt, result.status_code, result.error, delivery.id))
+                notices.append({"id": delivery.id, "event": delivery.event, "url": delivery.url, "attempt": attempt,
+                                "statusCode": result.status_code, "error": result.error, "ok": ok})
+        for notice in notices:
+            for listener in list(self.listeners):
+                try:
+                    listener(notice)
+                except Exception:
+                    log.exception("outbox listener failed")
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- inspection -------------------------------------------------------------------------------------------
+
+    async def wait_changed(self, timeout: float) -> None:
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def stats(self) -> dict[str, int]:
+        rows = await self.store.fetch_all("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        out = {"pending": 0, "delivered": 0, "failed": 0}
+        out.update({r[0]: r[1] for r in rows})
+        return out
+
+
+def retry_schedule_total_s(schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_S) -> int:
+    return sum(schedule)

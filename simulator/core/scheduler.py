@@ -1,0 +1,188 @@
+"""Due-time jobs persisted in SQLite and run on the simulator's clock.
+
+A job is written in the same transaction as the state change that causes it, so a restart loses none.
+Handlers receive batches of jobs of one kind and must delete them (``done``) inside their own transaction:
+that makes "state changed" and "job consumed" one atomic step.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.core.clock import Clock
+from simulator.core.store import Store, Tx
+
+log = logging.getLogger("simulator.scheduler")
+
+BATCH = 500
+
+
+@dataclass(slots=True)
+class Job:
+    id: int
+    due_at: int
+    kind: str
+    ref: str
+    scope: str
+    payload: dict[str, Any]
+
+
+Handler = Callable[[list[Job]], Awaitable[None]]
+
+
+async def schedule(tx: Tx, kind: str, due_at: int, ref: str = "", payload: dict[str, Any] | None = None,
+                   scope: str = "") -> int:
+    """Add a job inside an open transaction. The caller wakes the scheduler after commit (``tx.after_commit``)."""
+    return await tx.insert(
+        "INSERT INTO jobs (due_at, kind, ref, scope, payload) VALUES (?, ?, ?, ?, ?)",
+        (due_at, kind, ref, scope, json.dumps(payload or {}, separators=(",", ":"))),
+    )
+
+
+async def schedule_many(tx: Tx, rows: list[tuple[str, int, str, dict[str, Any], str]]) -> None:
+    """Add many jobs at once: rows of (kind, due_at, ref, payload, scope)."""
+    await tx.executemany(
+        "INSERT INTO jobs (due_at, kind, ref, scope, payload) VALUES (?, ?, ?, ?, ?)",
+        [(due, kind, ref, scope, json.dumps(p, separators=(",", ":"))) for kind, due, ref, p, scope in rows],
+    )
+
+
+async def done(tx: Tx, jobs: list[Job]) -> None:
+    """Consume jobs inside the handler's transaction."""
+    if len(jobs) == 1:
+        await tx.execute("DELETE FROM jobs WHERE id = ?", (jobs[0].id,))
+    elif jobs:
+        await tx.executemany("DELETE FROM jobs WHERE id = ?", [(j.id,) for j in jobs])
+
+
+class Scheduler:
+    """Runs due jobs: in the background as the clock reaches them, and synchronously on :meth:`advance`."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self._handlers: dict[str, Handler] = {}
+        self._run_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.paused = False
+        self.errors: list[str] = []
+
+    def register(self, kind: str, handler: Handler) -> None:
+        if kind in self._handlers:
+            raise ValueError(f"handler for {kind!r} already registered")
+        self._handlers[kind] = handler
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._loop(), name="simulator-scheduler")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with _suppress_cancel():
+                await self._task
+            self._task = None
+
+    async def next_due(self) -> int | None:
+        row = await self.store.fetch_one("SELECT MIN(due_at) FROM jobs")
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def pending(self) -> int:
+        row = await self.store.fetch_one("SELECT COUNT(*) FROM jobs")
+        return int(row[0]) if row else 0
+
+    async def advance(self, seconds: float) -> dict[str, Any]:
+        """Move the clock forward, running every job that falls due on the way, in due order."""
+        target = self.clock.now_ms() + int(round(seconds * 1000))
+        async with self._run_lock:
+            ran = await self._run_until(target, move_clock=True)
+            self.clock.set(target)
+        self._wake.set()
+        return {"ran": ran, "now": self.clock.now_iso()}
+
+    async def run_due(self) -> int:
+        """Run what is due now (without moving the clock)."""
+        async with self._run_lock:
+            return await self._run_until(self.clock.now_ms(), move_clock=False)
+
+    async def _run_until(self, target: int, move_clock: bool) -> int:
+        ran = 0
+        while True:
+            rows = await self.store.fetch_all(
+                "SELECT id, due_at, kind, ref, scope, payload FROM jobs WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
+                (target, BATCH),
+            )
+            if not rows:
+                return ran
+            jobs = [Job(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+            # Run in due order, one run of consecutive same-kind jobs at a time.
+            start = 0
+            while start < len(jobs):
+                end = start
+                while end < len(jobs) and jobs[end].kind == jobs[start].kind:
+                    end += 1
+                group = jobs[start:end]
+                if move_clock:
+                    self.clock.set(group[-1].due_at)
+                await self._dispatch(group)
+                ran += len(group)
+                start = end
+
+    async def _dispatch(self, group: list[Job]) -> None:
+        handler = self._handlers.get(group[0].kind)
+        if handler is None:
+            # Unknown kind (e.g. a db written by a newer version): drop it rather than spin forever.
+            log.warning("no handler for job kind %s; dropping %d job(s)", group[0].kind, len(group))
+            async with self.store.transaction() as tx:
+                await done(tx, group)
+            return
+        try:
+            await handler(group)
+        except Exception as exc:  # a broken handler must not stop the clock; drop the jobs and record why
+            log.exception("job handler %s failed", group[0].kind)
+            self.errors.append(f"{group[0].kind}: {exc!r}")
+            del self.errors[:-50]
+            async with self.store.transaction() as tx:
+                await done(tx, group)
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                # Clear before looking: a wake that arrives while we run is then not lost.
+                self._wake.clear()
+                if not self.paused:
+                    await self.run_due()
+                nxt = await self.next_due()
+                timeout: float | None = None
+                if nxt is not None and not self.paused:
+                    if nxt <= self.clock.now_ms():
+                        continue
+                    timeout = self.clock.wall_seconds_until(nxt)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, 5.0) if timeout is not None else None)
+                except TimeoutError:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler loop error")
+                await asyncio.sleep(0.05)
+
+
+class _suppress_cancel:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return exc_type is asyncio.CancelledError

@@ -1,0 +1,158 @@
+"""JSON Schemas from schemas/: loaded, checked and compiled once at start-up; one validator per schema."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from simulator.resources import schemas_root
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found in a request: where (a JSON path) and what."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+    def bird_path(self) -> str:
+        """Bird's detail keys: a leading dot, dotted names, [i] indices: `.receiver.contacts[0]`."""
+        out = ""
+        for part in self.path:
+            out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        return out or "."
+
+    def pointer(self) -> str:
+        """RFC 6901 JSON pointer, e.g. `/interactiveData/data/listPicker`."""
+        return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in self.path) or "/"
+
+
+def _walk(root: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            yield from _walk(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".json"):
+            yield f"{prefix}{entry.name[:-5]}", entry
+
+
+class SchemaStore:
+    """All schemas, keyed by their path under schemas/ without `.json` (e.g. ``bird/send-message``)."""
+
+    def __init__(self, root: Traversable | None = None) -> None:
+        root = root or schemas_root()
+        documents: dict[str, dict[str, Any]] = {}
+        for key, entry in _walk(root):
+            documents[key] = json.loads(entry.read_text(encoding="utf-8"))
+        resources = []
+        for key, doc in documents.items():
+            Draft202012Validator.check_schema(doc)
+            if "$id" not in doc:
+                raise ValueError(f"schema {key} has no $id")
+            resources.append((doc["$id"], Resource.from_contents(doc)))
+        self.registry: Registry = Registry().with_resources(resources)
+        self.documents = documents
+        self._validators = {key: Draft202012Validator(doc, registry=self.registry) for key, doc in documents.items()}
+
+    def keys(self) -> list[str]:
+        return sorted(self._validators)
+
+    def validator(self, key: str) -> Draft202012Validator:
+        try:
+            return self._validators[key]
+        except KeyError:
+            raise KeyError(f"no schema {key!r}; known: {', '.join(self.keys())}") from None
+
+    def issues(self, key: str, instance: Any, limit: int = 20) -> list[Issue]:
+        validator = self.validator(key)
+        if validator.is_valid(instance):
+            return []
+        found: list[Issue] = []
+        for error in sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.path))):
+            found.extend(_describe(error))
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+
+def _describe(error: ValidationError) -> list[Issue]:
+    """Turn a jsonschema error into messages a person can act on, naming the field at fault."""
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    if kind in ("oneOf", "anyOf") and error.context:
+        # Report the branch that came closest (the deepest error), not "is not valid under any of the given schemas".
+        best = max(error.context, key=lambda e: (len(e.absolute_path), -len(e.message)))
+        inner = _describe(best)
+        if inner:
+            return inner
+    if kind == "additionalProperties":
+        extras = [p for p in error.instance if p not in error.schema.get("properties", {})] if isinstance(
+            error.instance, dict) else []
+        # Bird keys the detail on the object that holds the unknown property: `.receiver.contacts[0]`.
+        return [Issue(path, f'property "{name}" is unsupported') for name in extras] or [
+            Issue(path, error.message)]
+    if kind == "unevaluatedProperties" and isinstance(error.instance, dict):
+        return [Issue(path, error.message)]
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
+        return [Issue(path + (missing,), f'property "{missing}" is required')]
+    if kind == "type":
+        expected = error.validator_value
+        names = expected if isinstance(expected, list) else [expected]
+        article = {"array": "an array", "object": "an object", "integer": "an integer"}
+        wanted = " or ".join(article.get(n, f"a {n}") for n in names)
+        return [Issue(path, f"value must be {wanted}, got {_json_type(error.instance)}")]
+    if kind == "enum":
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
+        return [Issue(path, f"value must be one of {allowed}, got {_short(error.instance)}")]
+    if kind == "const":
+        return [Issue(path, f"value must be {json.dumps(error.validator_value)}, got {_short(error.instance)}")]
+    if kind == "pattern":
+        return [Issue(path, f"value {_short(error.instance)} does not match the pattern {error.validator_value}")]
+    if kind in ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum",
+                "exclusiveMaximum", "minProperties", "maxProperties"):
+        return [Issue(path, _bound_message(kind, error.validator_value, error.instance))]
+    if kind == "format":
+        return [Issue(path, f"value {_short(error.instance)} is not a valid {error.validator_value}")]
+    if kind == "not" and isinstance(error.validator_value, dict) and "required" in error.validator_value:
+        return [Issue(path, f"properties {error.validator_value['required']} must not be used together")]
+    return [Issue(path, error.message)]
+
+
+def _bound_message(kind: str, bound: Any, instance: Any) -> str:
+    return {
+        "minLength": f"value must be at least {bound} characters long",
+        "maxLength": f"value must be at most {bound} characters long",
+        "minItems": f"array must have at least {bound} item(s), got {len(instance) if isinstance(instance, list) else '?'}",
+        "maxItems": f"array must have at most {bound} item(s), got {len(instance) if isinstance(instance, list) else '?'}",
+        "minimum": f"value must be >= {bound}, got {instance}",
+        "maximum": f"value must be <= {bound}, got {instance}",
+        "exclusiveMinimum": f"value must be > {bound}, got {instance}",
+        "exclusiveMaximum": f"value must be < {bound}, got {instance}",
+        "minProperties": f"object must have at least {bound} propert(ies)",
+        "maxProperties": f"object must have at most {bound} propert(ies)",
+    }[kind]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."

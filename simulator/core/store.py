@@ -1,0 +1,161 @@
+"""SQLite storage: one aiosqlite connection per app, WAL, versioned migrations shipped as package data."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration in simulator/migrations, in order."""
+    root = importlib.resources.files("simulator").joinpath("migrations")
+    found: list[tuple[int, str, str]] = []
+    for entry in root.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError(f"duplicate migration numbers: {sorted(versions)}")
+    return found
+
+
+class Store:
+    """The simulator's database. Writes go through :meth:`transaction`, which serialises them.
+
+    Reads may run at any time; SQLite in WAL mode gives them a consistent snapshot.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("store is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        self._conn.row_factory = aiosqlite.Row
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable against a killed process (what a simulator meets); FULL would also cover power loss.
+        await self._conn.execute("PRAGMA synchronous=NORMAL")
+        await self._conn.execute("PRAGMA foreign_keys=ON")
+        await self._conn.execute("PRAGMA busy_timeout=5000")
+        await self._conn.execute("PRAGMA cache_size=-16000")
+        await self.migrate()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def migrate(self) -> int:
+        current = (await self.fetch_one("PRAGMA user_version"))[0]
+        applied = current
+        for version, name, sql in migration_files():
+            if version <= current:
+                continue
+            async with self.transaction() as tx:
+                await tx.executescript_in_tx(sql)
+                await tx.execute(f"PRAGMA user_version={version}")
+            applied = version
+        return applied
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), one writer at a time."""
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            tx = Tx(self.conn)
+            try:
+                yield tx
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")
+            for callback in tx.after_commit:
+                callback()
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def table_names(self) -> list[str]:
+        rows = await self.fetch_all("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+        return [r[0] for r in rows]
+
+
+class Tx:
+    """A write transaction in progress. ``after_commit`` callbacks run once it has committed."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        self.after_commit: list[Any] = []
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self.conn.execute(sql, params) as cur:
+            return cur.rowcount
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self.conn.execute(sql, params) as cur:
+            return cur.lastrowid or 0
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def executescript_in_tx(self, sql: str) -> None:
+        # executescript() would COMMIT first; run statements one by one to stay inside the transaction.
+        for statement in _split_sql(sql):
+            await self.conn.execute(statement)
+
+
+def _split_sql(sql: str) -> list[str]:
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--") or not stripped:
+            continue
+        buffer += line + "\n"
+        if stripped.endswith(";") and _complete(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def _complete(statement: str) -> bool:
+    # Triggers contain inner semicolons; a CREATE TRIGGER is complete only at its END;
+    upper = statement.upper()
+    if "CREATE TRIGGER" in upper:
+        return upper.rstrip().endswith("END;")
+    return True

@@ -1,0 +1,86 @@
+"""Settings: the one place that reads the environment (PROVIDER_SIM_*)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_PREFIX = "PROVIDER_SIM_"
+DEFAULT_DB = ".provider-sim/simulator.db"
+
+
+def _to_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the simulator can be told. Flags > environment > defaults.
+
+    Every field can be set by an environment variable named ``PROVIDER_SIM_<FIELD>`` (upper case).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8790
+    db: str = DEFAULT_DB
+    config: str | None = None
+    seed: int = 0
+    clock: str = "real"  # "real" or "manual"
+    clock_speed: float = 1.0  # real clock only: 60 = one simulated minute per wall second
+    start_time: str | None = None  # RFC 3339; where the clock starts (manual default: now, rounded to the second)
+    public_url: str | None = None  # base URL used in generated links (media, uploads); default http://host:port
+    media_dir: str | None = None  # default: "<db>.media" next to the db file, a temp dir for :memory:
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 100 * 1024 * 1024
+    webhook_timeout: float = 5.0
+    webhook_concurrency: int = 32
+    journal_size: int = 2000
+    log_level: str = "info"
+    allow_http_webhooks: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``PROVIDER_SIM_*`` variables, then apply explicit overrides (flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _coerce(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if "bool" in kind:
+            return _to_bool(raw)
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}: {exc}") from None
+    return raw
