@@ -1,0 +1,1 @@
+"""Shared test setup. The provider_sim* fixtures come from the package's own pytest plugin (pytest11)."""
