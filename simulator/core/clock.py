@@ -22,7 +22,10 @@ def parse_rfc3339(value: str) -> int:
     text = value.strip()
     if text.endswith(("z", "Z")):
         text = text[:-1] + "+00:00"
-    dt = datetime.fromisoformat(text)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 date-time") from None
     if dt.tzinfo is None:
         raise ValueError("must include a time zone offset or Z")
     return int(dt.timestamp() * 1000)
