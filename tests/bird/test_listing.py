@@ -1,0 +1,176 @@
+"""Listing messages: filters, keyset pagination (each message exactly once, even while new ones arrive)."""
+from __future__ import annotations
+
+from simulator.core.clock import iso_ms
+
+
+def list_page(sim, path=None, **params):
+    r = sim.http.get(path or sim.messages_path(), params=params, headers=sim.bird_headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def walk(sim, path=None, **params):
+    seen, token, pages = [], None, 0
+    while True:
+        extra = dict(params)
+        if token:
+            extra["pageToken"] = token
+        page = list_page(sim, path, **extra)
+        seen += [m["id"] for m in page["results"]]
+        pages += 1
+        token = page.get("nextPageToken")
+        if not token:
+            return seen, pages
+
+
+def test_default_limit_and_newest_first(provider_sim):
+    ids = [provider_sim.send_sms("+15551230000", f"m{i}")["id"] for i in range(12)]
+    page = list_page(provider_sim)
+    assert len(page["results"]) == 10
+    assert [m["id"] for m in page["results"]] == ids[::-1][:10]
+    assert page["nextPageToken"]
+
+
+def test_reverse_is_oldest_first(provider_sim):
+    ids = [provider_sim.send_sms("+15551230000", f"m{i}")["id"] for i in range(3)]
+    assert [m["id"] for m in list_page(provider_sim, reverse="true")["results"]] == ids
+
+
+def test_pages_cover_every_message_once_while_new_ones_arrive(provider_sim):
+    ids = {provider_sim.send_sms("+15551230000", f"m{i}")["id"] for i in range(25)}
+    seen, token = [], None
+    for round_ in range(20):
+        params = {"limit": 4}
+        if token:
+            params["pageToken"] = token
+        page = list_page(provider_sim, **params)
+        seen += [m["id"] for m in page["results"]]
+        # new traffic between pages, also at the same clock millisecond
+        provider_sim.send_sms("+15551239999", f"late{round_}")
+        if round_ % 3 == 0:
+            provider_sim.advance(0.001)
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert len(seen) == len(set(seen))
+    assert ids <= set(seen)
+
+
+def test_reverse_pagination_reaches_new_messages_exactly_once(provider_sim):
+    for i in range(5):
+        provider_sim.send_sms("+15551230000", f"m{i}")
+    first = list_page(provider_sim, limit=3, reverse="true")
+    late = provider_sim.send_sms("+15551230000", "late")["id"]
+    rest, _ = walk(provider_sim, limit=3, reverse="true", pageToken=first["nextPageToken"])
+    all_ids = [m["id"] for m in first["results"]] + rest
+    assert len(all_ids) == len(set(all_ids)) == 6
+    assert all_ids[-1] == late
+
+
+def test_limit_bounds(provider_sim):
+    for bad in ("0", "101", "ten"):
+        r = provider_sim.http.get(provider_sim.messages_path(), params={"limit": bad}, headers=provider_sim.bird_headers)
+        assert r.status_code == 422 and "limit" in r.json()["details"]
+    assert list_page(provider_sim, limit=100)["results"] == []
+
+
+def test_bad_page_token(provider_sim):
+    for bad in ("!!!", "bm90IGpzb24", "WzEsMl0x"):
+        r = provider_sim.http.get(provider_sim.messages_path(), params={"pageToken": bad},
+                                  headers=provider_sim.bird_headers)
+        assert r.status_code == 422, (bad, r.text)
+        assert "pageToken" in r.json()["details"]
+
+
+def test_status_filter_comma_list(provider_sim):
+    ok = provider_sim.send_sms("+15551230000")["id"]
+    failed = provider_sim.send_sms("+15551230001")["id"]
+    provider_sim.send_sms("+15551230003")  # stays sent
+    provider_sim.advance(60)
+    assert {m["id"] for m in list_page(provider_sim, status="delivered,delivery_failed")["results"]} == {ok, failed}
+    assert [m["status"] for m in list_page(provider_sim, status="sent")["results"]] == ["sent"]
+    r = provider_sim.http.get(provider_sim.messages_path(), params={"status": "lost"}, headers=provider_sim.bird_headers)
+    assert r.status_code == 422 and "status" in r.json()["details"]
+
+
+def test_recipient_tag_reference_direction_filters(provider_sim):
+    a = provider_sim.send_sms("+15551230000", tags=["Promo"], reference="r1")["id"]
+    b = provider_sim.send_sms("+15551230010", tags=["otp"])["id"]
+    assert [m["id"] for m in list_page(provider_sim, recipientIdentifier="+15551230010")["results"]] == [b]
+    assert [m["id"] for m in list_page(provider_sim, phonenumber="+15551230000")["results"]] == [a]
+    assert [m["id"] for m in list_page(provider_sim, tag="promo")["results"]] == [a]
+    assert [m["id"] for m in list_page(provider_sim, reference="r1")["results"]] == [a]
+    assert len(list_page(provider_sim, direction="outgoing")["results"]) == 2
+    assert list_page(provider_sim, direction="incoming")["results"] == []
+    assert [m["id"] for m in list_page(provider_sim, senderIdentifier="+15550100001")["results"]] == [b, a]
+
+
+def test_date_window(provider_sim):
+    start = provider_sim.clock()["nowMs"]
+    early = provider_sim.send_sms("+15551230000")["id"]
+    provider_sim.advance(3600)
+    late = provider_sim.send_sms("+15551230000")["id"]
+    assert [m["id"] for m in list_page(provider_sim, endAt=iso_ms(start + 1000))["results"]] == [early]
+    assert [m["id"] for m in list_page(provider_sim, startAt=iso_ms(start + 1000))["results"]] == [late]
+    r = provider_sim.http.get(provider_sim.messages_path(), params={"startAt": "yesterday"},
+                              headers=provider_sim.bird_headers)
+    assert r.status_code == 422 and "startAt" in r.json()["details"]
+
+
+def test_workspace_list_spans_channels_and_filters_by_channel(provider_sim):
+    us = provider_sim.send_sms("+15551230000")["id"]
+    nl_channel = provider_sim.channel_id(mms=False)
+    nl = provider_sim.send_sms("+31612345678", channel_id=nl_channel)["id"]
+    path = f"/workspaces/{provider_sim.workspace_id}/messages"
+    assert {m["id"] for m in list_page(provider_sim, path)["results"]} == {us, nl}
+    assert [m["id"] for m in list_page(provider_sim, path, channelId=nl_channel)["results"]] == [nl]
+    assert [m["id"] for m in list_page(provider_sim, provider_sim.messages_path(nl_channel))["results"]] == [nl]
+    r = provider_sim.http.get(f"{path}/{us}", headers=provider_sim.bird_headers)
+    assert r.status_code == 200 and r.json()["id"] == us
+
+
+def test_get_message_unknown_or_other_channel(provider_sim):
+    msg = provider_sim.send_sms("+15551230000")
+    r = provider_sim.http.get(f"{provider_sim.messages_path()}/00000000-0000-4000-8000-000000000000",
+                              headers=provider_sim.bird_headers)
+    assert r.status_code == 404 and r.json()["code"] == "NotFound"
+    r = provider_sim.http.get(f"{provider_sim.messages_path(provider_sim.channel_id(mms=False))}/{msg['id']}",
+                              headers=provider_sim.bird_headers)
+    assert r.status_code == 404
+
+
+def test_interactions_empty_and_404(provider_sim):
+    msg = provider_sim.send_sms("+15551230000")
+    r = provider_sim.http.get(f"{provider_sim.messages_path()}/{msg['id']}/interactions", headers=provider_sim.bird_headers)
+    assert r.status_code == 200 and r.json()["results"] == []
+    r = provider_sim.http.get(f"{provider_sim.messages_path()}/nope/interactions", headers=provider_sim.bird_headers)
+    assert r.status_code == 404
+
+
+def test_batch_send(provider_sim):
+    good = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}]}, "body": {"type": "text", "text": {"text": "a"}}}
+    bad = {"receiver": {"contacts": [{"identifierValue": "nope"}]}, "body": {"type": "text", "text": {"text": "b"}}}
+    many = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}, {"identifierValue": "+15551230010"}]},
+            "body": {"type": "text", "text": {"text": "c"}}}
+    path = provider_sim.messages_path().replace("/messages", "/batch/messages")
+    r = provider_sim.http.post(path, json={"messageRequests": [good, bad, many]}, headers=provider_sim.bird_headers)
+    assert r.status_code == 202, r.text
+    batch_id = r.json()["batchId"]
+    results = list_page(provider_sim, batchId=batch_id, reverse="true")["results"]
+    assert [m["status"] for m in results] == ["accepted", "rejected", "rejected"]
+    assert results[1]["failure"]["code"] == 11002 and "E.164" in results[1]["reason"]
+    assert results[2]["failure"]["code"] == 11001
+    assert all(m["batchId"] == batch_id for m in results)
+    provider_sim.advance(10)
+    assert provider_sim.get_message(results[0]["id"])["status"] == "delivered"
+
+
+def test_batch_envelope_limits(provider_sim):
+    path = provider_sim.messages_path().replace("/messages", "/batch/messages")
+    item = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}]}, "body": {"type": "text", "text": {"text": "a"}}}
+    for body, key in (({"messageRequests": []}, ".messageRequests"), ({"messageRequests": [item] * 101}, ".messageRequests"),
+                      ({}, ".messageRequests"), ({"messageRequests": [item], "x": 1}, ".")):
+        r = provider_sim.http.post(path, json=body, headers=provider_sim.bird_headers)
+        assert r.status_code == 422, r.text
+        assert key in r.json()["details"]
