@@ -115,7 +115,10 @@ def load_world(schemas: SchemaStore, path: str | None = None) -> World:
     if issues:
         lines = [f"  {issue.bird_path().lstrip('.') or '(top level)'}: {issue.message}" for issue in issues]
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(lines))
-    world = build_world(raw)
+    try:
+        world = build_world(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     world.source = source
     return world
 
