@@ -40,12 +40,18 @@ def serve(**flags: Any) -> None:
 
     # Flags were already merged with env by click; Settings.from_env fills the rest (env-only settings).
     settings = Settings.from_env(**flags)
-    sock = None
-    if settings.port == 0:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((settings.host, 0))
-        settings = settings.replace(port=sock.getsockname()[1])
+    # Bind (and listen) before printing the banner, so "listening on" is true when a script reads it.
+    # IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on such sockets (else ~44 ms per keep-alive request).
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        click.echo(f"provider-sim: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", err=True)
+        sys.exit(2)
+    sock.listen(2048)
+    settings = settings.replace(port=sock.getsockname()[1])
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -55,7 +61,7 @@ def serve(**flags: Any) -> None:
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             access_log=settings.log_level == "debug", lifespan="on")
     server = uvicorn.Server(config)
-    server.run(sockets=[sock] if sock else None)
+    server.run(sockets=[sock])
 
 
 def _print_banner(sim: Any) -> None:
