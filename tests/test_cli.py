@@ -1,0 +1,66 @@
+"""The CLI: `provider-sim serve` and `python -m simulator`, flags over environment, banner with credentials."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import httpx2 as httpx
+
+
+def start(args, env_extra=None, cwd=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVIDER_SIM_")}
+    env.update(env_extra or {})
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "serve", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    banner = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        banner.append(line)
+        if "/_sim/info" in line:
+            break
+    return proc, "".join(banner)
+
+
+def stop(proc):
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_version():
+    out = subprocess.run([sys.executable, "-m", "simulator", "--version"], capture_output=True, text=True, check=True)
+    assert "provider-sim" in out.stdout
+
+
+def test_serve_banner_env_and_flag_precedence(tmp_path):
+    proc, banner = start(["--port", "0", "--db", ":memory:"], {"PROVIDER_SIM_PORT": "1", "PROVIDER_SIM_CLOCK": "manual"},
+                         cwd=tmp_path)
+    try:
+        url = re.search(r"listening on (http://\S+)", banner).group(1)
+        assert not url.endswith(":1")  # the flag (--port 0) won over the environment
+        assert "AccessKey sim-bird-access-key-0001" in banner
+        assert "5b4b2a1e-0000-4000-8000-00000000a001" in banner
+        assert "clock: manual" in banner  # env applies where no flag is given
+        with httpx.Client(base_url=url) as client:
+            assert client.get("/_sim/health").json()["clock"]["mode"] == "manual"
+        assert not (tmp_path / ".provider-sim").exists()  # :memory: writes no db file
+    finally:
+        stop(proc)
+
+
+def test_port_in_use_is_a_clear_error():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "simulator", "serve", "--port", str(port), "--db", ":memory:"],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot listen" in result.stderr
