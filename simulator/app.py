@@ -89,8 +89,13 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
         finally:
             await sim.close()
 
+    from starlette.middleware import Middleware
+
+    from simulator.control.middleware import ControlMiddleware
+
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(ControlMiddleware, shape_for=shape_for)],
         exception_handlers={
             SimulatorError: on_simulator_error,
             HTTPException: on_http_error,

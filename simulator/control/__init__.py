@@ -1,4 +1,6 @@
-"""The control plane under /_sim: health, world info, reset, clock. Providers add their own /_sim/<provider> routes."""
+"""The control plane under /_sim: health, world info, reset, clock, journal, faults, docs.
+
+Providers add their own /_sim/<provider> routes."""
 from __future__ import annotations
 
 from starlette.routing import BaseRoute
@@ -7,6 +9,9 @@ from simulator.core.simulation import Simulation
 
 
 def install(sim: Simulation) -> list[BaseRoute]:
+    from simulator.control.api import routes as api_routes
     from simulator.control.routes import routes
+    from simulator.control.state import install_state
 
-    return list(routes)
+    install_state(sim)
+    return list(routes) + list(api_routes)

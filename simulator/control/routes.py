@@ -57,7 +57,23 @@ async def reset(request: Request) -> Response:
     for key, value in scope.items():
         if not isinstance(value, str) or not value:
             raise ControlError(f'"{key}" must be a non-empty string')
-    return JSONResponse(await sim.reset(scope))
+    seed = body.get("seed", request.query_params.get("seed"))
+    if seed is not None:
+        if isinstance(seed, str) and seed.lstrip("-").isdigit():
+            seed = int(seed)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise ControlError('"seed" must be a non-negative integer', details={"seed": ["invalid"]})
+        if scope:
+            raise ControlError('"seed" applies to a full reset only; drop the scope or the seed')
+    if not scope:
+        # A full reset returns to the configured seed unless the caller asks for another one (pytest seed fixture).
+        from simulator.control.state import control_of
+
+        sim.random.seed = control_of(sim).initial_seed if seed is None else seed
+    result = await sim.reset(scope)
+    if not scope:
+        result["seed"] = sim.random.seed
+    return JSONResponse(result)
 
 
 async def get_clock(request: Request) -> Response:

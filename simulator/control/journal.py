@@ -1,0 +1,184 @@
+"""The request journal: every provider request and every webhook attempt, in a bounded in-memory ring buffer."""
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.core.clock import iso_ms
+
+BODY_LIMIT = 4096  # characters kept of each request/response body
+SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+SECRET_KEY = re.compile(r"(signing.?key|secret|password|passwd|access.?key|api.?key|private.?key)", re.I)
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+
+
+def mask_value(value: str) -> str:
+    """Keep the scheme and the last four characters: ``AccessKey ****0001``."""
+    scheme, sep, token = value.partition(" ")
+    if not sep:
+        scheme, token = "", value
+    tail = token[-4:] if len(token) > 8 else ""
+    return f"{scheme}{' ' if scheme else ''}****{tail}"
+
+
+def mask_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers:
+        lname = name.lower()
+        if lname in SECRET_HEADERS or SECRET_KEY.search(lname):
+            out[lname] = mask_value(value)
+        else:
+            out[lname] = JWT.sub("****jwt", value)
+    return out
+
+
+def _mask_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("****" if isinstance(k, str) and SECRET_KEY.search(k) and v not in (None, "")
+                    else _mask_json(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_json(v) for v in value]
+    if isinstance(value, str):
+        return JWT.sub("****jwt", value)
+    return value
+
+
+def body_for_journal(raw: bytes, content_type: str = "", limit: int = BODY_LIMIT) -> tuple[Any, bool]:
+    """(body, truncated): parsed and masked JSON when it is JSON and small enough, else (masked) text."""
+    if not raw:
+        return None, False
+    ctype = content_type.lower()
+    if len(raw) <= limit * 4 and ("json" in ctype or raw[:1] in (b"{", b"[")):
+        try:
+            return _mask_json(json.loads(raw)), False
+        except ValueError:
+            pass
+    if ctype.startswith(("image/", "audio/", "video/", "application/octet-stream", "multipart/")):
+        return f"<{len(raw)} bytes of {ctype.split(';')[0]}>", False
+    text = raw[:limit].decode("utf-8", errors="replace")
+    return JWT.sub("****jwt", text), len(raw) > limit
+
+
+@dataclass
+class Journal:
+    """A ring buffer of journal entries (dicts), newest last. ``size`` bounds memory for long sessions."""
+
+    size: int = 2000
+    entries: deque[dict[str, Any]] = field(default_factory=deque)
+    seq: int = 0
+    dropped: int = 0
+
+    def __post_init__(self) -> None:
+        self.entries = deque(maxlen=max(1, self.size))
+        self._changed: asyncio.Condition | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        entry["seq"] = self.seq
+        if len(self.entries) == self.entries.maxlen:
+            self.dropped += 1
+        self.entries.append(entry)
+        self._notify()
+        return entry
+
+    def _notify(self) -> None:
+        cond = self._changed
+        if cond is None:
+            return
+
+        async def wake() -> None:
+            async with cond:
+                cond.notify_all()
+
+        try:
+            asyncio.get_running_loop().create_task(wake())
+        except RuntimeError:
+            pass
+
+    def clear(self) -> int:
+        count = len(self.entries)
+        self.entries.clear()
+        self.dropped = 0
+        self._notify()
+        return count
+
+    def query(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e for e in self.entries if matches(e, filters)]
+
+    async def wait(self, filters: dict[str, Any], count: int, timeout: float) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        cond = self._condition()
+        while True:
+            found = self.query(filters)
+            remaining = deadline - loop.time()
+            if len(found) >= count or remaining <= 0:
+                return found
+            async with cond:
+                try:
+                    await asyncio.wait_for(cond.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+
+FILTER_KEYS = ("kind", "provider", "operation", "method", "status", "path", "since", "event", "sinceSeq")
+
+
+def matches(entry: dict[str, Any], f: dict[str, Any]) -> bool:
+    if f.get("kind") and entry.get("kind") != f["kind"]:
+        return False
+    if f.get("provider") and entry.get("provider") != f["provider"]:
+        return False
+    if f.get("operation") and f["operation"] not in (entry.get("operation"), entry.get("route")):
+        return False
+    if f.get("method") and str(entry.get("method", "")).upper() != str(f["method"]).upper():
+        return False
+    if f.get("event") and entry.get("event") != f["event"]:
+        return False
+    status = f.get("status")
+    if status is not None and status != "":
+        actual = (entry.get("response") or {}).get("status")
+        text = str(status)
+        if text.endswith("xx") and len(text) == 3:
+            if actual is None or str(actual)[0] != text[0]:
+                return False
+        elif str(actual) != text:
+            return False
+    if f.get("path") and not str(entry.get("path", "")).startswith(str(f["path"])):
+        return False
+    if f.get("since") is not None and entry.get("atMs", 0) < f["since"]:
+        return False
+    return not (f.get("sinceSeq") is not None and entry.get("seq", 0) <= f["sinceSeq"])
+
+
+def closest_operation(method: str, path: str, operations: list[str]) -> str | None:
+    """The route template most like ``METHOD path`` (WireMock's near miss, by difflib)."""
+    wanted = f"{method} {_templatize(path)}"
+    hits = difflib.get_close_matches(wanted, operations, n=1, cutoff=0.3)
+    return hits[0] if hits else None
+
+
+def _templatize(path: str) -> str:
+    # Ids look like {x} in templates; make concrete ids comparable to them.
+    return re.sub(r"/[0-9a-fA-F-]{16,}|/urn:[^/]+|/\d+", "/{id}", path)
+
+
+def webhook_entry(notice: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    return {
+        "kind": "webhook", "at": iso_ms(now_ms), "atMs": now_ms, "provider": notice.get("provider"),
+        "operation": "webhook", "event": notice.get("event"), "method": "POST", "path": notice.get("url"),
+        "outboxId": notice.get("id"), "attempt": notice.get("attempt"), "ok": notice.get("ok"),
+        "error": notice.get("error") or None, "headers": None, "body": None,
+        "response": {"status": notice.get("statusCode")},
+    }

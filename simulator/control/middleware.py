@@ -1,0 +1,240 @@
+"""ASGI middleware: match each request to an operation, apply fault rules, journal request and response."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from simulator.control.faults import Decision, RequestFacts
+from simulator.control.journal import body_for_journal, closest_operation, mask_headers
+from simulator.control.state import control_of
+from simulator.core.clock import iso_ms
+
+log = logging.getLogger("simulator.control")
+BUFFER_LIMIT = 2 * 1024 * 1024 + 1  # enough for any JSON body; larger uploads stream through unbuffered
+RESPONSE_KEEP = 64 * 1024
+
+
+class ControlMiddleware:
+    """Registered once in ``create_app``; ``shape_for(path)`` renders an error in that path's provider shape."""
+
+    def __init__(self, app: ASGIApp, shape_for: Callable[[str], Callable[[int, str, str], Response]]) -> None:
+        self.app = app
+        self.shape_for = shape_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        control_request = path == "/_sim" or path.startswith("/_sim/")
+        if control_request and (method in ("GET", "HEAD") or path.startswith(("/_sim/journal", "/_sim/faults", "/_sim/reset",
+                                                                           "/_sim/ui"))):
+            await self.app(scope, receive, send)
+            return
+        sim = scope["app"].state.sim
+        plane = control_of(sim)
+        started = asyncio.get_running_loop().time()
+        at_ms = sim.clock.now_ms()
+
+        # Buffer the body (bounded) so rules can match on it and the journal can show it; replay it downstream.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more and size < BUFFER_LIMIT:
+            message = await receive()
+            if message["type"] != "http.request":
+                chunks.append(b"")
+                more = False
+                break
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+        raw = b"".join(chunks)
+        replayed = False
+        remaining_stream = more
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": remaining_stream}
+            if remaining_stream:
+                return await receive()
+            return await receive()  # http.disconnect when the client goes away
+
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        header_map = {k.lower(): v for k, v in headers}
+        operation, route, params, near = _match(scope)
+        provider = "control" if control_request else _provider_of(route_endpoint_module(scope, route), path)
+        facts = RequestFacts(
+            provider=provider, method=method, path=path, operation=operation, route=route, path_params=params,
+            headers=header_map, query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
+            body=_json_or_none(raw, header_map.get("content-type", "")),
+        )
+        decision = None if control_request else plane.faults.pick(facts)
+
+        status_box: dict[str, Any] = {"status": None, "headers": [], "body": bytearray()}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_box["status"] = message["status"]
+                status_box["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                body = status_box["body"]
+                if len(body) < RESPONSE_KEEP:
+                    body.extend(message.get("body", b"")[: RESPONSE_KEEP - len(body)])
+            await send(message)
+
+        error: str | None = None
+        try:
+            if decision is not None:
+                await self._apply(decision, scope, replay, capture)
+            else:
+                await self.app(scope, replay, capture)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            status_box["status"] = status_box["status"] or 500
+            raise
+        finally:
+            entry = _entry(plane, provider, method, path, scope, headers, raw, more, operation, route, near,
+                           status_box, at_ms, started, decision, error)
+            plane.journal.append(entry)
+
+    async def _apply(self, decision: Decision, scope: Scope, receive: Receive, send: Send) -> None:
+        rule = decision.rule
+        if decision.latency_s:
+            await asyncio.sleep(decision.latency_s)
+        if rule.drop:
+            # Headers go out, then the connection closes before the promised body: the client sees a broken reply.
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")]})
+            scope.setdefault("state", {})["dropped"] = True
+            return
+        if rule.status is None:
+            await self.app(scope, receive, send)
+            return
+        default_code = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway",
+                        503: "ServiceUnavailable", 504: "GatewayTimeout"}.get(rule.status, "InjectedFault")
+        message = rule.message or f"injected fault {rule.id}: HTTP {rule.status}"
+        response = self.shape_for(scope["path"])(rule.status, rule.code or default_code, message)
+        if rule.retry_after is not None:
+            response.headers["retry-after"] = str(int(rule.retry_after) if float(rule.retry_after).is_integer()
+                                                  else rule.retry_after)
+        elif rule.status in (429, 503):
+            response.headers["retry-after"] = "1"
+        response.headers["x-simulator-fault"] = rule.id
+        await response(scope, receive, send)
+
+
+def route_endpoint_module(scope: Scope, route: str | None) -> str:
+    if route is None:
+        return ""
+    for r in scope["app"].router.routes:
+        if isinstance(r, Route) and r.path == route:
+            return str(getattr(r.endpoint, "__module__", ""))
+    return ""
+
+
+def _provider_of(module: str, path: str) -> str:
+    if "business_chat" in module or path.startswith("/v1/"):
+        return "business_chat"
+    return "bird"
+
+
+def _match(scope: Scope) -> tuple[str | None, str | None, dict[str, Any], str | None]:
+    """(operation name, route template, path params, closest "METHOD template" when nothing matched)."""
+    partial: Route | None = None
+    candidates: list[str] = []
+    for route in scope["app"].router.routes:
+        if not isinstance(route, Route):
+            continue
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return route.name, route.path, dict(child.get("path_params", {})), None
+        if match == Match.PARTIAL and partial is None:
+            partial = route
+        for m in sorted(route.methods or []):
+            if m != "HEAD":
+                candidates.append(f"{m} {route.path}")
+    if partial is not None:
+        return None, partial.path, {}, f"{'/'.join(sorted((partial.methods or set()) - {'HEAD'}))} {partial.path}"
+    return None, None, {}, closest_operation(scope["method"], scope["path"], candidates)
+
+
+def _json_or_none(raw: bytes, content_type: str) -> Any:
+    if not raw or ("json" not in content_type.lower() and raw[:1] not in (b"{", b"[")):
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _entry(plane: Any, provider: str, method: str, path: str, scope: Scope, headers: list[tuple[str, str]],
+           raw: bytes, streamed: bool, operation: str | None, route: str | None, near: str | None,
+           box: dict[str, Any], at_ms: int, started: float, decision: Decision | None, error: str | None
+           ) -> dict[str, Any]:
+    header_map = dict(headers)
+    body, truncated = body_for_journal(raw, {k.lower(): v for k, v in headers}.get("content-type", ""))
+    resp_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in box["headers"]]
+    resp_ctype = next((v for k, v in resp_headers if k.lower() == "content-type"), "")
+    resp_body, resp_truncated = body_for_journal(bytes(box["body"]), resp_ctype)
+    status = box["status"]
+    entry: dict[str, Any] = {
+        "kind": "control" if provider == "control" else "request",
+        "at": iso_ms(at_ms), "atMs": at_ms, "provider": provider, "operation": operation, "route": route,
+        "method": method, "path": path, "query": scope.get("query_string", b"").decode("latin-1"),
+        "headers": mask_headers(header_map.items()), "body": body, "bodyTruncated": truncated or streamed,
+        "response": {"status": status, "headers": mask_headers(resp_headers), "body": resp_body,
+                     "bodyTruncated": resp_truncated},
+        "durationMs": round((asyncio.get_running_loop().time() - started) * 1000, 3),
+    }
+    if decision is not None:
+        entry["fault"] = {"id": decision.rule.id, "latencyMs": round(decision.latency_s * 1000, 3),
+                          "status": decision.rule.status, "drop": decision.rule.drop}
+        if decision.rule.drop:
+            entry["response"]["status"] = None
+            entry["response"]["dropped"] = True
+    if error:
+        entry["error"] = error
+    diagnostics = _diagnostics(operation, near, status, resp_body)
+    if diagnostics:
+        entry["diagnostics"] = diagnostics
+    return entry
+
+
+def _diagnostics(operation: str | None, near: str | None, status: int | None, body: Any) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    if operation is None:
+        out["unmatched"] = True
+        if near:
+            out["closestOperation"] = near
+    if status in (400, 422) and isinstance(body, dict):
+        details = body.get("details")
+        if details is None and isinstance(body.get("error"), dict):
+            details = body["error"].get("details")
+        paths: list[str] = []
+        if isinstance(details, dict):
+            paths = [str(k) for k in details]
+        elif isinstance(details, list):
+            for d in details:
+                if isinstance(d, dict):
+                    p = d.get("path") or d.get("pointer") or d.get("field")
+                    if p is not None:
+                        paths.append(str(p))
+        if paths:
+            out["schemaPaths"] = paths
+        message = body.get("message") or (body.get("error") or {}).get("message") if isinstance(body, dict) else None
+        if message:
+            out["message"] = message
+    return out or None
