@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
+from simulator.core.fastcheck import compile_check
 from simulator.resources import schemas_root
 
 
@@ -58,6 +59,12 @@ class SchemaStore:
         self.registry: Registry = Registry().with_resources(resources)
         self.documents = documents
         self._validators = {key: Draft202012Validator(doc, registry=self.registry) for key, doc in documents.items()}
+        # Compiled yes/no checks for the hot path (see core/fastcheck.py); None where a schema is out of its subset.
+        self._fast = {key: compile_check(doc, self._resolve) for key, doc in documents.items()}
+
+    def _resolve(self, base: str, ref: str) -> tuple[Any, str]:
+        resolved = self.registry.resolver(base_uri=base).lookup(ref)
+        return resolved.contents, resolved.resolver._base_uri  # noqa: SLF001 - referencing has no public getter
 
     def keys(self) -> list[str]:
         return sorted(self._validators)
@@ -70,7 +77,10 @@ class SchemaStore:
 
     def issues(self, key: str, instance: Any, limit: int = 20) -> list[Issue]:
         validator = self.validator(key)
-        if validator.is_valid(instance):
+        fast = self._fast.get(key)
+        if fast is not None and fast(instance):
+            return []
+        if fast is None and validator.is_valid(instance):
             return []
         found: list[Issue] = []
         for error in sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.path))):

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import importlib.resources
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,25 +81,23 @@ class Store:
     async def transaction(self) -> AsyncIterator[Tx]:
         """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), one writer at a time."""
         async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await _run(self.conn, _exec_rowcount, "BEGIN IMMEDIATE", ())
             tx = Tx(self.conn)
             try:
                 yield tx
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await _run(self.conn, _exec_rowcount, "ROLLBACK", ())
                 raise
             else:
-                await self.conn.execute("COMMIT")
+                await _run(self.conn, _exec_rowcount, "COMMIT", ())
             for callback in tx.after_commit:
                 callback()
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        return await _run(self.conn, _fetch_one, sql, params)  # type: ignore[no-any-return]
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return await _run(self.conn, _fetch_all, sql, params)  # type: ignore[no-any-return]
 
     async def table_names(self) -> list[str]:
         rows = await self.fetch_all("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
@@ -113,28 +112,62 @@ class Tx:
         self.after_commit: list[Any] = []
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self.conn.execute(sql, params) as cur:
-            return cur.rowcount
+        return await _run(self.conn, _exec_rowcount, sql, params)  # type: ignore[no-any-return]
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self.conn.execute(sql, params) as cur:
-            return cur.lastrowid or 0
+        return await _run(self.conn, _exec_lastrowid, sql, params)  # type: ignore[no-any-return]
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self.conn.executemany(sql, rows)
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        return await _run(self.conn, _fetch_one, sql, params)  # type: ignore[no-any-return]
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return await _run(self.conn, _fetch_all, sql, params)  # type: ignore[no-any-return]
 
     async def executescript_in_tx(self, sql: str) -> None:
         # executescript() would COMMIT first; run statements one by one to stay inside the transaction.
         for statement in _split_sql(sql):
             await self.conn.execute(statement)
+
+
+# One statement = one hop to aiosqlite's thread. `async with conn.execute(...) as cur` costs two or three hops
+# (execute, fetch, close); profiling the send path showed the event loop idle, waiting on those hops.
+async def _run(conn: aiosqlite.Connection, fn: Any, sql: str, params: Sequence[Any]) -> Any:
+    return await conn._execute(fn, conn._conn, sql, params)  # noqa: SLF001 - aiosqlite's own queue, one hop
+
+
+def _exec_rowcount(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    cur = raw.execute(sql, params)
+    try:
+        return cur.rowcount
+    finally:
+        cur.close()
+
+
+def _exec_lastrowid(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    cur = raw.execute(sql, params)
+    try:
+        return cur.lastrowid or 0
+    finally:
+        cur.close()
+
+
+def _fetch_one(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Any:
+    cur = raw.execute(sql, params)
+    try:
+        return cur.fetchone()
+    finally:
+        cur.close()
+
+
+def _fetch_all(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    cur = raw.execute(sql, params)
+    try:
+        return cur.fetchall()
+    finally:
+        cur.close()
 
 
 def _split_sql(sql: str) -> list[str]:

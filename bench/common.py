@@ -1,0 +1,207 @@
+"""Shared bench helpers: start/stop servers by PID, machine description, RSS, loadgen runs, medians."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx2 as httpx
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PY = sys.executable
+PROVIDER_SIM = str(Path(PY).with_name("provider-sim"))
+RESULTS = BENCH / "results"
+
+BIRD_KEY = "sim-bird-access-key-0001"
+WS = "5b4b2a1e-0000-4000-8000-00000000a001"
+CH_US = "7c0f4a8e-0000-4000-8000-00000000c001"
+CH_NL = "7c0f4a8e-0000-4000-8000-00000000c002"
+SEND_PATH = f"/workspaces/{WS}/channels/{CH_NL}/messages"
+AUTH = {"Authorization": f"AccessKey {BIRD_KEY}"}
+
+
+def send_body(i: int = 0) -> str:
+    """A realistic ~200-byte Bird SMS send (a number whose scripted outcome is 'delivered')."""
+    return json.dumps({"receiver": {"contacts": [{"identifierValue": f"+3161234{i % 1000:04d}0"}]},
+                       "body": {"type": "text", "text": {"text": f"Your code is {100000 + i}. It expires in 10 minutes."}},
+                       "reference": f"order-{i}", "tags": ["otp"]}, separators=(",", ":"))
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor()
+    versions = {}
+    for dist in ("provider-simulator", "starlette", "uvicorn", "uvloop", "httptools", "aiosqlite", "jsonschema",
+                 "httpx2", "hypothesis", "pyinstrument"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    import sqlite3
+
+    mem_gb = None
+    try:
+        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
+        mem_gb = round(mem_kb / 1024 / 1024, 1)
+    except (OSError, AttributeError):
+        pass
+    load = os.getloadavg()
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "os": platform.platform(),
+            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "versions": versions,
+            "loadavg_at_start": [round(x, 2) for x in load]}
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process and its children, MB."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            m = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{p}/status").read_text())
+            if m:
+                total += int(m.group(1))
+        except OSError:
+            pass
+    return round(total / 1024, 1)
+
+
+def loaded_libraries(pid: int) -> dict[str, bool]:
+    """Which fast paths the server process actually loaded (from /proc/<pid>/maps)."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return {}
+    return {"uvloop": "uvloop" in maps, "httptools": "httptools" in maps}
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[str]
+    port: int
+    started_s: float
+    log: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+
+def _spawn(cmd: list[str], pattern: str, health: str, log_name: str, env: dict[str, str] | None = None,
+           timeout: float = 30) -> Proc:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    log = RESULTS / log_name
+    t0 = time.perf_counter()
+    popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, cwd=ROOT,
+                             env={**os.environ, **(env or {})})
+    assert popen.stdout is not None
+    port = None
+    deadline = time.monotonic() + timeout
+    while port is None:
+        line = popen.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{cmd} exited before binding; see {log}")
+        m = re.search(pattern, line)
+        if m:
+            port = int(m.group(1))
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{cmd} did not print its port")
+    with httpx.Client(timeout=1.0) as client:
+        while True:
+            try:
+                # A fresh connection every poll, as a test harness waiting for readiness would do.
+                if client.get(f"http://127.0.0.1:{port}{health}", headers={"Connection": "close"}).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd} never answered 200 on {health}")
+            time.sleep(0.005)
+    started = time.perf_counter() - t0
+    # Drain stdout in the background so a chatty server never blocks on a full pipe.
+    import threading
+
+    threading.Thread(target=lambda: [None for _ in popen.stdout], daemon=True).start()  # type: ignore[union-attr]
+    return Proc(popen, port, started, log)
+
+
+def start_simulator(db: str | None = None, extra_args: list[str] | None = None, env: dict[str, str] | None = None
+                    ) -> Proc:
+    db = db or tempfile.mktemp(prefix="bench-sim-", suffix=".db")
+    cmd = [PROVIDER_SIM, "serve", "--port", "0", "--db", db, "--clock", "manual", *(extra_args or [])]
+    proc = _spawn(cmd, r"listening on http://[\d.]+:(\d+)", "/_sim/health", "simulator.log", env)
+    proc.extra["db"] = db
+    return proc
+
+
+def start_baseline() -> Proc:
+    return _spawn([PY, str(BENCH / "baseline_app.py"), "--port", "0"], r"listening on (\d+)", "/health",
+                  "baseline.log")
+
+
+def loadgen(port: int, path: str, *, method: str = "POST", headers: dict[str, str] | None = None,
+            bodies: list[str] | None = None, conns: int = 1, duration: float = 5.0, warmup: float = 0.5
+            ) -> dict[str, Any]:
+    spec = {"port": port, "method": method, "path": path, "headers": headers or {}, "bodies": bodies or [""],
+            "conns": conns, "duration": duration, "warmup": warmup}
+    out = subprocess.run([PY, str(BENCH / "loadgen.py"), json.dumps(spec)], capture_output=True, text=True,
+                         timeout=duration + warmup + 60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median(values: list[float]) -> float:
+    values = [v for v in values if v == v]
+    return round(statistics.median(values), 3) if values else float("nan")
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("nan")
+
+
+@contextmanager
+def stopping(*procs: Proc) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
