@@ -1,0 +1,93 @@
+"""Business Chat settings read once from the world config (``world.business_chat``, a raw dict).
+
+Every uncertain-spec choice is a key here with a documented default (docs/business-chat.md).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+BUILTIN_BID = ("com.apple.messages.MSMessageExtensionBalloonPlugin:0000000000:"
+               "com.apple.icloud.apps.messages.business.extension")
+DEFAULT_CAPABILITIES = ["QUICK", "LIST", "TIME", "AUTH", "AUTH2", "FORM"]
+
+
+@dataclass(frozen=True)
+class Business:
+    id: str
+    name: str
+    webhook_url: str | None
+    payment_gateway_url: str | None
+
+
+@dataclass
+class BCConfig:
+    msp_id: str
+    secret_b64: str
+    secret: bytes  # the decoded HMAC key (what Apple documents)
+    businesses: dict[str, Business]
+    customers: dict[str, dict[str, Any]]  # seeded customers, normalised (see customer_record)
+    jwt_max_age_s: int = 3600
+    accept_raw_secret: bool = False
+    legacy_attachment_keys: bool = False
+    download_url_ttl_s: int = 60
+    idr_threshold_bytes: int = 10240
+    closed_conversation_status: int = 410
+    enforce_capabilities: bool = True
+    attachment_key_check: str = "heuristic"
+    max_attachment_bytes: int = 100 * 1024 * 1024
+    webhook_path: str = "/message"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.msp_id)
+
+
+def decode_secret(secret_b64: str) -> bytes:
+    try:
+        return base64.b64decode(secret_b64 + "=" * (-len(secret_b64) % 4), validate=False)
+    except (binascii.Error, ValueError):
+        # Not base64 at all: fall back to the raw bytes so a misconfigured world still starts.
+        return secret_b64.encode()
+
+
+def customer_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """One normalised customer dict: what the device looks like to the MSP and how it behaves."""
+    return {
+        "id": raw["id"],
+        "name": raw.get("name", ""),
+        "businessId": raw.get("business_id") or raw.get("businessId") or "",
+        "deviceAgent": raw.get("device_agent") or raw.get("deviceAgent") or "iPhone OS",
+        "capabilities": list(raw.get("capabilities") or DEFAULT_CAPABILITIES),
+        "locale": raw.get("locale", "en_US"),
+        "behaviour": dict(raw.get("behaviour") or {}),
+    }
+
+
+def load_config(raw: dict[str, Any]) -> BCConfig:
+    businesses = {
+        b["id"]: Business(b["id"], b.get("name", ""), b.get("webhook_url"), b.get("payment_gateway_url"))
+        for b in raw.get("businesses", [])
+    }
+    customers = {c["id"]: customer_record(c) for c in raw.get("customers", [])}
+    secret_b64 = str(raw.get("secret", ""))
+    return BCConfig(
+        msp_id=str(raw.get("msp_id", "")),
+        secret_b64=secret_b64,
+        secret=decode_secret(secret_b64),
+        businesses=businesses,
+        customers=customers,
+        jwt_max_age_s=int(raw.get("jwt_max_age_seconds", 3600)),
+        accept_raw_secret=bool(raw.get("accept_raw_secret", False)),
+        legacy_attachment_keys=bool(raw.get("legacy_attachment_keys", False)),
+        download_url_ttl_s=int(raw.get("download_url_ttl_seconds", 60)),
+        idr_threshold_bytes=int(raw.get("idr_threshold_bytes", 10240)),
+        closed_conversation_status=int(raw.get("closed_conversation_status", 410)),
+        enforce_capabilities=bool(raw.get("enforce_capabilities", True)),
+        attachment_key_check=str(raw.get("attachment_key_check", "heuristic")),
+        max_attachment_bytes=int(raw.get("max_attachment_bytes", 100 * 1024 * 1024)),
+        webhook_path=str(raw.get("webhook_path", "/message")),
+    )

@@ -1,0 +1,204 @@
+"""Business Chat's control plane (/_sim/business-chat/...): customers act, tests look at devices."""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from simulator.business_chat import device
+from simulator.business_chat.actions import ActionError, Customer
+from simulator.business_chat.service import BusinessChat
+from simulator.control.common import control_body, sim_of
+from simulator.control.errors import ControlError, ControlNotFound
+
+P = "/_sim/business-chat"
+C = P + "/businesses/{business_id}/customers/{customer_id}"
+MBID = re.compile(r"^urn:mbid:[A-Za-z0-9+/=_-]+$")
+FEATURE_PATHS = {"list-picker": "listPicker", "time-picker": "event", "quick-reply": "quick-reply",
+                 "authentication": "authenticate", "apple-pay": "payment", "form": "dynamic",
+                 "custom-app": "customApp", "interactive": ""}
+
+
+def _bc(request: Request) -> BusinessChat:
+    bc = sim_of(request).providers.get("business_chat")
+    if bc is None:
+        raise ControlNotFound("Business Chat is not configured in this world (no business_chat section)")
+    return bc  # type: ignore[no-any-return]
+
+
+def _business(request: Request, bc: BusinessChat) -> str:
+    business_id = request.path_params["business_id"]
+    if not bc.directory.known_business(business_id):
+        raise ControlNotFound(f"unknown business {business_id}; known: {', '.join(bc.config.businesses)}")
+    return business_id
+
+
+async def _act(request: Request, fn: Callable[[Customer, dict[str, Any]], Awaitable[dict[str, Any]]],
+               required: bool = False) -> Response:
+    bc = _bc(request)
+    business_id = _business(request, bc)
+    body = await control_body(request, required=required)
+    try:
+        sent = await bc.act(business_id, request.path_params["customer_id"], lambda c: fn(c, body))
+    except ActionError as exc:
+        raise ControlError(str(exc), status=exc.status, code="NotFound" if exc.status == 404 else "BadRequest")
+    return JSONResponse({"sent": sent})
+
+
+def _text(body: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or (default is None and not value):
+        raise ControlError(f'"{name}" must be a non-empty string', details={name: ["required string"]})
+    return value
+
+
+async def send_text(request: Request) -> Response:
+    return await _act(request, lambda c, b: c.text(_text(b, "text"), typing=b.get("typing", True) is not False),
+                      True)
+
+
+async def send_attachment(request: Request) -> Response:
+    async def run(c: Customer, b: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(b.get("data"), str):
+            try:
+                data = base64.b64decode(b["data"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ControlError('"data" must be base64') from None
+        elif isinstance(b.get("text"), str):
+            data = b["text"].encode()
+        else:
+            raise ControlError('give the file as "data" (base64) or "text"')
+        return await c.attachment(_text(b, "name", "file.bin") or "file.bin",
+                                  _text(b, "mimeType", "application/octet-stream"), data, str(b.get("body", "")))
+    return await _act(request, run, True)
+
+
+async def typing(request: Request) -> Response:
+    start = request.path_params["what"] == "start"
+    return await _act(request, lambda c, b: c.typing(start))
+
+
+async def close(request: Request) -> Response:
+    return await _act(request, lambda c, b: c.close())
+
+
+async def tapback(request: Request) -> Response:
+    return await _act(request, lambda c, b: c.tapback(str(b.get("reaction", "like")), b.get("messageId")))
+
+
+async def answer(request: Request) -> Response:
+    """POST .../answer/<list-picker|time-picker|quick-reply|authentication|apple-pay|form|custom-app|interactive>"""
+    feature = FEATURE_PATHS.get(request.path_params["feature"])
+    if feature is None:
+        raise ControlNotFound(f"unknown answer kind; use one of {', '.join(FEATURE_PATHS)}")
+    bc = _bc(request)
+    business_id = _business(request, bc)
+    body = await control_body(request)
+    request_id = body.get("requestIdentifier")
+    gateway = None
+    try:
+        if feature == "payment":
+            gateway = await bc.payment_gateway(business_id, request.path_params["customer_id"], request_id, body)
+        sent = await bc.act(business_id, request.path_params["customer_id"],
+                            lambda c: c.answer(feature, request_id, body, gateway))
+    except ActionError as exc:
+        raise ControlError(str(exc), status=exc.status, code="NotFound" if exc.status == 404 else "BadRequest")
+    return JSONResponse({"sent": sent, **({"paymentGateway": gateway} if gateway else {})})
+
+
+async def device_messages(request: Request) -> Response:
+    """What the customer's device received (decoded) and sent, in order."""
+    bc = _bc(request)
+    sim = sim_of(request)
+    customer_id = request.path_params["customer_id"]
+    if await bc.directory.customer(sim.store, customer_id) is None:
+        raise ControlNotFound(f"unknown customer {customer_id}")
+    direction = request.query_params.get("direction")
+    if direction not in (None, "received", "sent"):
+        raise ControlError('"direction" must be received or sent')
+    messages = await device.inbox(sim.store, customer_id, direction)
+    conversations = await sim.store.fetch_all(
+        "SELECT business_id, closed, received_count FROM bc_conversations WHERE customer_id=?", (customer_id,))
+    return JSONResponse({"customer": customer_id, "messages": messages,
+                         "conversations": [{"businessId": r[0], "closed": bool(r[1]), "receivedCount": r[2]}
+                                           for r in conversations]})
+
+
+async def list_customers(request: Request) -> Response:
+    bc = _bc(request)
+    return JSONResponse({"customers": await bc.directory.all_customers(sim_of(request).store)})
+
+
+async def create_customer(request: Request) -> Response:
+    bc = _bc(request)
+    sim = sim_of(request)
+    body = await control_body(request)
+    raw: dict[str, Any] = {
+        "id": body.get("id") or "urn:mbid:AQAAY" + base64.b64encode(sim.random.token_bytes(24)).decode().rstrip("="),
+        "name": body.get("name", ""), "business_id": body.get("businessId", ""),
+        "device_agent": body.get("deviceAgent"), "capabilities": body.get("capabilities"),
+        "locale": body.get("locale", "en_US"), "behaviour": body.get("behaviour") or {},
+    }
+    if not isinstance(raw["id"], str) or not MBID.match(raw["id"]):
+        raise ControlError('"id" must look like urn:mbid:<opaque>')
+    if raw["business_id"] and not bc.directory.known_business(raw["business_id"]):
+        raise ControlError(f"unknown businessId {raw['business_id']}")
+    if raw["capabilities"] is not None and not (isinstance(raw["capabilities"], list)
+                                                and all(isinstance(c, str) for c in raw["capabilities"])):
+        raise ControlError('"capabilities" must be a list of strings such as ["LIST", "TIME"]')
+    if not isinstance(raw["behaviour"], dict):
+        raise ControlError('"behaviour" must be an object')
+    async with sim.store.transaction() as tx:
+        customer = await bc.directory.create_customer(tx, raw)
+    return JSONResponse(customer, status_code=201)
+
+
+async def business(request: Request) -> Response:
+    bc = _bc(request)
+    sim = sim_of(request)
+    business_id = _business(request, bc)
+    if request.method == "POST":
+        body = await control_body(request, required=True)
+        for key in ("webhookUrl", "paymentGatewayUrl"):
+            if key in body and not (isinstance(body[key], str) and body[key].startswith(("http://", "https://"))):
+                raise ControlError(f'"{key}" must be an http(s) URL', details={key: ["invalid"]})
+        async with sim.store.transaction() as tx:
+            await bc.directory.set_business_endpoints(tx, business_id, body.get("webhookUrl"),
+                                                      body.get("paymentGatewayUrl"))
+    endpoints = await bc.directory.business_endpoints(sim.store, business_id)
+    return JSONResponse({"id": business_id, "name": bc.config.businesses[business_id].name, **endpoints})
+
+
+async def overview(request: Request) -> Response:
+    bc = _bc(request)
+    cfg = bc.config
+    return JSONResponse({
+        "mspId": cfg.msp_id, "secret": cfg.secret_b64, "gateway": sim_of(request).settings.base_url + "/v1",
+        "businesses": list(cfg.businesses),
+        "settings": {"jwtMaxAgeSeconds": cfg.jwt_max_age_s, "acceptRawSecret": cfg.accept_raw_secret,
+                     "legacyAttachmentKeys": cfg.legacy_attachment_keys,
+                     "downloadUrlTtlSeconds": cfg.download_url_ttl_s, "idrThresholdBytes": cfg.idr_threshold_bytes,
+                     "closedConversationStatus": cfg.closed_conversation_status,
+                     "enforceCapabilities": cfg.enforce_capabilities, "attachmentKeyCheck": cfg.attachment_key_check},
+    })
+
+
+routes = [
+    Route(P, overview, methods=["GET"]),
+    Route(P + "/customers", list_customers, methods=["GET"]),
+    Route(P + "/customers", create_customer, methods=["POST"]),
+    Route(P + "/customers/{customer_id}/device", device_messages, methods=["GET"]),
+    Route(P + "/businesses/{business_id}", business, methods=["GET", "POST"]),
+    Route(C + "/text", send_text, methods=["POST"]),
+    Route(C + "/attachment", send_attachment, methods=["POST"]),
+    Route(C + "/typing/{what:str}", typing, methods=["POST"]),
+    Route(C + "/close", close, methods=["POST"]),
+    Route(C + "/tapback", tapback, methods=["POST"]),
+    Route(C + "/answer/{feature}", answer, methods=["POST"]),
+]

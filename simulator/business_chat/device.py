@@ -1,0 +1,121 @@
+"""The simulated devices: business messages arrive here in the order the gateway answered 200, decoded
+(attachments decrypted, data refs resolved); scripted behaviour is scheduled from what arrives."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from simulator.business_chat.config import BUILTIN_BID, BCConfig
+from simulator.business_chat.errors import ConversationClosed
+from simulator.business_chat.validation import FEATURES
+from simulator.core import scheduler as sched
+from simulator.core.simulation import Simulation
+from simulator.core.store import Tx
+
+BEHAVIOUR_JOB = "business_chat.behaviour"
+# behaviour key in the customer's config → the feature it answers
+ANSWER_KEYS = {"answer_list_picker": "listPicker", "answer_time_picker": "event", "answer_quick_reply": "quick-reply",
+               "answer_authentication": "authenticate", "approve_apple_pay": "payment", "submit_form": "dynamic",
+               "answer_custom_app": "customApp"}
+
+
+def feature_of(interactive: dict[str, Any] | None) -> str:
+    if not isinstance(interactive, dict):
+        return ""
+    if interactive.get("bid") not in (None, BUILTIN_BID):
+        return "customApp"
+    data = interactive.get("data") or {}
+    return next((f for f in FEATURES if f in data), "")
+
+
+async def record(tx: Tx, sim: Simulation, direction: str, business_id: str, customer_id: str, body: dict[str, Any],
+                 view: dict[str, Any], request_id: str = "", feature: str = "") -> int:
+    return await tx.insert(
+        "INSERT INTO bc_device_messages (id, direction, business_id, customer_id, type, request_id, feature,"
+        " created_at, data) VALUES (?,?,?,?,?,?,?,?,?)",
+        (body.get("id", ""), direction, business_id, customer_id, body.get("type", ""), request_id, feature,
+         sim.clock.now_ms(), json.dumps({"message": body, "view": view}, ensure_ascii=False)))
+
+
+async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, business_id: str,
+                  customer: dict[str, Any], body: dict[str, Any], attachments: list[dict[str, Any]],
+                  interactive: dict[str, Any] | None) -> None:
+    """A business message reaches the device (inside the gateway's transaction, before its 200)."""
+    conversation = await directory.conversation(tx, business_id, customer["id"])
+    if conversation["closed"] and config.closed_conversation_status != 200:
+        raise ConversationClosed(
+            f"the customer {customer['id']} closed this conversation; messages are refused until they write again",
+            status=config.closed_conversation_status,
+            details=[{"header": "destination-id", "message": "conversation closed by the customer"}])
+    view: dict[str, Any] = {"type": body["type"]}
+    if conversation["closed"]:
+        view["dropped"] = "conversation closed by the customer"  # closed_conversation_status: 200 → accepted, dropped
+    if "body" in body:
+        view["body"] = body["body"]
+    if attachments:
+        view["attachments"] = attachments
+    feature = feature_of(interactive)
+    request_id = ""
+    if interactive is not None:
+        interactive = dict(interactive)
+        # Apple generates a session id when the business gives none; it comes back in the reply.
+        interactive.setdefault("sessionIdentifier", sim.random.uuid().upper())
+        request_id = str((interactive.get("data") or {}).get("requestIdentifier") or body["id"])
+        view["interactive"] = {"feature": feature, "requestIdentifier": request_id, "interactiveData": interactive}
+    if "richLinkData" in body:
+        view["richLink"] = {k: v for k, v in body["richLinkData"].items() if k in ("url", "title")}
+    stored = dict(body)
+    if interactive is not None:
+        stored["interactiveData"] = interactive
+        stored.pop("interactiveDataRef", None)
+    await record(tx, sim, "received", business_id, customer["id"], stored, view, request_id, feature)
+    if conversation["closed"] or body["type"] in ("typing_start", "typing_end"):
+        return
+    count = await directory.count_received(tx, business_id, customer["id"])
+    await _schedule_behaviour(tx, sim, business_id, customer, body, feature, request_id, count)
+
+
+async def _schedule_behaviour(tx: Tx, sim: Simulation, business_id: str, customer: dict[str, Any],
+                              body: dict[str, Any], feature: str, request_id: str, count: int) -> None:
+    behaviour = customer.get("behaviour") or {}
+    now = sim.clock.now_ms()
+
+    async def later(spec: Any, action: dict[str, Any]) -> None:
+        spec = spec if isinstance(spec, dict) else {}
+        due = now + int(float(spec.get("after_seconds", 1)) * 1000)
+        await sched.schedule(tx, BEHAVIOUR_JOB, due, customer["id"],
+                             {"business": business_id, "customer": customer["id"], **action}, scope=business_id)
+        tx.after_commit.append(sim.scheduler.wake)
+
+    if body["type"] == "text" and "reply_to_text" in behaviour:
+        spec = behaviour["reply_to_text"]
+        text = spec.get("text", "agent") if isinstance(spec, dict) else str(spec)
+        await later(spec, {"action": "text", "params": {"text": text}})
+    for key, wanted in ANSWER_KEYS.items():
+        if feature and feature == wanted and key in behaviour:
+            spec = behaviour[key]
+            params = {k: v for k, v in (spec if isinstance(spec, dict) else {}).items() if k != "after_seconds"}
+            await later(spec, {"action": "answer", "feature": feature, "requestIdentifier": request_id,
+                               "params": params})
+    close_after = behaviour.get("close_after_messages")
+    if isinstance(close_after, int) and count == close_after:
+        await later(behaviour.get("close", {"after_seconds": 0}), {"action": "close", "params": {}})
+
+
+def view_row(row: Any) -> dict[str, Any]:
+    data = json.loads(row["data"])
+    out = {"seq": row["seq"], "id": row["id"], "direction": row["direction"], "businessId": row["business_id"],
+           "type": row["type"], "at": row["created_at"], **data["view"]}
+    if row["request_id"]:
+        out.setdefault("interactive", {})["answered"] = bool(row["answered"])
+    return out
+
+
+async def inbox(conn: Any, customer_id: str, direction: str | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM bc_device_messages WHERE customer_id=?"
+    params: list[Any] = [customer_id]
+    if direction:
+        sql += " AND direction=?"
+        params.append(direction)
+    rows = await conn.fetch_all(sql + " ORDER BY seq", params)
+    return [view_row(r) for r in rows]

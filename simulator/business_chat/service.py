@@ -1,0 +1,166 @@
+"""The Business Chat backend: gateway operations and customer actions. Never sees HTTP requests."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from simulator.business_chat import crypto, device
+from simulator.business_chat.actions import ActionError, Customer, find_interactive
+from simulator.business_chat.blobs import BlobStore
+from simulator.business_chat.config import BCConfig
+from simulator.business_chat.customers import Directory
+from simulator.business_chat.errors import BCError, NotFound, body_error, invalid
+from simulator.business_chat.validation import check_attachments
+from simulator.core import scheduler as sched
+from simulator.core.scheduler import Job
+from simulator.core.simulation import Simulation
+
+log = logging.getLogger("simulator.business_chat")
+
+
+class BusinessChat:
+    def __init__(self, sim: Simulation, config: BCConfig) -> None:
+        self.sim = sim
+        self.config = config
+        self.directory = Directory(config, sim.clock)
+        self.blobs = BlobStore(config, sim.clock, sim.random, sim.settings.base_url)
+        sim.scheduler.register(device.BEHAVIOUR_JOB, self._run_behaviour)
+
+    # -- gateway -----------------------------------------------------------------------------------------------
+
+    async def send(self, business_id: str, customer: dict[str, Any], body: dict[str, Any],
+                   want_data_ref: bool) -> dict[str, Any] | None:
+        """Accept one business message; returns {"dataRef": …} for stored interactive payloads, else None."""
+        async with self.sim.store.transaction() as tx:
+            issues, attachments = await check_attachments(tx, self.blobs, self.config, business_id,
+                                                          body.get("attachments") or [])
+            if issues:
+                raise invalid(issues)
+            interactive = body.get("interactiveData")
+            if "interactiveDataRef" in body:
+                interactive = await self._resolve_data_ref(tx, business_id, body["interactiveDataRef"])
+            data_ref = None
+            if interactive is not None and body.get("interactiveData") is not None:
+                size = len(json.dumps(interactive, separators=(",", ":")).encode())
+                if want_data_ref or size > self.config.idr_threshold_bytes:
+                    data_ref = await self._store_data_ref(tx, business_id, interactive)
+            await device.receive(tx, self.sim, self.config, self.directory, business_id, customer, body,
+                                 attachments, interactive)
+        return {"dataRef": data_ref} if data_ref else None
+
+    async def _store_data_ref(self, tx: Any, business_id: str, interactive: dict[str, Any]) -> dict[str, Any]:
+        raw = json.dumps(interactive, separators=(",", ":")).encode()
+        blob = await self.blobs.store(tx, "dataref", business_id, "", raw, {"interactiveData": interactive})
+        title = (interactive.get("receivedMessage") or {}).get("title", "")
+        return {"bid": interactive.get("bid", ""), "owner": blob.owner, "url": blob.url, "size": blob.size,
+                "signature": blob.checksum.hex().upper(), "signature-base64": crypto.b64(blob.checksum),
+                "title": title, "dataRefSig": crypto.b64(crypto.checksum(blob.url.encode() + blob.owner.encode()))}
+
+    async def _resolve_data_ref(self, conn: Any, business_id: str, ref: dict[str, Any]) -> dict[str, Any]:
+        blob = await self.blobs.by_url(conn, str(ref.get("url")))
+        if blob is None or blob.kind != "dataref" or blob.business_id != business_id:
+            raise body_error("/interactiveDataRef/url", "no stored payload at this url for this business "
+                                                        "(send it once with include-data-ref: true)")
+        if ref.get("owner") != blob.owner:
+            raise body_error("/interactiveDataRef/owner", "owner does not match the stored payload")
+        return dict(blob.meta["interactiveData"])
+
+    async def pre_upload(self, business_id: str, size: int) -> dict[str, str]:
+        async with self.sim.store.transaction() as tx:
+            return await self.blobs.pre_upload(tx, business_id, size)
+
+    async def upload(self, token: str, data: bytes) -> str:
+        async with self.sim.store.transaction() as tx:
+            blob = await self.blobs.by_upload_token(tx, token)
+            if blob is None:
+                raise NotFound("unknown upload URL; call /v1/preUpload for a fresh one")
+            if blob.uploaded:
+                raise BCError("this upload URL was already used; call /v1/preUpload again")
+            if blob.declared_size is not None and len(data) != blob.declared_size:
+                raise BCError(f"uploaded {len(data)} bytes but /preUpload declared size {blob.declared_size} "
+                              "(the size of the encrypted file)", details=[{"header": "content-length",
+                                                                            "message": "size mismatch"}])
+            return crypto.b64(await self.blobs.save_upload(tx, blob, data))
+
+    async def pre_download(self, business_id: str, url: str, owner: str, signature: bytes | None) -> str:
+        async with self.sim.store.transaction() as tx:
+            blob = await self.blobs.by_url(tx, url)
+            if blob is None or blob.business_id != business_id or blob.kind not in ("attachment", "idr", "upload"):
+                raise NotFound(f"no attachment at url {url!r} for business {business_id}",
+                               details=[{"header": "url", "message": "unknown"}])
+            if owner != blob.owner:
+                raise BCError("owner does not match the attachment", details=[{"header": "owner",
+                                                                              "message": "mismatch"}])
+            if signature != blob.checksum:
+                raise BCError("signature does not match the attachment (send base64 of the signature bytes, or "
+                              "signature-base64 as is)", details=[{"header": "signature", "message": "mismatch"}])
+            return await self.blobs.grant_download(tx, blob)
+
+    # -- customers ---------------------------------------------------------------------------------------------
+
+    async def act(self, business_id: str, customer_id: str,
+                  action: Callable[[Customer], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        async with self.sim.store.transaction() as tx:
+            customer = await self.directory.customer_for(tx, business_id, customer_id)
+            if customer is None:
+                raise ActionError(f"unknown customer {customer_id} for business {business_id}", 404)
+            return await action(Customer(self.sim, self, tx, business_id, customer))
+
+    async def payment_gateway(self, business_id: str, customer_id: str, request_id: str | None,
+                              params: dict[str, Any]) -> dict[str, Any]:
+        """Approve an Apple Pay request the way the device does: POST the token to the business's gateway."""
+        row = await find_interactive(self.sim.store, business_id, customer_id, "payment", request_id)
+        if row is None:
+            raise ActionError("the device has no unanswered Apple Pay request", 404)
+        orig = row[1]
+        if params.get("approve", True) is False:
+            return {"approved": False, "summary": "declined by the customer"}
+        payment = orig["data"]["payment"]
+        endpoints = await self.directory.business_endpoints(self.sim.store, business_id)
+        url = endpoints["paymentGatewayUrl"] or (payment.get("endpoints") or {}).get("paymentGatewayUrl")
+        network = str(params.get("network", "Visa"))
+        method = {"displayName": f"{network} 1234", "network": network, "type": params.get("type", "credit")}
+        txn = self.sim.random.hex(32).upper()
+        token = {"paymentData": {"version": "EC_v1", "data": crypto.b64(self.sim.random.token_bytes(64)),
+                                 "signature": crypto.b64(self.sim.random.token_bytes(32)),
+                                 "header": {"transactionId": txn.lower()}},
+                 "paymentMethod": method, "transactionIdentifier": txn}
+        result = {"paymentMethod": method, "transactionIdentifier": txn}
+        if not url or self.sim.outbox.client is None:
+            return {**result, "approved": True, "summary": "no payment gateway URL; approved without a call"}
+        request = {"requestIdentifier": orig["data"].get("requestIdentifier"), "payment": {"paymentToken": token}}
+        try:
+            response = await self.sim.outbox.client.post(url, json=request)
+            answer = response.json() if response.content else {}
+        except Exception as exc:  # the business's gateway is outside our control: report, never crash
+            return {**result, "approved": False, "summary": f"payment gateway unreachable: {type(exc).__name__}"}
+        status = answer.get("status") if isinstance(answer, dict) else None
+        approved = response.status_code == 200 and status == "STATUS_SUCCESS"
+        return {**result, "approved": approved, "summary": f"{response.status_code} {status}"}
+
+    async def _run_behaviour(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            p = job.payload
+            gateway = None
+            try:
+                if p.get("feature") == "payment":
+                    gateway = await self.payment_gateway(p["business"], p["customer"], p.get("requestIdentifier"),
+                                                         p.get("params") or {})
+                async with self.sim.store.transaction() as tx:
+                    await sched.done(tx, [job])
+                    customer = await self.directory.customer_for(tx, p["business"], p["customer"])
+                    if customer is None:
+                        continue
+                    actor = Customer(self.sim, self, tx, p["business"], customer)
+                    if p["action"] == "text":
+                        await actor.text(str(p["params"].get("text", "agent")))
+                    elif p["action"] == "close":
+                        await actor.close()
+                    elif p["action"] == "answer":
+                        await actor.answer(p["feature"], p.get("requestIdentifier"), p.get("params") or {}, gateway)
+            except ActionError as exc:  # e.g. already answered by hand: the script has nothing left to do
+                log.info("scripted %s for %s skipped: %s", p.get("action"), p.get("customer"), exc)
+                async with self.sim.store.transaction() as tx:
+                    await sched.done(tx, [job])
