@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
         shapes.append((prefix, shape))
     bird_routes, _, bird_shape = bird.install(sim)
     routes += bird_routes  # Bird's paths start at the root, so its shape is the fallback.
+    from simulator import ui
+
+    routes += ui.install(sim)  # web inbox at /_sim/ui/ + live events; after the providers it listens to
 
     def shape_for(path: str) -> ErrorShape:
         for prefix, shape in shapes:

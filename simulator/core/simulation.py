@@ -39,6 +39,7 @@ class Simulation:
     started_at: float = field(default_factory=time.monotonic)
     reset_hooks: list[ResetHook] = field(default_factory=list)
     providers: dict[str, Any] = field(default_factory=dict)
+    events: Any = None  # live event bus (simulator.control.events.EventBus), installed with the web UI
     _temp_media: bool = False
     start_ms: int = 0
 
