@@ -3,7 +3,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_app", "Settings"]
+__all__ = ["__version__", "create_app", "Settings", "Simulator"]
 
 
 def __getattr__(name: str) -> object:
@@ -16,4 +16,8 @@ def __getattr__(name: str) -> object:
         from simulator.settings import Settings
 
         return Settings
+    if name == "Simulator":
+        from simulator.testing import Simulator
+
+        return Simulator
     raise AttributeError(name)

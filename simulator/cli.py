@@ -64,6 +64,18 @@ def serve(**flags: Any) -> None:
     server.run(sockets=[sock])
 
 
+@main.command()
+@click.argument("scenario")
+@click.option("--against", metavar="URL", envvar="PROVIDER_SIM_AGAINST", show_envvar=True, default=None,
+              help="Run against a running simulator (it is reset first) instead of a fresh in-process one.")
+@click.option("--seed", type=int, default=None, help="Seed (default: the scenario's, else the world's).")
+def replay(scenario: str, against: str | None, seed: int | None) -> None:
+    """Replay a scenario file (scenarios/*.yaml); exits 1 at the first unmet expectation, 2 if the file is bad."""
+    from simulator.replay.runner import main_run
+
+    sys.exit(main_run(scenario, against=against, seed=seed))
+
+
 def _print_banner(sim: Any) -> None:
     bird = sim.world.bird
     ws = next(iter(bird.workspaces.values()))

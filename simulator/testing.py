@@ -37,6 +37,64 @@ class ReceivedRequest:
         return self.raw_json()
 
 
+def dotted(value: Any, path: str) -> Any:
+    """``dotted({"a": [{"b": 1}]}, "a.0.b") == 1``; a missing step gives :data:`MISSING`."""
+    for part in path.split(".") if path else []:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+def subset_matches(data: Any, match: dict[str, Any] | None) -> bool:
+    """Every ``dotted.path: expected`` pair in ``match`` holds in ``data``."""
+    return all(dotted(data, key) == expected for key, expected in (match or {}).items())
+
+
+def _webhook_matches(request: ReceivedRequest, event: str | None, match: dict[str, Any] | None) -> bool:
+    try:
+        body = request.json()
+    except ValueError:
+        return False
+    if event is not None and (not isinstance(body, dict) or body.get("event") != event):
+        return False
+    return subset_matches(body, match)
+
+
+def _summary(body: Any) -> str:
+    if isinstance(body, dict):
+        payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+        bits = [f"event={body.get('event')}"] if "event" in body else []
+        for key in ("id", "status", "type"):
+            if key in payload:
+                bits.append(f"payload.{key}={payload[key]}")
+        if bits:
+            return " ".join(bits)
+    return json.dumps(body)[:200]
+
+
+def describe_requests(requests: list[ReceivedRequest]) -> str:
+    lines = []
+    for r in requests:
+        try:
+            text = _summary(r.json())
+        except ValueError:
+            text = repr(r.body[:200])
+        lines.append(f"  {r.method} {r.path} {text}")
+    return "\n".join(lines) or "  (none)"
+
+
 @dataclass
 class WebhookReceiver:
     """A real HTTP server on 127.0.0.1:<free port> that records every request it gets.
@@ -122,6 +180,25 @@ class WebhookReceiver:
                 self._cond.wait(remaining)
             return list(self.requests)
 
+    def wait_for_webhook(self, event: str | None = None, match: dict[str, Any] | None = None, *,
+                         count: int = 1, timeout: float = 5.0) -> list[ReceivedRequest]:
+        """Block until ``count`` JSON webhooks with this ``event`` whose body has ``match`` (dotted paths) arrived.
+
+        Fails listing every webhook that did arrive, so a wrong status or field is obvious.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                hits = [r for r in self.requests if _webhook_matches(r, event, match)]
+                if len(hits) >= count:
+                    return hits
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"expected {count} webhook(s) event={event!r} matching {match!r} within {timeout} s; "
+                        f"got {len(hits)}. Arrived ({len(self.requests)}):\n{describe_requests(self.requests)}")
+                self._cond.wait(remaining)
+
     def __enter__(self) -> WebhookReceiver:
         return self.start()
 
@@ -156,8 +233,82 @@ class SimClient:
             self._info = self._ok(self.http.get("/_sim/info"))
         return self._info
 
-    def reset(self, **scope: str) -> dict[str, Any]:
-        return self._ok(self.http.post("/_sim/reset", json=scope))  # type: ignore[no-any-return]
+    def reset(self, *, seed: int | None = None, **scope: str) -> dict[str, Any]:
+        """Reset everything (optionally re-seeding) or one scope: ``reset(workspace=id)``, ``reset(customer=id)``."""
+        body: dict[str, Any] = dict(scope)
+        if seed is not None:
+            body["seed"] = seed
+        return self._ok(self.http.post("/_sim/reset", json=body))  # type: ignore[no-any-return]
+
+    def control(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
+        """Call any control endpoint (``/_sim/...``); fails on 4xx/5xx with the answer's text."""
+        return self._ok(self.http.request(method, path, json=json, **kwargs))
+
+    # -- journal --------------------------------------------------------------------------------------------------
+
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        """Journal entries, oldest first. Filters: kind, provider, operation, method, status, path, since, event."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._ok(self.http.get("/_sim/journal", params=params))["entries"]  # type: ignore[no-any-return]
+
+    def clear_journal(self) -> int:
+        return int(self._ok(self.http.delete("/_sim/journal"))["cleared"])
+
+    def export_scenario(self, name: str = "recorded session") -> str:
+        response = self.http.get("/_sim/journal/export-scenario", params={"name": name})
+        self._ok(response) if response.status_code >= 400 else None
+        return response.text
+
+    def wait_for_journal(self, *, count: int = 1, timeout: float = 5.0, **filters: Any) -> list[dict[str, Any]]:
+        """Block (server side) until ``count`` journal entries match; fails listing the entries that did arrive."""
+        body = {k: v for k, v in filters.items() if v is not None}
+        response = self.http.post("/_sim/journal/wait", json={**body, "count": count, "timeout": timeout},
+                                  timeout=timeout + 10)
+        if response.status_code == 408:
+            recent = self.journal(kind=filters.get("kind"))[-20:]
+            raise AssertionError(f"expected {count} journal entr(y/ies) matching {body} within {timeout} s, got "
+                                 f"{response.json()['count']}. Recent entries:\n{describe_journal(recent)}")
+        return self._ok(response)["entries"]  # type: ignore[no-any-return]
+
+    def wait_for_webhook(self, event: str | None = None, match: dict[str, Any] | None = None, *,
+                         timeout: float = 5.0, count: int = 1, ok: bool | None = None) -> list[dict[str, Any]]:
+        """Wait until the simulator has sent ``count`` webhooks (any receiver) whose body has ``match``.
+
+        Reads the journal's webhook attempts, so it works with your own app as the receiver. ``match`` keys are
+        dotted paths into the webhook body (``{"payload.status": "delivered"}``). Fails listing every webhook sent.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            entries = self.journal(kind="webhook", event=event)
+            hits = [e for e in entries if subset_matches(e.get("body"), match) and (ok is None or e.get("ok") == ok)]
+            if len(hits) >= count:
+                return hits
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"expected {count} webhook(s) event={event!r} matching {match!r} within {timeout} s; got "
+                    f"{len(hits)}. Webhooks sent ({len(entries)}):\n{describe_journal(entries)}")
+            last = max((e["seq"] for e in entries), default=0)
+            self.http.post("/_sim/journal/wait", json={"kind": "webhook", "sinceSeq": last, "count": 1,
+                                                       "timeout": min(remaining, 30)}, timeout=remaining + 10)
+
+    # -- faults ---------------------------------------------------------------------------------------------------
+
+    def add_fault(self, **rule: Any) -> dict[str, Any]:
+        """Add a fault rule (see docs/control-plane.md): ``add_fault(operation="send_message", status=503, times=1)``."""
+        return self._ok(self.http.post("/_sim/faults", json=rule))["rules"][0]  # type: ignore[no-any-return]
+
+    def webhook_faults(self, *, delay_seconds: float | None = None, duplicate_probability: float | None = None,
+                       reorder: bool | None = None) -> dict[str, Any]:
+        knobs = {k: v for k, v in {"delaySeconds": delay_seconds, "duplicateProbability": duplicate_probability,
+                                   "reorder": reorder}.items() if v is not None}
+        return self._ok(self.http.post("/_sim/faults", json={"webhooks": knobs}))["webhooks"]  # type: ignore[no-any-return]
+
+    def faults(self) -> dict[str, Any]:
+        return self._ok(self.http.get("/_sim/faults"))  # type: ignore[no-any-return]
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self._ok(self.http.delete("/_sim/faults"))  # type: ignore[no-any-return]
 
     def advance(self, seconds: float) -> dict[str, Any]:
         """Move the simulator clock forward; returns after everything due by then has run."""
@@ -220,8 +371,93 @@ class SimClient:
                                      f"statuses seen: {' -> '.join(seen)}")
             time.sleep(0.01)
 
+    def wait_for_message(self, match: dict[str, Any] | None = None, *, timeout: float = 5.0,
+                         workspace_id: str | None = None) -> dict[str, Any]:
+        """Poll the workspace's Bird messages until one has ``match`` (dotted paths, e.g. ``{"direction": "incoming",
+        "body.text.text": "STOP"}``); fails listing the messages there are."""
+        deadline = time.monotonic() + timeout
+        path = f"/workspaces/{workspace_id or self.workspace_id}/messages"
+        while True:
+            results = self._ok(self.http.get(path, params={"limit": 100}, headers=self.bird_headers))["results"]
+            for message in results:
+                if subset_matches(message, match):
+                    return message  # type: ignore[no-any-return]
+            if time.monotonic() > deadline:
+                seen = "\n".join(f"  {m.get('id')} {m.get('direction')} {m.get('status')} "
+                                 f"{json.dumps(m.get('body'))[:120]}" for m in results) or "  (none)"
+                raise AssertionError(f"no Bird message matching {match!r} within {timeout} s; messages:\n{seen}")
+            time.sleep(0.01)
+
     def __enter__(self) -> SimClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def describe_journal(entries: list[dict[str, Any]]) -> str:
+    lines = []
+    for e in entries:
+        status = (e.get("response") or {}).get("status")
+        if e.get("kind") == "webhook":
+            lines.append(f"  #{e.get('seq')} webhook {e.get('event')} -> {e.get('path')} [{status}] "
+                         f"{_summary(e.get('body'))}")
+        else:
+            lines.append(f"  #{e.get('seq')} {e.get('method')} {e.get('path')} [{status}] {e.get('operation')}")
+    return "\n".join(lines) or "  (none)"
+
+
+class Simulator(SimClient):
+    """The simulator without pytest: starts one in-process (or binds to ``url``) and is a :class:`SimClient`.
+
+    >>> with Simulator(seed=7) as sim:
+    ...     message = sim.send_sms("+15551230000", "hi")
+    ...     sim.advance(10)
+    ...     assert sim.get_message(message["id"])["status"] == "delivered"
+
+    :param settings: full Settings for the in-process server (default: in-memory db, manual clock, free port).
+    :param url: use an already-running simulator instead of starting one.
+    :param config: world config YAML path; :param seed: seed; :param clock: ``manual`` (default) or ``real``.
+    """
+
+    def __init__(self, settings: Any = None, *, url: str | None = None, config: str | None = None,
+                 seed: int | None = None, clock: str | None = None) -> None:
+        self._settings = settings
+        self._overrides = {k: v for k, v in {"config": config, "seed": seed, "clock": clock}.items() if v is not None}
+        self._external = url
+        self.server: Any = None
+        self._receivers: list[WebhookReceiver] = []
+        if url:
+            super().__init__(url)
+
+    def start(self) -> Simulator:
+        if self._external is None and self.server is None:
+            from simulator.server import SimulatorServer
+            from simulator.settings import Settings
+
+            base = self._settings or Settings(db=":memory:", port=0, clock="manual", log_level="warning")
+            self.server = SimulatorServer(base.replace(**self._overrides)).start()
+            super().__init__(self.server.url)
+        return self
+
+    def receiver(self) -> WebhookReceiver:
+        """A started loopback webhook receiver, stopped with the simulator."""
+        receiver = WebhookReceiver().start()
+        self._receivers.append(receiver)
+        return receiver
+
+    def stop(self) -> None:
+        for receiver in self._receivers:
+            receiver.stop()
+        self._receivers.clear()
+        if hasattr(self, "http"):
+            self.close()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
