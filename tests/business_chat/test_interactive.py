@@ -1,0 +1,178 @@
+"""Every interactive type: sent by the MSP, answered by the simulated customer, received on the webhook."""
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from bc_msp import BUILTIN_BID, MSP, verify_webhook
+from conftest import customer_path, device
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+EVENT = {"identifier": "1", "title": "Appointment", "timezoneOffset": -420,
+         "location": {"latitude": 37.77, "longitude": -122.43, "radius": 100, "title": "Store"},
+         "timeslots": [{"identifier": "0", "startTime": "2025-07-10T17:00+0000", "duration": 3600},
+                       {"identifier": "1", "startTime": "2025-07-10T18:00+0000", "duration": 1800}]}
+QUICK = {"summaryText": "What can we help with?", "items": [{"identifier": "1", "title": "Track order"},
+                                                            {"identifier": "2", "title": "Talk to an agent"}]}
+PAYMENT = {
+    "paymentRequest": {
+        "lineItems": [{"label": "Item", "amount": "10.00", "type": "final"}],
+        "total": {"label": "Total", "amount": "10.00", "type": "final"},
+        "applePay": {"merchantIdentifier": "merchant.com.example", "supportedNetworks": ["visa"],
+                     "merchantCapabilities": ["supports3DS"]},
+        "merchantName": "Example", "countryCode": "US", "currencyCode": "USD"},
+    "merchantSession": {"epochTimestamp": 1},
+    "endpoints": {"paymentGatewayUrl": "https://biz.example.com/paymentGateway"},
+}
+FORM = {"version": "1.1", "template": "messageForms", "data": {"startPageIdentifier": "p1", "pages": [
+    {"pageIdentifier": "p1", "type": "select", "title": "Drink", "multipleSelection": False,
+     "items": [{"identifier": "a", "title": "Tea", "value": "tea"}, {"identifier": "b", "title": "Coffee"}]},
+    {"pageIdentifier": "p2", "type": "input", "title": "Name", "submitForm": True,
+     "options": {"placeholder": "Your name"}}]}}
+
+
+def _roundtrip(sim: Any, msp: MSP, body: dict[str, Any], kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+    r = msp.send(body)
+    assert r.status_code == 200, r.text
+    r = sim.http.post(customer_path(msp) + f"/answer/{kind}", json=answer)
+    assert r.status_code == 200, r.text
+    sim.advance(1)
+    reply = verify_webhook(msp.receiver.wait_for(1)[-1], msp)  # type: ignore[attr-defined]
+    assert reply["type"] == "interactive"
+    data = reply["interactiveData"] if "interactiveData" in reply else msp.resolve_idr(reply["interactiveDataRef"])
+    if "data" in data:
+        assert data["data"]["requestIdentifier"] == body["interactiveData"]["data"]["requestIdentifier"]
+        assert data["data"]["replyMessage"]["title"]
+    return data
+
+
+def test_time_picker(provider_sim: Any, hooked: MSP) -> None:
+    data = _roundtrip(provider_sim, hooked, hooked.interactive("event", EVENT), "time-picker", {"timeslot": "1"})
+    assert data["data"]["event"]["timeslots"] == [EVENT["timeslots"][1]]
+
+
+def test_quick_reply(provider_sim: Any, hooked: MSP) -> None:
+    body = hooked.interactive("quick-reply", QUICK)
+    data = _roundtrip(provider_sim, hooked, body, "quick-reply", {"item": "2"})
+    assert data["data"]["quick-reply"]["selectedIndex"] == 1
+    assert data["data"]["quick-reply"]["selectedIdentifier"] == "2"
+
+
+def test_authentication_auth2_success_via_authenticate_endpoint(provider_sim: Any, hooked: MSP) -> None:
+    auth = {"oauth2": {"responseType": "code", "scope": ["openid"], "state": "n1",
+                       "redirectURI": "https://msp.example.com/cb"}}
+    body = hooked.interactive("authenticate", auth)
+    r = hooked.send(body, path="/v1/authenticate")
+    assert r.status_code == 200, r.text
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/authentication", json={"token": "tok-1"})
+    assert r.status_code == 200, r.text
+    provider_sim.advance(1)
+    data = verify_webhook(hooked.receiver.wait_for(1)[0], hooked)["interactiveData"]  # type: ignore[attr-defined]
+    assert data["data"]["authenticate"]["status"] == "authenticated"
+    assert base64.b64decode(data["data"]["authenticate"]["token"]) == b"tok-1"
+
+
+def test_authentication_legacy_encrypted_token_and_failure(provider_sim: Any, hooked: MSP) -> None:
+    private = ec.generate_private_key(ec.SECP384R1())
+    public = private.public_key().public_bytes(serialization.Encoding.X962,
+                                               serialization.PublicFormat.UncompressedPoint)
+    auth = {"oauth2": {"responseType": "token", "scope": ["email"],
+                       "responseEncryptionKey": base64.b64encode(public).decode()}}
+    data = _roundtrip(provider_sim, hooked, hooked.interactive("authenticate", auth), "authentication", {})
+    blob = base64.b64decode(data["data"]["authenticate"]["token"])
+    # Decrypt as Apple's auth_util.py does: ECDH, X9.63 KDF with SHA-256, AES-256-GCM.
+    import hashlib
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    v, rest = blob[:97], blob[97:]
+    z = private.exchange(ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), v))
+    material = hashlib.sha256(z + b"\0\0\0\1" + v).digest() + hashlib.sha256(z + b"\0\0\0\2" + v).digest()
+    assert AESGCM(material[:32]).decrypt(material[32:48], rest, None) == b"simulated-oauth-token"
+    data = _roundtrip(provider_sim, hooked, hooked.interactive("authenticate", auth), "authentication",
+                      {"result": "fail"})
+    assert data["data"]["authenticate"]["status"] == "failed"
+
+
+def test_apple_pay_calls_payment_gateway(provider_sim: Any, hooked: MSP, provider_sim_receiver: Any) -> None:
+    provider_sim.http.post(f"/_sim/business-chat/businesses/{hooked.business}",
+                           json={"paymentGatewayUrl": provider_sim_receiver.url + "/paymentGateway"})
+    provider_sim_receiver.set_responses([(200, b'{"status": "STATUS_SUCCESS"}')])
+    body = hooked.interactive("payment", PAYMENT)
+    assert hooked.send(body).status_code == 200
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/apple-pay", json={"network": "Visa"})
+    assert r.status_code == 200, r.text
+    gateway_call = provider_sim_receiver.requests[0]
+    assert gateway_call.path == "/paymentGateway"
+    sent = gateway_call.json()
+    assert sent["requestIdentifier"] == body["interactiveData"]["data"]["requestIdentifier"]
+    assert sent["payment"]["paymentToken"]["paymentMethod"]["network"] == "Visa"
+    provider_sim.advance(1)
+    reply = verify_webhook(provider_sim_receiver.wait_for(2)[1], hooked)
+    assert reply["interactiveData"]["data"]["payment"]["status"] == "success"
+
+
+def test_form(provider_sim: Any, hooked: MSP) -> None:
+    data = _roundtrip(provider_sim, hooked, hooked.interactive("dynamic", FORM), "form",
+                      {"answers": {"p1": "b", "p2": "Ana"}})
+    selections = data["data"]["dynamic"]["selections"]
+    assert selections[0]["items"][0]["identifier"] == "b"
+    assert selections[1]["input"] == "Ana"
+
+
+def test_custom_app_and_third_party_data_refused(provider_sim: Any, hooked: MSP) -> None:
+    bid = "com.apple.messages.MSMessageExtensionBalloonPlugin:ABCDE12345:com.example.Ext"
+    idata = {"bid": bid, "appId": 123, "appName": "Pkg", "URL": "?a=1", "receivedMessage": {"title": "Pkg"}}
+    body = hooked.envelope("interactive", interactiveData=idata)
+    assert hooked.send(body).status_code == 200
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/custom-app", json={"url": "?a=2"})
+    assert r.status_code == 200, r.text
+    provider_sim.advance(1)
+    reply = verify_webhook(hooked.receiver.wait_for(1)[0], hooked)  # type: ignore[attr-defined]
+    assert reply["interactiveData"]["URL"] == "?a=2"
+    bad = hooked.envelope("interactive", interactiveData={**idata, "data": {"x": 1}})
+    r = hooked.send(bad)
+    assert r.status_code == 400
+    assert "disallows use of 'data'" in r.text and r.json()["errors"][0]["pointer"] == "/interactiveData/data"
+
+
+def test_rich_link_and_typing(provider_sim: Any, hooked: MSP) -> None:
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(100)).decode()
+    rich = {"url": "https://www.example.com/p/42", "title": "Product 42",
+            "assets": {"image": {"data": png, "mimeType": "image/png"}}}
+    assert hooked.send(hooked.envelope("typing_start")).status_code == 200
+    assert hooked.send(hooked.envelope("richLink", richLinkData=rich)).status_code == 200
+    assert hooked.send(hooked.envelope("typing_end")).status_code == 200
+    got = device(hooked)
+    assert [m["type"] for m in got] == ["typing_start", "richLink", "typing_end"]
+    assert got[1]["richLink"]["title"] == "Product 42"
+
+
+def test_multiple_selection_respected(provider_sim: Any, hooked: MSP) -> None:
+    picker = {"sections": [{"title": "One", "multipleSelection": False, "items": [
+        {"identifier": "a", "title": "A"}, {"identifier": "b", "title": "B"}]}]}
+    assert hooked.send(hooked.interactive("listPicker", picker)).status_code == 200
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/list-picker", json={"items": ["a", "b"]})
+    assert r.status_code == 400 and "multipleSelection" in r.text
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/list-picker", json={"items": ["zzz"]})
+    assert r.status_code == 400 and "unknown" in r.text
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/list-picker", json={"items": ["b"]})
+    assert r.status_code == 200
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/list-picker", json={"items": ["b"]})
+    assert r.status_code == 404  # already answered
+
+
+@pytest.mark.parametrize("include_header", [True, False])
+def test_data_ref_returned_and_reusable(provider_sim: Any, hooked: MSP, include_header: bool) -> None:
+    picker = {"sections": [{"items": [{"identifier": "a", "title": "A"}]}]}
+    images = None if include_header else [{"identifier": "i", "data": base64.b64encode(bytes(12000)).decode()}]
+    body = hooked.interactive("listPicker", picker, images=images)
+    r = hooked.send(body, **({"include-data-ref": "true"} if include_header else {}))
+    assert r.status_code == 200
+    ref = r.json()["dataRef"]
+    assert ref["bid"] == BUILTIN_BID and ref["size"] > 0 and ref["title"] == "Choose"
+    again = hooked.envelope("interactive", interactiveDataRef=ref)
+    assert hooked.send(again).status_code == 200
+    got = device(hooked)
+    assert got[-1]["interactive"]["interactiveData"]["data"]["listPicker"] == picker
