@@ -115,42 +115,38 @@ def install_bus(sim: Simulation) -> EventBus:
 
     sim.reset_hooks.append(on_reset)
 
-    business_chat = sim.providers.get("business_chat") or sim.providers.get("businessChat")
-    listeners = getattr(business_chat, "listeners", None) if business_chat is not None else None
-    if listeners is None and business_chat is not None:
-        listeners = getattr(getattr(business_chat, "events", None), "listeners", None)
-    if isinstance(listeners, list):
-        listeners.append(_business_chat_listener(bus))
+    business_chat = sim.providers.get("business_chat")
+    if business_chat is not None:
+        _watch_business_chat(bus, business_chat)
     return bus
 
 
-def _business_chat_listener(bus: EventBus) -> Any:
-    """Business Chat hook: accepts (tx, event, data, ...) inside a transaction, or (event, data) / (notice)."""
-    def summary(event: Any, data: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"event": str(event)}
-        if isinstance(data, dict):
-            for key in ("id", "customerId", "businessId", "type", "direction", "customer", "business"):
-                if isinstance(data.get(key), str | int):
-                    out[key] = data[key]
-        return out
+def _watch_business_chat(bus: EventBus, bc: Any) -> None:
+    """Business Chat has no event hook: publish after each gateway message and customer action completes.
 
-    def listener(*args: Any, **kwargs: Any) -> Any:
-        if args and isinstance(args[0], Tx):
-            tx = args[0]
-            bus.publish_after_commit(tx, "businessChat", summary(args[1] if len(args) > 1 else "",
-                                                                 args[2] if len(args) > 2 else None))
+    Scripted customer behaviour runs as scheduler jobs; what it sends goes through the outbox, whose attempts
+    are published as ``webhook`` events (the UI refreshes Business Chat on those too).
+    """
+    import functools
 
-            async def done() -> None:
-                return None
-            return done()
-        if len(args) >= 2:
-            bus.publish("businessChat", summary(args[0], args[1]))
-        elif args:
-            bus.publish("businessChat", summary(args[0].get("event", "") if isinstance(args[0], dict) else args[0],
-                                                args[0]))
-        return None
+    def wrap(name: str, event: str, ids: Any) -> None:
+        original = getattr(bc, name, None)
+        if original is None or getattr(original, "_ui_wrapped", False):
+            return
 
-    return listener
+        @functools.wraps(original)
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            result = await original(*args, **kwargs)
+            bus.publish("businessChat", {"event": event, **ids(args)})
+            return result
+
+        wrapped._ui_wrapped = True  # type: ignore[attr-defined]
+        setattr(bc, name, wrapped)
+
+    wrap("send", "business.message", lambda a: {"businessId": a[0] if a else None,
+                                                "customerId": (a[1] or {}).get("id") if len(a) > 1 else None})
+    wrap("act", "customer.action", lambda a: {"businessId": a[0] if a else None,
+                                              "customerId": a[1] if len(a) > 1 else None})
 
 
 def _workspace_of(sim: Simulation, channel_id: str) -> str:

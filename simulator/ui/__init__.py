@@ -31,9 +31,10 @@ async def _to_ui(request: Request) -> Response:
 def install(sim: Simulation) -> list[BaseRoute]:
     """Call after every provider is installed: the event bus subscribes to their hooks."""
     from simulator.control import events
+    from simulator.ui import attachments
 
     events.install_bus(sim)
-    return events.routes() + [
+    return events.routes() + attachments.routes + [
         Route("/", _to_ui, methods=["GET", "HEAD"]),
         Route(UI_PATH, _to_ui, methods=["GET", "HEAD"]),
         Mount(UI_PATH, app=_Static(packages=[("simulator", "ui/static")], html=True), name="ui"),

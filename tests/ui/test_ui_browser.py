@@ -102,23 +102,100 @@ def test_journal_filters(ui_page: Any, provider_sim: Any, screenshot_dir: Path) 
     page.screenshot(path=str(screenshot_dir / "journal.png"))
 
 
-def test_answer_a_list_picker_by_clicking(ui_page: Any, provider_sim: Any, screenshot_dir: Path) -> None:
-    info = provider_sim.info()
-    if not info.get("businessChat"):
+def test_answer_a_list_picker_by_clicking(ui_page: Any, provider_sim: Any, provider_sim_receiver: Any,
+                                         screenshot_dir: Path) -> None:
+    if provider_sim.http.get("/_sim/business-chat").status_code == 404:
         pytest.skip("Business Chat is not in this build (issue 4)")
     page = ui_page
-    sent = send_list_picker(provider_sim)
-    if sent is None:
-        pytest.skip("Business Chat device endpoints are not in this build yet (issue 4)")
     _open(page, "#/business-chat")
+    msp = _MSP(provider_sim, provider_sim_receiver.url)
+    request_id = msp.send_list_picker()
     item = page.locator('#bc-thread button[data-item="latte"]')
-    item.wait_for()
+    item.wait_for()  # the picker arrives on the phone without a reload
+    assert page.locator('#bc-thread button[data-item="latte"] img').count() == 1
     page.screenshot(path=str(screenshot_dir / "business-chat.png"))
+
     item.click()
-    page.wait_for_selector('#bc-thread li[data-feature="listPicker"] .badge.ok')
-    sent.check_reply("latte")
+
+    page.wait_for_selector('#bc-thread li[data-feature="listPicker"] .badge.ok')  # marked answered
+    page.wait_for_selector('#bc-thread .bubble[data-reply="listPicker"]')  # the customer's reply in the thread
+    provider_sim.advance(1)
+    reply = msp.reply(provider_sim_receiver.wait_for(1)[0])
+    data = reply["interactiveData"]["data"]
+    assert data["requestIdentifier"] == request_id
+    assert [i["identifier"] for s in data["listPicker"]["sections"] for i in s["items"]] == ["latte"]
 
 
-def send_list_picker(sim: Any) -> Any:
-    """Send a list picker from the business to the first customer; None while Business Chat lacks the endpoints."""
-    return None
+def _png(rgb: tuple[int, int, int], size: int = 48) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+class _MSP:
+    """Just enough of a messaging service provider: JWT-signed /v1/message calls, a webhook that gunzips."""
+
+    BID = ("com.apple.messages.MSMessageExtensionBalloonPlugin:0000000000:"
+           "com.apple.icloud.apps.messages.business.extension")
+
+    def __init__(self, sim: Any, webhook_url: str) -> None:
+        import base64
+
+        info = sim.http.get("/_sim/business-chat").json()
+        self.sim = sim
+        self.msp_id = info["mspId"]
+        self.secret = base64.b64decode(info["secret"])
+        self.business = info["businesses"][0]
+        self.customer = sim.http.get("/_sim/business-chat/customers").json()["customers"][0]["id"]
+        r = sim.http.post(f"/_sim/business-chat/businesses/{self.business}", json={"webhookUrl": webhook_url})
+        assert r.status_code == 200, r.text
+
+    def send_list_picker(self) -> str:
+        import base64
+        import json
+        import time
+        import uuid
+
+        import jwt
+
+        def image(name: str, rgb: tuple[int, int, int]) -> dict[str, str]:
+            return {"identifier": name, "data": base64.b64encode(_png(rgb)).decode()}
+
+        request_id = str(uuid.uuid4())
+        items = [("latte", "Caffè latte", "Espresso, steamed milk", (176, 124, 80)),
+                 ("flat-white", "Flat white", "Double ristretto", (214, 180, 140)),
+                 ("mocha", "Mocha", "With dark chocolate", (92, 58, 40))]
+        picker = {"sections": [{"title": "Coffee", "order": 0, "multipleSelection": False, "items": [
+            {"identifier": ident, "title": title, "subtitle": sub, "imageIdentifier": f"img-{ident}", "order": n,
+             "style": "default"} for n, (ident, title, sub, _) in enumerate(items)]}]}
+        body = {"v": 1, "id": str(uuid.uuid4()), "type": "interactive", "sourceId": self.business,
+                "destinationId": self.customer, "interactiveData": {
+                    "bid": self.BID, "receivedMessage": {"title": "What would you like?", "subtitle": "Tap to order",
+                                                         "imageIdentifier": "img-latte", "style": "icon"},
+                    "replyMessage": {"title": "Your pick"},
+                    "data": {"version": "1.0", "requestIdentifier": request_id, "listPicker": picker,
+                             "images": [image(f"img-{i[0]}", i[3]) for i in items]}}}
+        token = jwt.encode({"iss": self.msp_id, "iat": int(time.time())}, self.secret, algorithm="HS256")
+        r = self.sim.http.post("/v1/message", content=json.dumps(body).encode(), headers={
+            "Authorization": f"Bearer {token}", "id": body["id"], "source-id": self.business,
+            "destination-id": self.customer, "content-type": "application/json"})
+        assert r.status_code == 200, r.text
+        return request_id
+
+    def reply(self, request: Any) -> dict[str, Any]:
+        import gzip
+        import json
+
+        import jwt
+
+        token = request.header("authorization").split(" ", 1)[1]
+        jwt.decode(token, self.secret, algorithms=["HS256"], audience=self.msp_id)
+        body = json.loads(gzip.decompress(request.body))
+        assert body["type"] == "interactive", body
+        return body  # type: ignore[no-any-return]

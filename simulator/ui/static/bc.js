@@ -8,10 +8,12 @@
     listPicker: "List picker", event: "Time picker", "quick-reply": "Quick reply", payment: "Apple Pay",
     authenticate: "Sign in", dynamic: "Form", customApp: "iMessage app",
   };
+  const ANSWER_PATHS = { authenticate: "authentication", dynamic: "form", customApp: "custom-app" };
   let ui = null; // helpers from app.js
   const local = { selected: null, picks: new Map(), available: null, lastSignature: "" };
 
   function customers(state) {
+    if (local.customers) return local.customers;
     const bc = state.info && state.info.businessChat;
     return bc ? bc.customers || [] : [];
   }
@@ -22,9 +24,11 @@
 
   function customerPath(id) { return `${BASE}/customers/${encodeURIComponent(id)}`; }
 
+  // The same control endpoints a test calls: POST /_sim/business-chat/businesses/{b}/customers/{c}/<action>
   async function act(path, body, what) {
-    await ui.post(`${customerPath(local.selected)}/${path}`, { businessId: local.business, ...body });
+    await ui.post(`${BASE}/businesses/${encodeURIComponent(local.business)}/customers/${encodeURIComponent(local.selected)}/${path}`, body);
     ui.announce(what);
+    load(lastState, ui);
   }
 
   function imageMap(data) {
@@ -69,7 +73,7 @@
               render();
               return;
             }
-            await act("answer", { requestIdentifier: key, items: [item.identifier] }, `Picked ${item.title}`);
+            await act("answer/list-picker", { requestIdentifier: key, items: [item.identifier] }, `Picked ${item.title}`);
           }),
         }, img(images, item.imageIdentifier, ""), h("span", {}, item.title || item.identifier,
           item.subtitle ? h("span", { class: "sub" }, item.subtitle) : null)));
@@ -78,7 +82,7 @@
     if (multi && !answered) {
       card.append(h("div", { class: "card-actions" }, h("button", {
         type: "button", disabled: picks.size === 0,
-        onclick: guard(() => act("answer", { requestIdentifier: key, items: [...picks] }, `Picked ${picks.size} items`)),
+        onclick: guard(() => act("answer/list-picker", { requestIdentifier: key, items: [...picks] }, `Picked ${picks.size} items`)),
       }, "Send")));
     }
     return card;
@@ -104,7 +108,7 @@
       event.location && event.location.title ? h("div", { class: "card-sub" }, event.location.title) : null,
       h("ul", { class: "picker-items" }, (event.timeslots || []).map((slot) => h("li", {}, h("button", {
         type: "button", disabled: answered, dataset: { slot: slot.identifier },
-        onclick: guard(() => act("answer", { requestIdentifier: key, timeslot: slot.identifier }, `Booked ${slot.startTime}`)),
+        onclick: guard(() => act("answer/time-picker", { requestIdentifier: key, timeslot: slot.identifier }, `Booked ${slot.startTime}`)),
       }, slotLabel(slot, event.timezoneOffset))))));
   }
 
@@ -116,7 +120,7 @@
       qr.summaryText ? h("div", { class: "bubble" }, qr.summaryText) : null,
       h("div", { class: "quick-replies" }, (qr.items || []).map((item) => h("button", {
         type: "button", disabled: answered, dataset: { item: item.identifier },
-        onclick: guard(() => act("answer", { requestIdentifier: key, item: item.identifier }, `Replied ${item.title}`)),
+        onclick: guard(() => act("answer/quick-reply", { requestIdentifier: key, item: item.identifier }, `Replied ${item.title}`)),
       }, item.title))));
   }
 
@@ -136,9 +140,9 @@
       lines,
       h("div", { class: "card-actions" },
         h("button", { type: "button", disabled: answered, class: "secondary",
-          onclick: guard(() => act("answer", { requestIdentifier: key, approve: false }, "Payment declined")) }, "Cancel"),
+          onclick: guard(() => act("answer/apple-pay", { requestIdentifier: key, approve: false }, "Payment declined")) }, "Cancel"),
         h("button", { type: "button", disabled: answered,
-          onclick: guard(() => act("answer", { requestIdentifier: key, approve: true }, "Payment approved")) }, " Pay")));
+          onclick: guard(() => act("answer/apple-pay", { requestIdentifier: key, approve: true }, "Payment approved")) }, " Pay")));
   }
 
   function renderGeneric(msg, idata, answered, feature) {
@@ -152,7 +156,7 @@
       received(idata, images, FEATURE_LABELS[feature] || "Interactive message"),
       h("div", { class: "card-actions" }, buttons.map(([label, extra]) => h("button", {
         type: "button", disabled: answered,
-        onclick: guard(() => act("answer", { requestIdentifier: key, ...extra }, label)),
+        onclick: guard(() => act(`answer/${ANSWER_PATHS[feature] || "interactive"}`, { requestIdentifier: key, ...extra }, label)),
       }, label))));
   }
 
@@ -162,7 +166,7 @@
     if (!list.length) return null;
     return h("ul", { class: "deliveries", "aria-label": "Attachments" }, list.map((a) => {
       const name = a.name || a.fileName || a.filename || "attachment";
-      const href = a.downloadUrl || a.url || (a.id ? `${BASE}/attachments/${encodeURIComponent(a.id)}` : null);
+      const href = msg.seq !== undefined ? `${customerPath(local.selected)}/device/${msg.seq}/attachments/${list.indexOf(a)}` : null;
       const label = `${name} (${a.mimeType || a.type || "file"}, ${a.size ?? "?"} bytes)`;
       return h("li", {}, href ? h("a", { href, download: name }, `⬇ ${label}`) : label,
         a.sha256 ? h("div", { class: "small muted" }, `sha256 ${a.sha256}`) : null);
@@ -171,7 +175,7 @@
 
   function renderMessage(msg) {
     const { h } = ui;
-    const fromBusiness = msg.direction === "received" || msg.direction === "in";
+    const fromBusiness = msg.direction === "received";
     const li = h("li", { class: `msg ${fromBusiness ? "from-business" : "from-customer"}`,
       dataset: { id: msg.id || "", type: msg.type || "", feature: (msg.interactive && msg.interactive.feature) || "" } });
     const inter = msg.interactive;
@@ -198,11 +202,19 @@
     } else if (idata) {
       const reply = idata.replyMessage || (idata.data && idata.data.replyMessage) || {};
       li.append(h("div", { class: "bubble" }, reply.title || FEATURE_LABELS[inter.feature] || "Reply"));
+    } else if (inter && inter.reply) {
+      const data = inter.reply.data || {};
+      const reply = data.replyMessage || inter.reply.replyMessage || {};
+      li.append(h("div", { class: "bubble", dataset: { reply: inter.feature || "" } },
+        reply.title || FEATURE_LABELS[inter.feature] || "Reply"));
     }
     const att = renderAttachments(msg);
     if (att) li.append(att);
     if (!li.childNodes.length) li.append(h("div", { class: "bubble" }, `(${msg.type})`));
-    const meta = h("div", { class: "meta" }, h("span", {}, msg.type),
+    const when = typeof msg.at === "number" ? new Date(msg.at).toISOString() : msg.at;
+    const meta = h("div", { class: "meta" }, h("span", {}, inter ? (FEATURE_LABELS[inter.feature] || msg.type) : msg.type),
+      when ? h("time", { datetime: when, title: when }, ui.timeOnly(when)) : null,
+      msg.delivery && !fromBusiness ? h("span", { class: msg.delivery === "queued" ? "small" : "small muted" }, msg.delivery) : null,
       inter && inter.answered ? h("span", { class: "badge ok" }, "answered") : null,
       msg.dropped ? h("span", { class: "badge bad" }, "dropped: conversation closed") : null);
     li.append(meta);
@@ -224,7 +236,17 @@
     const business = businesses(state).find((b) => b.id === local.business);
     document.getElementById("bc-thread-sub").textContent = business ? `Messages with ${business.name}` : "";
     if (!customer) { thread.replaceChildren(); return; }
-    thread.replaceChildren(...(local.messages || []).map(renderMessage));
+    const all = local.messages || [];
+    const shown = all.filter((m) => m.type !== "typing_start" && m.type !== "typing_end");
+    const last = all[all.length - 1];
+    const items = shown.map(renderMessage);
+    if (last && last.type === "typing_start") {
+      items.push(h("li", { class: `msg ${last.direction === "received" ? "from-business" : "from-customer"}` },
+        h("div", { class: "typing" }, "typing…")));
+    }
+    const conv = (local.conversations || []).find((c) => c.businessId === local.business);
+    if (conv && conv.closed) items.push(h("li", { class: "msg from-customer" }, h("div", { class: "typing" }, "conversation closed by the customer")));
+    thread.replaceChildren(...items);
     thread.scrollTop = thread.scrollHeight;
   }
 
@@ -237,12 +259,17 @@
       document.getElementById("bc-compose").hidden = true;
       return;
     }
+    try {
+      const listed = await ui.get(`${BASE}/customers`);
+      if (listed && Array.isArray(listed.customers)) local.customers = listed.customers;
+    } catch (err) { if (err.status !== 404) throw err; }
     if (!local.selected && customers(state).length) local.selected = customers(state)[0].id;
     if (!local.business && businesses(state).length) local.business = businesses(state)[0].id;
     if (local.selected) {
       try {
-        const data = await ui.get(`${customerPath(local.selected)}/messages`);
+        const data = await ui.get(`${customerPath(local.selected)}/device`);
         local.messages = Array.isArray(data) ? data : (data.messages || data.results || []);
+        local.conversations = data.conversations || [];
         local.messages = local.messages.filter((m) => !m.businessId || !local.business || m.businessId === local.business);
         note.textContent = "Tap an item to answer as the customer; the reply goes to the business's webhook.";
       } catch (err) {
@@ -252,7 +279,7 @@
         } else throw err;
       }
     }
-    const signature = JSON.stringify([local.selected, local.messages, [...local.picks].map(([k, v]) => [k, [...v]])]);
+    const signature = JSON.stringify([local.selected, local.customers, local.conversations, local.messages, [...local.picks].map(([k, v]) => [k, [...v]])]);
     if (signature !== local.lastSignature) { local.lastSignature = signature; render(); }
   }
 
