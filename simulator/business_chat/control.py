@@ -119,7 +119,7 @@ async def device_messages(request: Request) -> Response:
     customer_id = request.path_params["customer_id"]
     if await bc.directory.customer(sim.store, customer_id) is None:
         raise ControlNotFound(f"unknown customer {customer_id}")
-    direction = request.query_params.get("direction")
+    direction = request.query_params.get("direction") or None
     if direction not in (None, "received", "sent"):
         raise ControlError('"direction" must be received or sent')
     messages = await device.inbox(sim.store, customer_id, direction)
