@@ -180,7 +180,7 @@ def loadgen(port: int, path: str, *, method: str = "POST", headers: dict[str, st
             ) -> dict[str, Any]:
     spec = {"port": port, "method": method, "path": path, "headers": headers or {}, "bodies": bodies or [""],
             "conns": conns, "duration": duration, "warmup": warmup}
-    out = subprocess.run([PY, str(BENCH / "loadgen.py"), json.dumps(spec)], capture_output=True, text=True,
+    out = subprocess.run([PY, str(BENCH / "loadgen.py")], input=json.dumps(spec), capture_output=True, text=True,
                          timeout=duration + warmup + 60, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -76,8 +76,10 @@ async def _worker(port: int, payloads: list[bytes], start: float, measure_from: 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     headers = dict(spec.get("headers") or {})
     bodies = spec.get("bodies") or [spec.get("body", "")]
-    payloads = [_request_bytes(spec.get("method", "GET"), spec["path"], headers,
-                               b.encode() if isinstance(b, str) else b) for b in bodies]
+    # A body is a string, or {"headers": {...}, "body": "..."} for per-request headers (e.g. a message id).
+    payloads = [_request_bytes(spec.get("method", "GET"), spec["path"],
+                               {**headers, **(b.get("headers") or {})} if isinstance(b, dict) else headers,
+                               (b["body"] if isinstance(b, dict) else b).encode()) for b in bodies]
     conns = int(spec.get("conns", 1))
     duration = float(spec.get("duration", 5.0))
     warmup = float(spec.get("warmup", 0.5))
