@@ -19,8 +19,14 @@ def _message(page: Any, message_id: str) -> Any:
     return page.locator(f'#bird-thread li[data-id="{message_id}"]')
 
 
-def test_send_and_watch_the_status_move_to_delivered(ui_page: Any, provider_sim: Any, screenshot_dir: Path) -> None:
+def test_send_and_watch_the_status_move_to_delivered(ui_page: Any, provider_sim: Any, provider_sim_receiver: Any,
+                                                     screenshot_dir: Path) -> None:
     page = ui_page
+    subscribed = provider_sim.http.post(
+        f"/workspaces/{provider_sim.workspace_id}/webhook-subscriptions", headers=provider_sim.bird_headers,
+        json={"service": "channels", "event": "sms.outbound", "url": provider_sim_receiver.url + "/bird"})
+    has_webhooks = subscribed.status_code in (200, 201)
+    provider_sim_receiver.set_responses([503])  # the first delivery fails and is retried
     _open(page)
     message = provider_sim.send_sms("+15551230000", "Your table for two is ready")
     conversation = page.locator('#bird-channels button[data-phone="+15551230000"]')
@@ -40,6 +46,12 @@ def test_send_and_watch_the_status_move_to_delivered(ui_page: Any, provider_sim:
     # each transition carries its own simulated clock time
     times = [t.get_attribute("datetime") for t in bubble.locator(".timeline time").all()]
     assert len(set(times)) == 4 and times == sorted(times)
+    if has_webhooks:  # each status change was a signed webhook; the first attempt got 503, its retry 200
+        provider_sim.advance(60)
+        page.wait_for_function(
+            f"document.querySelectorAll('#bird-thread li[data-id=\"{message['id']}\"] .deliveries > li').length >= 4")
+        codes = bubble.locator(".attempts li").all_inner_texts()
+        assert any(c.startswith("#1 503") for c in codes) and any(" 200 " in c for c in codes), codes
 
     # A second message, failed by the number's magic suffix, then a forced outcome from the UI.
     failing = provider_sim.send_sms("+15551230001", "this one fails")
@@ -75,6 +87,15 @@ def test_inbound_sms_appears_live(ui_page: Any, provider_sim: Any) -> None:
     page.get_by_label("Text", exact=True).first.fill("Also, do you deliver?")
     page.get_by_role("button", name="Send as customer").click()
     page.wait_for_function("document.querySelectorAll('#bird-thread li.incoming').length >= 2")
+
+    # A picture message (MMS) shows its media, fetched from the simulator with the access key.
+    mms_channel = provider_sim.channel_id(mms=True)
+    response = provider_sim.http.post("/_sim/bird/inbound", json={
+        "channelId": mms_channel, "from": "+15557654321", "text": "Here is the damage",
+        "media": [{"contentType": "image/png", "filename": "damage.png", "base64": _b64(_png((200, 40, 40)))}]})
+    assert response.status_code < 300, response.text
+    page.locator(f'#bird-channels button[data-phone="+15557654321"][data-channel="{mms_channel}"]').click()
+    page.wait_for_selector('#bird-thread li.incoming .media img[src^="blob:"]')
 
 
 def test_journal_filters(ui_page: Any, provider_sim: Any, screenshot_dir: Path) -> None:
@@ -124,6 +145,12 @@ def test_answer_a_list_picker_by_clicking(ui_page: Any, provider_sim: Any, provi
     data = reply["interactiveData"]["data"]
     assert data["requestIdentifier"] == request_id
     assert [i["identifier"] for s in data["listPicker"]["sections"] for i in s["items"]] == ["latte"]
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
 
 
 def _png(rgb: tuple[int, int, int], size: int = 48) -> bytes:

@@ -249,7 +249,9 @@ async function mediaSrc(url) {
   if (blobCache.has(url)) return blobCache.get(url);
   let target;
   try { target = new URL(url, location.href); } catch { return null; }
-  if (target.origin !== location.origin) return null; // no outside fetches: the simulator has no network
+  // Media the simulator serves (Bird's /workspaces/... paths) is fetched from this page's own origin, with the
+  // access key, whatever host the simulator's baseUrl names; nothing is fetched from anywhere else.
+  if (target.origin !== location.origin && !target.pathname.startsWith("/workspaces/")) return null;
   const response = await fetch(target.pathname + target.search, { headers: birdKey() });
   if (!response.ok) return null;
   const src = URL.createObjectURL(await response.blob());
@@ -462,10 +464,26 @@ async function sendInbound(event) {
   const channelId = form.channel.value;
   const from = form.from.value.trim();
   const text = form.text.value;
-  await post("/_sim/bird/inbound", { channelId, from, text, body: { type: "text", text: { text } } });
+  const request = { channelId, from };
+  if (text) request.text = text;
+  const files = form.media && form.media.files ? [...form.media.files] : [];
+  if (files.length) request.media = await Promise.all(files.map(readMedia));
+  if (!request.text && !request.media) throw new Error("write a text or attach a file");
+  await post("/_sim/bird/inbound", request);
   form.text.value = "";
+  if (form.media) form.media.value = "";
   selectConversation(channelId, from);
   announce(`Inbound SMS from ${from} sent`);
+}
+
+function readMedia(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({ contentType: file.type || "application/octet-stream", filename: file.name,
+      base64: String(reader.result).split(",", 2)[1] || "" });
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
 }
 
 async function sendOutbound(event) {
