@@ -41,7 +41,8 @@ class Step:
         if self.action == "expect_status" and isinstance(args, dict):
             return f"message {args.get('message')} is {args.get('status')}"
         if self.action == "expect_webhook" and isinstance(args, dict):
-            return f"webhook {args.get('event') or ''} arrives matching {json.dumps(args.get('match') or {})}"
+            event = f"{args['event']} " if args.get("event") else ""
+            return f"webhook {event}arrives matching {json.dumps(args.get('match') or {})}"
         return f"{self.action} {json.dumps(args, sort_keys=True)[:100]}"
 
 

@@ -45,6 +45,7 @@ def build_context(client: SimClient, scenario: Scenario, receiver: WebhookReceiv
               "workspaces": [w.get("id") for w in bird.get("workspaces") or []]},
         receiver={"url": receiver.url if receiver else None},
         participants=dict(scenario.participants), vars=dict(scenario.vars), steps={},
+        filler=_Filler(), uuid=_uuids(),
     )
     bc = info.get("businessChat")
     if bc:
@@ -56,12 +57,32 @@ def build_context(client: SimClient, scenario: Scenario, receiver: WebhookReceiv
     return ctx
 
 
+class _Filler(dict[str, str]):
+    """``{{filler.11000}}``: that many characters of deterministic text (payload-size scenarios)."""
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.isdigit() and 0 < int(key) <= 10_000_000
+
+    def __getitem__(self, key: str) -> str:
+        base = "simulated filler text "
+        n = int(key)
+        return (base * (n // len(base) + 1))[:n]
+
+
+def _uuids() -> Callable[[], str]:
+    """``{{uuid}}``: a fresh UUID per use, the same sequence on every run (Business Chat message ids)."""
+    import uuid
+
+    counter = iter(range(1, 1 << 62))
+    return lambda: str(uuid.UUID(int=next(counter), version=4))
+
+
 def _bc_jwt(msp_id: str | None, secret: str | None, client: SimClient) -> str:
     import base64
 
     import jwt
 
-    now = int(client.clock()["nowMs"] // 1000)
+    now = int(time.time())  # Apple's gateway (and the simulator's) check iat against wall time
     return jwt.encode({"iss": msp_id, "iat": now}, base64.b64decode(secret or ""), algorithm="HS256")
 
 
@@ -125,6 +146,12 @@ class Runner:
             headers["Authorization"] = f"AccessKey {self.ctx['bird']['key']}"
         elif auth == "business_chat" and not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {self.ctx.lookup('bc.jwt')}"
+        if auth == "business_chat" and isinstance(args.get("json"), dict):
+            # Apple wants the envelope's ids repeated as headers; fill whatever the step left out.
+            lowered = {k.lower() for k in headers}
+            for header, key in (("id", "id"), ("source-id", "sourceId"), ("destination-id", "destinationId")):
+                if header not in lowered and isinstance(args["json"].get(key), str):
+                    headers[header] = args["json"][key]
         content = None
         if "json" in args:
             content = json.dumps(args["json"]).encode()
@@ -324,8 +351,9 @@ def run_scenario(scenario: Scenario, client: SimClient, *, reset: bool = True, s
             receiver.stop()
 
 
-def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO = sys.stdout) -> int:
+def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO | None = None) -> int:
     """What ``provider-sim replay`` does; returns the exit code."""
+    out = out or sys.stdout
     from simulator.replay.loader import find_scenario, load_scenario
 
     try:
