@@ -75,7 +75,7 @@ def respond(data: Any, status: int = 200) -> Response:
 async def send_message(request: Request) -> Response:
     _, channel = _channel(request)
     payload = await json_body(request)
-    problems = _validate_send(_sim(request), channel, payload)
+    problems = _validate_send(_sim(request), channel, payload) or await _backend(request).async_issues(channel, payload)
     if problems:
         raise InvalidPayload(problems)
     if channel.status != "active":
@@ -93,8 +93,10 @@ async def send_batch(request: Request) -> Response:
     issues = sim.schemas.issues("bird/batch-messages", payload)
     if issues:
         raise InvalidPayload.from_issues(issues)
-    result = await _backend(request).send_batch(
-        channel, payload["messageRequests"], lambda item: _validate_send(sim, channel, item))
+    backend = _backend(request)
+    late = {id(item): await backend.async_issues(channel, item) for item in payload["messageRequests"]}
+    result = await backend.send_batch(
+        channel, payload["messageRequests"], lambda item: _validate_send(sim, channel, item) or late[id(item)])
     return respond(result, 202)
 
 

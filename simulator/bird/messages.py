@@ -122,11 +122,22 @@ class BirdMessages:
         self.listeners: list[EventListener] = []
         # Hooks that may veto a send before it is stored (opt-out rules): return an outcome name or None.
         self.send_policies: list[Callable[[Tx, Channel, dict[str, Any], dict[str, Any]], Awaitable[str | None]]] = []
+        # Async request checks that need the store (MMS media exists): return {json path: [messages]} like
+        # semantic_issues; the handlers run them after the schema and semantic checks passed.
+        self.validators: list[Callable[[Channel, dict[str, Any]], Awaitable[dict[str, list[str]]]]] = []
         sim.scheduler.register(lifecycle.JOB_KIND, self._run_transitions)
 
     @property
     def world(self):  # type: ignore[no-untyped-def]
         return self.sim.world.bird
+
+    async def async_issues(self, channel: Channel, request: Any) -> dict[str, list[str]]:
+        issues: dict[str, list[str]] = {}
+        if isinstance(request, dict):
+            for validator in self.validators:
+                for path, messages in (await validator(channel, request)).items():
+                    issues.setdefault(path, []).extend(messages)
+        return issues
 
     async def emit(self, tx: Tx, event: str, message: dict[str, Any], context: dict[str, Any] | None = None) -> None:
         for listener in self.listeners:

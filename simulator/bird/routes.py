@@ -4,9 +4,28 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from simulator.bird import handlers as h
+from simulator.bird import media_handlers as mh
+from simulator.bird import webhook_handlers as wh
+from simulator.bird.media import UPLOAD_PATH
 
 WS = "/workspaces/{workspace_id}"
 CH = WS + "/channels/{channel_id}"
+SUBS = "/webhook-subscriptions"
+SUB = SUBS + "/{subscription_id}"
+ORG_WS = "/organizations/{organization_id}" + WS
+
+
+def _subscription_routes(prefix: str) -> list[Route]:
+    return [
+        Route(prefix + SUBS, wh.create_subscription, methods=["POST"]),
+        Route(prefix + SUBS, wh.list_subscriptions, methods=["GET"]),
+        Route(prefix + SUB, wh.get_subscription, methods=["GET"]),
+        Route(prefix + SUB, wh.patch_subscription, methods=["PATCH"]),
+        Route(prefix + SUB, wh.delete_subscription, methods=["DELETE"]),
+        Route(prefix + SUB + "/logs", wh.subscription_logs, methods=["GET"]),
+        Route(prefix + SUB + "/logs/details", wh.subscription_log_details, methods=["GET"]),
+    ]
+
 
 routes = [
     Route(CH + "/messages", h.send_message, methods=["POST"]),
@@ -26,4 +45,12 @@ routes = [
     Route(WS + "/projects", h.list_projects, methods=["GET"]),
     Route("/organizations/{organization_id}/workspaces", h.list_workspaces, methods=["GET"]),
     Route("/organizations/{organization_id}/workspaces/{workspace_id}", h.get_workspace, methods=["GET"]),
-]
+    # media: presigned uploads (three spellings seen for the channel flavour), the upload itself, downloads
+    Route(WS + "/presigned-upload", mh.presign_workspace, methods=["POST"]),
+    Route(WS + "/channel-media/presigned-upload", mh.presign_workspace, methods=["POST"]),
+    Route(CH + "/presigned-upload", mh.presign_channel, methods=["POST"]),
+    Route(UPLOAD_PATH, mh.upload, methods=["POST"]),
+    Route(CH + "/media/{media_id}", mh.get_channel_media, methods=["GET"]),
+    Route(WS + "/media/{media_id}", mh.get_workspace_media, methods=["GET"]),
+    Route(WS + "/messages/{message_id}/media/{media_id}", mh.get_message_media, methods=["GET"]),
+] + _subscription_routes(ORG_WS) + _subscription_routes(WS)

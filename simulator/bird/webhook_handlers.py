@@ -1,0 +1,79 @@
+"""HTTP layer for Bird webhook subscriptions, under /organizations/{org}/workspaces/{ws}/… and /workspaces/{ws}/…"""
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from simulator.bird.errors import InvalidPayload, NotFound
+from simulator.bird.handlers import _limit, _sim, _workspace, json_body, respond
+from simulator.bird.webhooks import EXECUTION_STATUSES, Subscriptions
+from simulator.world import Workspace
+
+
+def _subs(request: Request) -> Subscriptions:
+    return _sim(request).providers["bird"].subscriptions  # type: ignore[no-any-return]
+
+
+def _scope(request: Request) -> Workspace:
+    ws = _workspace(request)  # authenticates
+    org = request.path_params.get("organization_id")
+    if org is not None and org != _sim(request).world.bird.organization_id:
+        raise NotFound(f"organization {org} not found")
+    return ws
+
+
+async def _body(request: Request, schema: str) -> dict:  # type: ignore[type-arg]
+    payload = await json_body(request)
+    if not isinstance(payload, dict):
+        raise InvalidPayload.one(".", "the request body must be a JSON object")
+    issues = _sim(request).schemas.issues(schema, payload)
+    if issues:
+        raise InvalidPayload.from_issues(issues)
+    return payload
+
+
+async def create_subscription(request: Request) -> Response:
+    ws = _scope(request)
+    body = await _body(request, "bird/webhook-subscription-create")
+    return respond(await _subs(request).create(ws.id, body), 201)
+
+
+async def list_subscriptions(request: Request) -> Response:
+    ws = _scope(request)
+    return respond(await _subs(request).list(ws.id, _limit(request), request.query_params.get("pageToken")))
+
+
+async def get_subscription(request: Request) -> Response:
+    ws = _scope(request)
+    return respond(await _subs(request).get(ws.id, request.path_params["subscription_id"]))
+
+
+async def patch_subscription(request: Request) -> Response:
+    ws = _scope(request)
+    body = await _body(request, "bird/webhook-subscription-patch")
+    return respond(await _subs(request).patch(ws.id, request.path_params["subscription_id"], body))
+
+
+async def delete_subscription(request: Request) -> Response:
+    ws = _scope(request)
+    await _subs(request).delete(ws.id, request.path_params["subscription_id"])
+    return Response(status_code=204)
+
+
+async def subscription_logs(request: Request) -> Response:
+    ws = _scope(request)
+    status = request.query_params.get("executionStatus") or None
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise InvalidPayload({"executionStatus": [f"must be one of {', '.join(EXECUTION_STATUSES)}"]},
+                             message="Invalid query parameters")
+    return respond(await _subs(request).logs(ws.id, request.path_params["subscription_id"], _limit(request),
+                                             request.query_params.get("pageToken"), status))
+
+
+async def subscription_log_details(request: Request) -> Response:
+    ws = _scope(request)
+    request_id = request.query_params.get("requestId") or request.path_params.get("request_id")
+    if not request_id:
+        raise InvalidPayload({"requestId": ["is required (the messagebird-request-id of a delivery)"]},
+                             message="Invalid query parameters")
+    return respond(await _subs(request).log_details(ws.id, request.path_params["subscription_id"], request_id))
