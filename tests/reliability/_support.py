@@ -1,0 +1,79 @@
+"""Helpers for the reliability suite: a `provider-sim serve` subprocess with its output captured."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2 as httpx
+
+BIRD_KEY = "sim-bird-access-key-0001"
+READONLY_KEY = "sim-bird-readonly-key-0002"
+WS = "5b4b2a1e-0000-4000-8000-00000000a001"
+CH = "7c0f4a8e-0000-4000-8000-00000000c002"
+ORG = "0b3f5e2a-0000-4000-8000-00000000b1d0"
+AUTH = {"Authorization": f"AccessKey {BIRD_KEY}"}
+PROVIDER_SIM = str(Path(sys.executable).with_name("provider-sim"))
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen[bytes]
+    port: int
+    out: Path
+    err: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill9(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
+
+
+def serve(db: Path, tmp: Path, *args: str, tag: str = "sim") -> Served:
+    out, err = tmp / f"{tag}.out", tmp / f"{tag}.err"
+    proc = subprocess.Popen([PROVIDER_SIM, "serve", "--port", "0", "--db", str(db), "--clock", "manual", *args],
+                            stdout=open(out, "wb"), stderr=open(err, "wb"))
+    deadline = time.monotonic() + 20
+    port = None
+    while time.monotonic() < deadline:
+        m = re.search(r"listening on http://[\d.]+:(\d+)", out.read_text(errors="replace"))
+        if m:
+            port = int(m.group(1))
+            break
+        if proc.poll() is not None:
+            raise RuntimeError(f"provider-sim exited: {err.read_text()}")
+        time.sleep(0.02)
+    assert port is not None, "provider-sim did not print its port"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_sim/health", timeout=1).status_code == 200:
+                return Served(proc, port, out, err)
+        except httpx.HTTPError:
+            time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("provider-sim never became healthy")
+
+
+def send_body(i: int, number: str | None = None) -> dict:
+    return {"receiver": {"contacts": [{"identifierValue": number or f"+3161{i % 10**6:06d}10"}]},
+            "body": {"type": "text", "text": {"text": f"crash test {i}"}}, "reference": f"crash-{i}"}

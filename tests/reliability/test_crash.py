@@ -1,0 +1,72 @@
+"""kill -9 under load, restart on the same db: nothing acknowledged is lost, every due transition still runs."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from _support import AUTH, CH, WS, send_body, serve
+
+pytestmark = pytest.mark.slow
+
+
+def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    db = tmp_path / "crash.db"
+    server = serve(db, tmp_path, tag="first")
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=5) as client:
+            i = worker * 10_000
+            while not stop.is_set():
+                i += 1
+                try:
+                    r = client.post(f"/workspaces/{WS}/channels/{CH}/messages", json=send_body(i))
+                except httpx.HTTPError:
+                    return  # the server died mid-request: that message was never acknowledged
+                if r.status_code == 202:
+                    with lock:
+                        acked.append(r.json()["id"])
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    deadline = __import__("time").monotonic() + 20
+    while len(acked) < 300 and __import__("time").monotonic() < deadline:
+        __import__("time").sleep(0.01)
+    server.kill9()  # under load: requests are in flight right now
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert len(acked) >= 300, f"only {len(acked)} sends acknowledged before the kill"
+
+    with sqlite3.connect(db) as raw:
+        outbox_before = {r[0] for r in raw.execute("SELECT id FROM outbox")}
+        pending_jobs_before = raw.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    assert pending_jobs_before >= len(acked)  # every accepted message has its next transition persisted
+
+    server = serve(db, tmp_path, tag="second")
+    try:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
+            missing = [m for m in acked if client.get(f"/workspaces/{WS}/messages/{m}").status_code != 200]
+            assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {missing[:3]}"
+            r = client.post("/_sim/clock/advance", json={"seconds": 3600})
+            assert r.status_code == 200, r.text
+            statuses = {}
+            for m in acked:
+                status = client.get(f"/workspaces/{WS}/messages/{m}").json()["status"]
+                statuses[status] = statuses.get(status, 0) + 1
+            assert set(statuses) <= {"delivered", "delivery_failed", "sending_failed", "rejected", "skipped"}, statuses
+            clock = client.get("/_sim/clock").json()
+            assert clock["nextDueMs"] is None or clock["nextDueMs"] > clock["nowMs"]
+    finally:
+        server.stop()
+    with sqlite3.connect(db) as raw:
+        outbox_after = {r[0] for r in raw.execute("SELECT id FROM outbox")}
+    # Webhook events written before the crash survive it (delivered at least once, or still pending for retry).
+    assert outbox_before <= outbox_after
