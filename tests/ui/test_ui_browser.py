@@ -52,6 +52,8 @@ def test_send_and_watch_the_status_move_to_delivered(ui_page: Any, provider_sim:
             f"document.querySelectorAll('#bird-thread li[data-id=\"{message['id']}\"] .deliveries > li').length >= 4")
         codes = bubble.locator(".attempts li").all_inner_texts()
         assert any(c.startswith("#1 503") for c in codes) and any(" 200 " in c for c in codes), codes
+    bubble.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "bird-inbox.png"))
 
     # A second message, failed by the number's magic suffix, then a forced outcome from the UI.
     failing = provider_sim.send_sms("+15551230001", "this one fails")
@@ -66,7 +68,6 @@ def test_send_and_watch_the_status_move_to_delivered(ui_page: Any, provider_sim:
     _message(page, forced["id"]).locator("summary").first.click()
     _message(page, forced["id"]).get_by_role("button", name="rejected").click()
     page.wait_for_selector(f'#bird-thread li[data-id="{forced["id"]}"][data-status="rejected"]')
-    page.screenshot(path=str(screenshot_dir / "bird-inbox.png"), full_page=False)
 
 
 def test_inbound_sms_appears_live(ui_page: Any, provider_sim: Any) -> None:
@@ -226,3 +227,29 @@ class _MSP:
         body = json.loads(gzip.decompress(request.body))
         assert body["type"] == "interactive", body
         return body  # type: ignore[no-any-return]
+
+
+def test_usable_at_phone_width(chromium_browser: Any, provider_sim: Any, screenshot_dir: Path) -> None:
+    provider_sim.send_sms("+15551230000", "Your order #1042 has shipped")
+    provider_sim.advance(10)
+    context = chromium_browser.new_context(viewport={"width": 390, "height": 844}, base_url=provider_sim.url,
+                                           is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        for fragment in ("#/bird", "#/business-chat", "#/webhooks", "#/journal"):
+            _open(page, fragment)
+            page.wait_for_timeout(200)
+            overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{fragment} scrolls sideways by {overflow}px at phone width"
+        _open(page, "#/bird")
+        page.locator('#bird-channels button[data-phone="+15551230000"]').click()
+        page.wait_for_selector('#bird-thread li[data-status="delivered"]')
+        # every control has an accessible name
+        unnamed = page.evaluate("""[...document.querySelectorAll('button, input, select')]
+            .filter(el => el.offsetParent !== null)
+            .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim()
+                          && !el.title).map(el => el.outerHTML)""")
+        assert not unnamed, unnamed
+        page.screenshot(path=str(screenshot_dir / "phone-bird.png"))
+    finally:
+        context.close()
