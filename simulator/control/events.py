@@ -118,6 +118,7 @@ def install_bus(sim: Simulation) -> EventBus:
     business_chat = sim.providers.get("business_chat")
     if business_chat is not None:
         _watch_business_chat(bus, business_chat)
+    _watch_journal(bus, sim)
     return bus
 
 
@@ -147,6 +148,26 @@ def _watch_business_chat(bus: EventBus, bc: Any) -> None:
                                                 "customerId": (a[1] or {}).get("id") if len(a) > 1 else None})
     wrap("act", "customer.action", lambda a: {"businessId": a[0] if a else None,
                                               "customerId": a[1] if len(a) > 1 else None})
+
+
+def _watch_journal(bus: EventBus, sim: Simulation) -> None:
+    """Publish a small ``journal`` event for every journal entry (the journal itself has no listener hook)."""
+    try:
+        from simulator.control.state import control_of
+    except ImportError:
+        return
+    journal = getattr(control_of(sim), "journal", None)
+    original = getattr(journal, "append", None)
+    if original is None or getattr(original, "_ui_wrapped", False):
+        return
+
+    def append(entry: dict[str, Any]) -> dict[str, Any]:
+        result = original(entry)
+        bus.publish("journal", {"seq": entry.get("seq"), "kind": entry.get("kind"), "provider": entry.get("provider")})
+        return result
+
+    append._ui_wrapped = True  # type: ignore[attr-defined]
+    journal.append = append  # type: ignore[union-attr]
 
 
 def _workspace_of(sim: Simulation, channel_id: str) -> str:

@@ -2,6 +2,7 @@
 and a self-contained docs page (no CDN) that renders it as a table."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.applications import Starlette
@@ -41,6 +42,23 @@ DESCRIBED: dict[str, tuple[str, Any]] = {
     "POST /_sim/bird/messages/{message_id}/status": ("Force a Bird message status now (webhook emitted).",
                                                      {"status": "delivered"}),
     "GET /_sim/bird/outcomes": ("Receiver-suffix outcomes, available outcomes, timing profiles.", None),
+    "GET /_sim/business-chat": ("Business Chat: MSP id, secret, gateway URL, businesses and settings.", None),
+    "GET /_sim/business-chat/customers": ("Simulated customers (seeded and created).", None),
+    "POST /_sim/business-chat/customers": ("Create a simulated customer (id, name, businessId, capabilities, ...).",
+                                           {"name": "Cleo", "capabilities": ["LIST", "TIME"]}),
+    "GET /_sim/business-chat/businesses/{business_id}": ("A business and its MSP endpoints (webhook URL ...).", None),
+    "POST /_sim/business-chat/businesses/{business_id}": ("Set a business's webhookUrl / paymentGatewayUrl.",
+                                                          {"webhookUrl": "http://127.0.0.1:9000"}),
+    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/text": (
+        "The customer writes a text message (delivered to the MSP webhook).", {"text": "I need help"}),
+    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/attachment": (
+        "The customer sends an attachment (encrypted and uploaded like a device would).", None),
+    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/typing/{what}": (
+        "The customer starts or stops typing (what = start | end).", None),
+    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/close": (
+        "The customer closes the conversation.", None),
+    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/tapback": (
+        "The customer reacts to a message with a tapback.", None),
 }
 
 
@@ -50,13 +68,14 @@ def control_operations(app: Starlette) -> list[tuple[str, str, str]]:
     for route in app.router.routes:
         if not isinstance(route, Route) or not route.path.startswith("/_sim"):
             continue
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # {what:str} -> {what}
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            key = f"{method} {route.path}"
+            key = f"{method} {path}"
             summary = DESCRIBED.get(key, (None, None))[0]
             if summary is None:
                 doc = (getattr(route.endpoint, "__doc__", None) or "").strip()
                 summary = doc.splitlines()[0] if doc else route.name.replace("_", " ")
-            ops.append((method, route.path, summary))
+            ops.append((method, path, summary))
     return ops
 
 
