@@ -121,6 +121,8 @@ def test_journal_filters(ui_page: Any, provider_sim: Any, screenshot_dir: Path) 
     page.get_by_label("Response status").fill("")
     page.get_by_label("Method").select_option("")
     page.wait_for_function(f"document.querySelectorAll('#journal-body tr').length >= {total}")
+    provider_sim.send_sms("+15551230000", "one more")  # arrives over /_sim/events, no reload
+    page.wait_for_function(f"document.querySelectorAll('#journal-body tr').length > {total}")
     page.screenshot(path=str(screenshot_dir / "journal.png"))
 
 

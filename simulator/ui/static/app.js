@@ -591,8 +591,8 @@ async function start() {
   window.addEventListener("hashchange", guard(route));
   route();
   connect();
-  // A journal entry for a plain GET has no event of its own: refresh the journal page now and then.
-  setInterval(() => { if (!document.hidden) loadJournalIfVisible(); }, 3000);
+  // While the event stream is down, refresh the journal page now and then.
+  setInterval(() => { if (!document.hidden && $("#live").dataset.state !== "live") loadJournalIfVisible(); }, 3000);
 }
 
 document.addEventListener("DOMContentLoaded", guard(start));
