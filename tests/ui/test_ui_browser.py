@@ -150,6 +150,32 @@ def test_answer_a_list_picker_by_clicking(ui_page: Any, provider_sim: Any, provi
     assert [i["identifier"] for s in data["listPicker"]["sections"] for i in s["items"]] == ["latte"]
 
 
+def test_time_picker_and_quick_reply_are_tappable(ui_page: Any, provider_sim: Any, provider_sim_receiver: Any) -> None:
+    if provider_sim.http.get("/_sim/business-chat").status_code == 404:
+        pytest.skip("Business Chat is not in this build (issue 4)")
+    page = ui_page
+    _open(page, "#/business-chat")
+    msp = _MSP(provider_sim, provider_sim_receiver.url)
+    msp.send_interactive("event", {"identifier": "visit", "title": "Book a tasting", "timezoneOffset": 60,
+                                   "timeslots": [{"identifier": "s1", "startTime": "2026-12-01T09:00+0000",
+                                                  "duration": 1800},
+                                                 {"identifier": "s2", "startTime": "2026-12-01T10:00+0000",
+                                                  "duration": 1800}]}, "Pick a time")
+    slot = page.locator('#bc-thread button[data-slot="s2"]')
+    slot.wait_for()
+    slot.click()
+    page.wait_for_selector('#bc-thread li[data-feature="event"] .badge.ok')
+    msp.send_interactive("quick-reply", {"summaryText": "Still there?", "items": [
+        {"identifier": "yes", "title": "Yes"}, {"identifier": "no", "title": "No"}]}, "Still there?")
+    page.get_by_role("button", name="Yes", exact=True).click()
+    page.wait_for_selector('#bc-thread li[data-feature="quick-reply"] .badge.ok')
+    provider_sim.advance(1)
+    replies = [msp.reply(r) for r in provider_sim_receiver.wait_for(2)]
+    features = [next(k for k in ("event", "quick-reply") if k in r["interactiveData"]["data"]) for r in replies]
+    assert features == ["event", "quick-reply"]
+    assert replies[0]["interactiveData"]["data"]["event"]["timeslots"][0]["identifier"] == "s2"
+
+
 def _b64(data: bytes) -> str:
     import base64
 
@@ -211,12 +237,30 @@ class _MSP:
                     "replyMessage": {"title": "Your pick"},
                     "data": {"version": "1.0", "requestIdentifier": request_id, "listPicker": picker,
                              "images": [image(f"img-{i[0]}", i[3]) for i in items]}}}
+        self.post(body)
+        return request_id
+
+    def send_interactive(self, feature: str, value: Any, title: str) -> str:
+        import uuid
+
+        request_id = str(uuid.uuid4())
+        self.post({"v": 1, "id": str(uuid.uuid4()), "type": "interactive", "sourceId": self.business,
+                   "destinationId": self.customer, "interactiveData": {
+                       "bid": self.BID, "receivedMessage": {"title": title}, "replyMessage": {"title": "Thanks"},
+                       "data": {"version": "1.0", "requestIdentifier": request_id, feature: value}}})
+        return request_id
+
+    def post(self, body: dict[str, Any]) -> None:
+        import json
+        import time
+
+        import jwt
+
         token = jwt.encode({"iss": self.msp_id, "iat": int(time.time())}, self.secret, algorithm="HS256")
         r = self.sim.http.post("/v1/message", content=json.dumps(body).encode(), headers={
             "Authorization": f"Bearer {token}", "id": body["id"], "source-id": self.business,
             "destination-id": self.customer, "content-type": "application/json"})
         assert r.status_code == 200, r.text
-        return request_id
 
     def reply(self, request: Any) -> dict[str, Any]:
         import gzip
