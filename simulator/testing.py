@@ -371,6 +371,55 @@ class SimClient:
                                      f"statuses seen: {' -> '.join(seen)}")
             time.sleep(0.01)
 
+    def force_status(self, message_id: str, status: str) -> dict[str, Any]:
+        """Force a Bird message's status now (the webhook is emitted)."""
+        return self.control("POST", f"/_sim/bird/messages/{message_id}/status", {"status": status})  # type: ignore[no-any-return]
+
+    # -- inbound traffic and customers (thin wrappers over the providers' control endpoints) -----------------------
+
+    def bird_inbound(self, sender: str, text: str = "", channel_id: str | None = None, **extra: Any) -> Any:
+        """A customer texts the channel: ``POST /_sim/bird/inbound`` (``media=[...]`` for MMS)."""
+        body = {"channelId": channel_id or self.channel_id(), "from": sender, **extra}
+        if text:
+            body["text"] = text
+        return self.control("POST", "/_sim/bird/inbound", body)
+
+    def bird_click(self, message_id: str, url: str, **extra: Any) -> Any:
+        """The receiver taps a link in a message: a ``clicked`` interaction and an sms.interaction webhook."""
+        return self.control("POST", f"/_sim/bird/messages/{message_id}/click", {"url": url, **extra})
+
+    def _bc_ids(self, customer: str | None, business: str | None) -> tuple[str, str]:
+        bc = self.info().get("businessChat") or {}
+        if not bc:
+            raise AssertionError("this world has no Business Chat section")
+        return (business or bc["businesses"][0]["id"]), (customer or bc["customers"][0]["id"])
+
+    def _customer_path(self, customer: str | None, business: str | None) -> str:
+        b, c = self._bc_ids(customer, business)
+        return f"/_sim/business-chat/businesses/{b}/customers/{c}"
+
+    def customer_says(self, text: str, *, customer: str | None = None, business: str | None = None) -> Any:
+        """A Business Chat customer writes ``text`` (delivered to the business's webhook)."""
+        return self.control("POST", self._customer_path(customer, business) + "/text", {"text": text})
+
+    def customer_answers(self, kind: str, *, customer: str | None = None, business: str | None = None,
+                         **answer: Any) -> Any:
+        """A customer answers the last interactive message: ``customer_answers("list-picker", items=["m"])``,
+        ``customer_answers("time-picker", timeslot="slot-1")``; kinds as in docs/business-chat.md."""
+        return self.control("POST", self._customer_path(customer, business) + f"/answer/{kind}", answer)
+
+    def customer_closes(self, *, customer: str | None = None, business: str | None = None) -> Any:
+        return self.control("POST", self._customer_path(customer, business) + "/close")
+
+    def device(self, customer: str | None = None) -> list[dict[str, Any]]:
+        """What a Business Chat customer's device shows (received and sent), in order."""
+        _, c = self._bc_ids(customer, None)
+        return self.control("GET", f"/_sim/business-chat/customers/{c}/device")["messages"]  # type: ignore[no-any-return]
+
+    def set_business_webhook(self, url: str, business: str | None = None) -> Any:
+        b, _ = self._bc_ids(None, business)
+        return self.control("POST", f"/_sim/business-chat/businesses/{b}", {"webhookUrl": url})
+
     def wait_for_message(self, match: dict[str, Any] | None = None, *, timeout: float = 5.0,
                          workspace_id: str | None = None) -> dict[str, Any]:
         """Poll the workspace's Bird messages until one has ``match`` (dotted paths, e.g. ``{"direction": "incoming",

@@ -167,3 +167,16 @@ def test_x(provider_sim):
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*provider_sim marker takes only keyword arguments*"])
+
+
+def test_client_wrappers_for_customers_and_inbound(provider_sim, provider_sim_receiver):
+    provider_sim.set_business_webhook(provider_sim_receiver.url)
+    provider_sim.customer_says("Hello there")
+    provider_sim.advance(1)
+    [text] = provider_sim_receiver.wait_for_webhook(match={"type": "text", "body": "Hello there"})
+    assert text.header("authorization").startswith("Bearer ")
+    assert any(m.get("body") == "Hello there" for m in provider_sim.device())
+    provider_sim.bird_inbound("+15559990000", "STOP please")
+    inbound = provider_sim.wait_for_message({"direction": "incoming"}, timeout=2)
+    assert inbound["body"]["text"]["text"] == "STOP please"
+    assert provider_sim.journal(kind="control", path="/_sim/bird/inbound")
