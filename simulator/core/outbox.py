@@ -32,10 +32,13 @@ class WebhookKnobs:
     duplicate_probability: float = 0.0
     reorder: bool = False
     extra_delay_s: float = 0.0
+    # With ``reorder``, about half of the deliveries are held back once by a random 0.5..window seconds, so
+    # later events of the same ordering key (a message's status updates, seconds apart) overtake them.
+    reorder_window_s: float = 5.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"duplicateProbability": self.duplicate_probability, "reorder": self.reorder,
-                "extraDelaySeconds": self.extra_delay_s}
+                "extraDelaySeconds": self.extra_delay_s, "reorderWindowSeconds": self.reorder_window_s}
 
 
 @dataclass(slots=True)
@@ -72,6 +75,10 @@ class Outbox:
     knobs: WebhookKnobs = field(default_factory=WebhookKnobs)
     client: httpx.AsyncClient | None = None
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    # Delivered/failed rows (and their attempt log) older than this on the simulator clock are deleted by a sweep
+    # that runs at most once per ``retention_sweep_every_s`` of simulator time, after deliveries. 0 keeps all.
+    retention_s: float = 7 * 86400
+    retention_sweep_every_s: float = 3600
 
     def __post_init__(self) -> None:
         self._semaphore = asyncio.Semaphore(self.concurrency)
@@ -113,6 +120,12 @@ class Outbox:
     # -- delivery ---------------------------------------------------------------------------------------------
 
     async def _deliver_jobs(self, jobs: list[Job]) -> None:
+        # The scheduler runs a fetched batch to its end; a handler that ran earlier in the batch may have scheduled
+        # jobs due before these (a status change → its webhook). Leave these for the scheduler's next fetch so
+        # deliveries go out in due order (which the reorder knob relies on); they stay in the jobs table.
+        earliest = await self.scheduler.next_due()
+        if earliest is not None and earliest < min(j.due_at for j in jobs):
+            return
         ids = sorted({int(j.ref) for j in jobs})
         rows = await self.store.fetch_all(
             f"SELECT id, provider, event, url, headers, body, attempts, ordering_key, subscription_id, request_id, status"
@@ -122,10 +135,15 @@ class Outbox:
         by_id = {r[0]: r for r in rows}
         groups: dict[str, list[tuple[Job, Delivery]]] = {}
         orphans: list[Job] = []
+        held: list[Job] = []
         for job in jobs:
             row = by_id.get(int(job.ref))
             if row is None or (row[10] != "pending" and not job.payload.get("duplicate")):
                 orphans.append(job)
+                continue
+            if (self.knobs.reorder and self.knobs.reorder_window_s > 0 and not job.payload.get("held")
+                    and self.rng.random() < 0.5):
+                held.append(job)
                 continue
             delivery = Delivery(row[0], row[1], row[2], row[3], json.loads(row[4]), bytes(row[5]), row[6], row[7],
                                 row[8], row[9])
@@ -141,7 +159,19 @@ class Outbox:
                     results.append((job, delivery, await self._attempt(delivery)))
 
         await asyncio.gather(*(run_group(items) for items in groups.values()))
+        if held:
+            await self._hold(held)
         await self._record(results, orphans)
+
+    async def _hold(self, jobs: list[Job]) -> None:
+        """Reorder knob: push these deliveries back once so later events of the same key overtake them."""
+        now = self.clock.now_ms()
+        async with self.store.transaction() as tx:
+            await sched.done(tx, jobs)
+            for job in jobs:
+                due = now + int(self.rng.uniform(0.5, max(0.5, self.knobs.reorder_window_s)) * 1000)
+                await sched.schedule(tx, JOB_KIND, due, job.ref, {**job.payload, "held": True}, scope=job.scope)
+            tx.after_commit.append(self.scheduler.wake)
 
     async def _attempt(self, delivery: Delivery) -> AttemptResult:
         assert self.client is not None
@@ -197,8 +227,25 @@ class Outbox:
                     listener(notice)
                 except Exception:
                     log.exception("outbox listener failed")
+        await self.sweep_retention()
         async with self._changed:
             self._changed.notify_all()
+
+    async def sweep_retention(self, force: bool = False) -> int:
+        """Delete finished outbox rows older than ``retention_s`` (simulator clock). Returns how many went."""
+        if not self.retention_s:
+            return 0
+        now = self.clock.now_ms()
+        last = getattr(self, "_last_sweep_ms", None)
+        if not force and last is not None and now - last < self.retention_sweep_every_s * 1000:
+            return 0
+        self._last_sweep_ms = now
+        cutoff = now - int(self.retention_s * 1000)
+        async with self.store.transaction() as tx:
+            await tx.execute("DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE status IN"
+                             " ('delivered', 'failed') AND created_at < ?)", (cutoff,))
+            return await tx.execute("DELETE FROM outbox WHERE status IN ('delivered', 'failed') AND created_at < ?",
+                                    (cutoff,))
 
     # -- inspection -------------------------------------------------------------------------------------------
 

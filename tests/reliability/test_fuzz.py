@@ -1,0 +1,106 @@
+"""Hypothesis drives every provider and control endpoint with hostile input: zero 5xx, the server stays up,
+and a rejected request changes nothing."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _support import AUTH, CH, ORG, WS
+
+from simulator.server import SimulatorServer
+from simulator.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+HOSTILE_IDS = ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%00", "a" * 5000, "' OR 1=1 --", "%ff%fe", "😀",
+               "00000000-0000-4000-8000-000000000000", "%0d%0aX-Injected:%201"]
+PATHS = [
+    ("POST", "/workspaces/{ws}/channels/{ch}/messages"), ("GET", "/workspaces/{ws}/channels/{ch}/messages"),
+    ("GET", "/workspaces/{ws}/channels/{ch}/messages/{id}"), ("POST", "/workspaces/{ws}/channels/{ch}/batch/messages"),
+    ("GET", "/workspaces/{ws}/messages"), ("GET", "/workspaces/{ws}/messages/{id}"), ("GET", "/workspaces/{ws}/channels"),
+    ("GET", "/workspaces/{ws}/channels/{ch}"), ("POST", "/workspaces/{ws}/contacts"),
+    ("GET", "/workspaces/{ws}/contacts/{id}"), ("GET", "/organizations/{org}/workspaces"),
+    ("POST", "/organizations/{org}/workspaces/{ws}/webhook-subscriptions"),
+    ("POST", "/v1/message"), ("POST", "/v1/authenticate"), ("GET", "/v1/preUpload"), ("POST", "/v1/decodePayload"),
+    ("POST", "/_sim/clock/advance"), ("POST", "/_sim/reset?workspace={id}"), ("GET", "/_sim/clock"),
+    ("POST", "/_sim/bird/inbound"), ("POST", "/_sim/faults"), ("GET", "/_sim/journal?limit={id}"),
+]
+
+leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**200), 2**200), st.floats(), st.text(max_size=50),
+                 st.just("\u0000"), st.just("x" * 10_000), st.just("+31612345678"))
+json_docs = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                       st.dictionaries(st.text(max_size=15), inner, max_size=5)),
+                         max_leaves=25)
+raw_bodies = st.one_of(
+    json_docs.map(lambda d: json.dumps(d, allow_nan=True).encode()),
+    st.binary(max_size=300),
+    st.just(b"\xff\xfe\xfa{}"), st.just(b'{"a": "\xed\xa0\x80"}'),
+    st.integers(1000, 60000).map(lambda n: b"[" * n + b"]" * n),
+    st.integers(1000, 30000).map(lambda n: ('{"a":' * n + "1" + "}" * n).encode()),
+    st.just(b'{"receiver": {"contacts": [{"identifierValue": 1e999}]}}'),
+    st.just(("9" * 5000).encode()),
+    st.just(b'{"receiver": {"contacts": [{"identifierValue": "+31612345678"}]}, "body": {"type": "text", "text": {"text": "x"}}, "validity": 99999999999999999999999}'),
+)
+content_types = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded",
+                                 "multipart/form-data; boundary=zz", "application/json; charset=latin-1", "",
+                                 "application/merge-patch+json", "*/*"])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    db = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
+    with SimulatorServer(Settings(db=str(db), clock="manual", port=0, log_level="error")) as srv:
+        yield srv, db
+
+
+def _state(db: Path) -> tuple:
+    with sqlite3.connect(db) as raw:
+        return tuple(raw.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM {t}").fetchone()
+                     for t in ("bird_messages", "bird_contacts")) + (
+            raw.execute("SELECT COUNT(*) FROM outbox").fetchone(), raw.execute("SELECT COUNT(*) FROM jobs").fetchone())
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@given(endpoint=st.sampled_from(PATHS), ident=st.sampled_from(HOSTILE_IDS), body=raw_bodies,
+       ctype=content_types, auth=st.sampled_from(["good", "none", "bad"]), query=st.sampled_from(
+           ["", "?limit=-1", "?limit=99999999999999999999", "?pageToken=%ff", "?status=%00", "?startAt=9999-99"]))
+def test_hostile_requests_never_5xx_and_change_nothing_when_rejected(server, endpoint, ident, body, ctype, auth,
+                                                                     query) -> None:
+    srv, db = server
+    method, template = endpoint
+    path = template.format(ws=WS, ch=CH, org=ORG, id=ident) + (query if "?" not in template else "")
+    headers = {"content-type": ctype} if ctype else {}
+    if auth == "good":
+        headers.update(AUTH)
+    elif auth == "bad":
+        headers["Authorization"] = "AccessKey \x7f\x00bad"
+    before = _state(db)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
+            r = client.request(method, path, content=body if method == "POST" else None, headers=headers)
+    except (httpx.LocalProtocolError, httpx.InvalidURL, UnicodeEncodeError):
+        return  # the client refused to send it (e.g. control characters in a header): nothing reached the server
+    assert r.status_code < 500, (method, path, r.status_code, r.text[:300])
+    if r.status_code >= 400 and not path.startswith("/_sim/reset"):
+        assert _state(db) == before, (method, path, r.status_code)
+    assert httpx.get(f"{srv.url}/_sim/health", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["X-Test: a\r\nX-Injected: 1", "a\nb"])
+def test_header_injection_at_the_socket_never_5xx(server, header: str) -> None:
+    import socket
+
+    srv, _ = server
+    raw = (f"GET /workspaces/{WS}/channels HTTP/1.1\r\nHost: x\r\nAuthorization: AccessKey {header}\r\n"
+           "Connection: close\r\n\r\n").encode()
+    with socket.create_connection((srv.host, srv.port), timeout=10) as sock:
+        sock.sendall(raw)
+        reply = sock.recv(200)
+    assert not reply.startswith(b"HTTP/1.1 5"), reply
+    assert httpx.get(f"{srv.url}/_sim/health", timeout=10).status_code == 200

@@ -1,0 +1,140 @@
+"""Limits: body cap (413 in each provider's shape), bounded outbox retention, and slow or hanging webhook
+receivers never block the API (delivery timeouts and the concurrency cap hold)."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from _support import AUTH, CH, WS
+
+from simulator.server import SimulatorServer
+from simulator.settings import Settings
+
+
+def test_body_cap_answers_413_in_the_provider_shape(tmp_path: Path) -> None:
+    with SimulatorServer(Settings(db=str(tmp_path / "l.db"), clock="manual", port=0, max_body_bytes=64 * 1024)) as s:
+        big = b'{"x": "' + b"a" * (200 * 1024) + b'"}'
+        with httpx.Client(base_url=s.url, timeout=10) as client:
+            r = client.post(f"/workspaces/{WS}/channels/{CH}/messages", content=big,
+                            headers={**AUTH, "content-type": "application/json"})
+            assert r.status_code == 413 and set(r.json()) >= {"code", "message"}, r.text[:200]
+            r = client.post("/_sim/clock/advance", content=big, headers={"content-type": "application/json"})
+            assert r.status_code == 413 and "error" in r.json(), r.text[:200]
+
+            def chunks():  # no Content-Length: the cap must hold while streaming too
+                for _ in range(20):
+                    yield b"a" * 16 * 1024
+
+            r = client.post(f"/workspaces/{WS}/channels/{CH}/messages", content=chunks(),
+                            headers={**AUTH, "content-type": "application/json"})
+            assert r.status_code == 413
+            assert client.get(f"/workspaces/{WS}/messages", headers=AUTH).json()["results"] == []
+
+
+def test_outbox_retention_deletes_old_finished_rows(tmp_path: Path) -> None:
+    with SimulatorServer(Settings(db=str(tmp_path / "r.db"), clock="manual", port=0)) as s:
+        sim = s.sim
+
+        async def fill() -> None:
+            async with sim.store.transaction() as tx:
+                for i in range(5):
+                    await sim.outbox.enqueue(tx, provider="t", event="e", url="http://127.0.0.1:9/x", headers={},
+                                             body=b"{}", request_id=f"r{i}")
+                await tx.execute("UPDATE outbox SET status='delivered'")
+        sim.scheduler.paused = True
+        s.call(fill())
+        assert s.call(sim.outbox.sweep_retention(force=True)) == 0  # not old yet
+        sim.clock.set(sim.clock.now_ms() + 8 * 86400 * 1000)
+        assert s.call(sim.outbox.sweep_retention(force=True)) == 5
+        assert s.call(sim.outbox.stats()) == {"pending": 0, "delivered": 0, "failed": 0}
+
+
+class _HangingReceiver:
+    """Accepts connections, reads the request, never answers (for up to 30 s). Counts concurrent connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.open = 0
+        self.max_open = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+        try:
+            conn.recv(65536)
+            conn.settimeout(0.05)
+            deadline = time.monotonic() + 30
+            while not self.stop.is_set() and time.monotonic() < deadline:  # until the client gives up and closes
+                try:
+                    if conn.recv(65536) == b"":
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+        finally:
+            with self.lock:
+                self.open -= 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.mark.slow
+def test_hanging_receiver_never_blocks_the_api(tmp_path: Path) -> None:
+    receiver = _HangingReceiver()
+    settings = Settings(db=str(tmp_path / "h.db"), clock="manual", port=0, webhook_timeout=1.5,
+                        webhook_concurrency=4)
+    try:
+        with SimulatorServer(settings) as s:
+            sim = s.sim
+
+            async def fill() -> None:
+                async with sim.store.transaction() as tx:
+                    for i in range(12):
+                        await sim.outbox.enqueue(tx, provider="t", event="e", url=f"http://127.0.0.1:{receiver.port}/h",
+                                                 headers={"content-type": "application/json"}, body=b"{}",
+                                                 request_id=f"r{i}")
+            s.call(fill())
+            delivering = asyncio.run_coroutine_threadsafe(sim.scheduler.run_due(), s._loop)  # noqa: SLF001
+            time.sleep(0.3)
+            with httpx.Client(base_url=s.url, timeout=5) as client:
+                for i in range(10):
+                    t0 = time.perf_counter()
+                    r = client.post(f"/workspaces/{WS}/channels/{CH}/messages", headers=AUTH, json={
+                        "receiver": {"contacts": [{"identifierValue": "+31612345678"}]},
+                        "body": {"type": "text", "text": {"text": f"still fast {i}"}}})
+                    assert r.status_code == 202
+                    assert time.perf_counter() - t0 < 0.5, "the API waited on a hanging webhook receiver"
+                    assert client.get("/_sim/health").status_code == 200
+            delivering.result(timeout=20)  # 12 deliveries / 4 at a time x 1.5 s timeout ≈ 4.5 s, not 30 s each
+            assert receiver.max_open <= 4, f"concurrency cap broken: {receiver.max_open} open connections"
+            stats = s.call(sim.outbox.stats())
+            assert stats["pending"] == 12  # all timed out; each is scheduled for a retry, none lost
+            rows = s.call(sim.store.fetch_all("SELECT error FROM outbox_attempts"))
+            assert len(rows) == 12 and all(r[0] == "timeout" for r in rows), [r[0] for r in rows][:3]
+    finally:
+        receiver.close()
