@@ -223,13 +223,15 @@ def _diagnostics(operation: str | None, near: str | None, status: int | None, bo
         details = body.get("details")
         if details is None and isinstance(body.get("error"), dict):
             details = body["error"].get("details")
+        if details is None:
+            details = body.get("errors")  # Business Chat: [{"pointer"|"header": ..., "message": ...}]
         paths: list[str] = []
         if isinstance(details, dict):
             paths = [str(k) for k in details]
         elif isinstance(details, list):
             for d in details:
                 if isinstance(d, dict):
-                    p = d.get("path") or d.get("pointer") or d.get("field")
+                    p = d.get("path") or d.get("pointer") or d.get("field") or d.get("header")
                     if p is not None:
                         paths.append(str(p))
         if paths:

@@ -162,3 +162,20 @@ def test_journal_entries_do_not_grow_without_bound_under_asyncio(provider_sim):
     provider_sim.clear_journal()
     asyncio.run(asyncio.sleep(0))
     assert provider_sim.journal() == []
+
+
+def test_business_chat_validation_failure_is_journaled_with_its_path(provider_sim):
+    from simulator.replay.runner import _bc_jwt
+
+    bc = provider_sim.info()["businessChat"]
+    token = _bc_jwt(bc["mspId"], bc["secret"], provider_sim)
+    business, customer = bc["businesses"][0]["id"], bc["customers"][0]["id"]
+    body = {"v": 2, "id": "0b5f0c36-0000-4000-8000-000000000001", "type": "text", "sourceId": business,
+            "destinationId": customer, "body": "hi"}
+    response = provider_sim.http.post("/v1/message", json=body, headers={
+        "authorization": f"Bearer {token}", "id": body["id"], "source-id": business, "destination-id": customer})
+    assert response.status_code == 400
+    [entry] = provider_sim.journal(provider="business_chat")
+    assert entry["operation"] and entry["diagnostics"]["schemaPaths"]
+    assert entry["headers"]["authorization"].startswith("Bearer ****")
+    assert token not in str(entry)
