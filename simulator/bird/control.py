@@ -114,12 +114,13 @@ async def get_knobs(request: Request) -> Response:
 
 
 async def put_knobs(request: Request) -> Response:
-    """PUT /_sim/bird/webhooks/knobs {duplicateProbability?, reorder?, extraDelaySeconds?, dlrDelaySeconds?}.
+    """PUT /_sim/bird/webhooks/knobs {duplicateProbability?, reorder?, reorderWindowSeconds?, extraDelaySeconds?,
+    dlrDelaySeconds?}.
 
     duplicate/reorder/extra delay are the shared outbox knobs; dlrDelaySeconds holds back Bird DLR webhooks."""
     sim = sim_of(request)
     body = await control_body(request, required=True)
-    allowed = {"duplicateProbability", "reorder", "extraDelaySeconds", "dlrDelaySeconds"}
+    allowed = {"duplicateProbability", "reorder", "reorderWindowSeconds", "extraDelaySeconds", "dlrDelaySeconds"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ControlError(f"unknown knob(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}",
@@ -128,12 +129,15 @@ async def put_knobs(request: Request) -> Response:
     if "reorder" in body and not isinstance(body["reorder"], bool):
         raise ControlError('"reorder" must be a boolean', details={"reorder": ["must be a boolean"]})
     values = {name: number_field(body, name, maximum=maximum) for name, maximum in (
-        ("duplicateProbability", 1), ("extraDelaySeconds", 86400 * 7), ("dlrDelaySeconds", 86400 * 7))
+        ("duplicateProbability", 1), ("extraDelaySeconds", 86400 * 7), ("dlrDelaySeconds", 86400 * 7),
+        ("reorderWindowSeconds", 86400))
         if name in body}
     if "duplicateProbability" in values:
         knobs.duplicate_probability = values["duplicateProbability"]
     if "extraDelaySeconds" in values:
         knobs.extra_delay_s = values["extraDelaySeconds"]
+    if "reorderWindowSeconds" in values:
+        knobs.reorder_window_s = values["reorderWindowSeconds"]
     if "dlrDelaySeconds" in values:
         sim.providers["bird"].delivery.knobs.dlr_delay_s = values["dlrDelaySeconds"]
     if "reorder" in body:
