@@ -74,8 +74,8 @@ class ControlMiddleware:
 
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         header_map = {k.lower(): v for k, v in headers}
-        operation, route, params, near = _match(scope)
-        provider = "control" if control_request else _provider_of(route_endpoint_module(scope, route), path)
+        operation, route, params, near, module = _match(scope)
+        provider = "control" if control_request else _provider_of(module, path)
         facts = RequestFacts(
             provider=provider, method=method, path=path, operation=operation, route=route, path_params=params,
             headers=header_map, query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
@@ -136,23 +136,14 @@ class ControlMiddleware:
         await response(scope, receive, send)
 
 
-def route_endpoint_module(scope: Scope, route: str | None) -> str:
-    if route is None:
-        return ""
-    for r in scope["app"].router.routes:
-        if isinstance(r, Route) and r.path == route:
-            return str(getattr(r.endpoint, "__module__", ""))
-    return ""
-
-
 def _provider_of(module: str, path: str) -> str:
     if "business_chat" in module or path.startswith("/v1/"):
         return "business_chat"
     return "bird"
 
 
-def _match(scope: Scope) -> tuple[str | None, str | None, dict[str, Any], str | None]:
-    """(operation name, route template, path params, closest "METHOD template" when nothing matched)."""
+def _match(scope: Scope) -> tuple[str | None, str | None, dict[str, Any], str | None, str]:
+    """(operation name, route template, path params, closest "METHOD template" when nothing matched, module)."""
     partial: Route | None = None
     candidates: list[str] = []
     for route in scope["app"].router.routes:
@@ -160,15 +151,17 @@ def _match(scope: Scope) -> tuple[str | None, str | None, dict[str, Any], str | 
             continue
         match, child = route.matches(scope)
         if match == Match.FULL:
-            return route.name, route.path, dict(child.get("path_params", {})), None
+            return (route.name, route.path, dict(child.get("path_params", {})), None,
+                    str(getattr(route.endpoint, "__module__", "")))
         if match == Match.PARTIAL and partial is None:
             partial = route
         for m in sorted(route.methods or []):
             if m != "HEAD":
                 candidates.append(f"{m} {route.path}")
     if partial is not None:
-        return None, partial.path, {}, f"{'/'.join(sorted((partial.methods or set()) - {'HEAD'}))} {partial.path}"
-    return None, None, {}, closest_operation(scope["method"], scope["path"], candidates)
+        methods = "/".join(sorted((partial.methods or set()) - {"HEAD"}))
+        return None, partial.path, {}, f"{methods} {partial.path}", str(getattr(partial.endpoint, "__module__", ""))
+    return None, None, {}, closest_operation(scope["method"], scope["path"], candidates), ""
 
 
 def _json_or_none(raw: bytes, content_type: str) -> Any:
