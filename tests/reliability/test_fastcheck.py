@@ -1,4 +1,5 @@
-"""The compiled fast check (core/fastcheck.py) never accepts what jsonschema rejects, and agrees otherwise."""
+"""The fast check (jsonschema-rs) agrees with jsonschema on every schema we ship, so the fast path accepts exactly
+what jsonschema accepts."""
 from __future__ import annotations
 
 import copy
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from simulator.core.schemas import SchemaStore
 
 STORE = SchemaStore()
-KEYS = [k for k, f in STORE._fast.items() if f is not None]  # noqa: SLF001
+KEYS = sorted(STORE._fast)  # noqa: SLF001
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
                     st.text(max_size=30), st.sampled_from(["text", "+31612345678", "image", "", "x" * 5000,
@@ -64,7 +65,10 @@ def mutated(draw: Any, key: str) -> Any:
 
 
 def _agree(key: str, instance: Any) -> None:
-    fast = STORE._fast[key](instance)  # noqa: SLF001
+    try:
+        fast = STORE._fast[key].is_valid(instance)  # noqa: SLF001
+    except ValueError:
+        return  # jsonschema-rs declines (e.g. integers beyond 64 bits); SchemaStore then asks jsonschema
     full = STORE.validator(key).is_valid(instance)
     assert fast == full, f"{key}: fast={fast} jsonschema={full} for {json.dumps(instance)[:300]}"
 
@@ -83,11 +87,8 @@ def test_fast_check_agrees_on_mutated_sends(instance: Any) -> None:
     _agree("bird/send-message", instance)
 
 
-def test_unsupported_keyword_disables_fast_path() -> None:
-    from simulator.core.fastcheck import compile_check
-
-    assert compile_check({"type": "object", "patternProperties": {"^x": {"type": "string"}}}, lambda b, r: None) is None
-    assert compile_check({"type": "object", "multipleOf": 2}, lambda b, r: None) is None
-    assert compile_check({"type": "integer"}, lambda b, r: None)(3.0) is True
-    assert compile_check({"type": "integer"}, lambda b, r: None)(True) is False
-    assert compile_check({"enum": [1]}, lambda b, r: None)(True) is False
+def test_out_of_range_integers_fall_back_to_jsonschema() -> None:
+    body = {"receiver": {"contacts": [{"identifierValue": "+31612345678"}]},
+            "body": {"type": "text", "text": {"text": "hi"}}, "validity": 2**80}
+    issues = STORE.issues("bird/send-message", body)
+    assert [i.bird_path() for i in issues] == [".validity"]
