@@ -263,11 +263,11 @@ class BirdMessages:
         if message["status"] in ("accepted", "scheduled"):
             first_due = scheduled_ms if message["status"] == "scheduled" else now + lifecycle.delay_ms(
                 self.world, channel, "processing", self.sim.random.rng.random())
-            await sched.schedule(tx, lifecycle.JOB_KIND, min(first_due, expires_at) if message["status"] == "accepted"
-                                 else first_due, message_id,
+            due = min(first_due, expires_at) if message["status"] == "accepted" else first_due
+            await sched.schedule(tx, lifecycle.JOB_KIND, due, message_id,
                                  {"outcome": outcome, "expires": expires_at, "text": _text_of(message)},
                                  scope=channel.workspace_id)
-            tx.after_commit.append(self.sim.scheduler.wake)
+            tx.after_commit.append(lambda: self.sim.scheduler.wake(due))
         await self.emit(tx, "sms.outbound", message, context)
         return message
 

@@ -114,7 +114,7 @@ class Outbox:
             copies = 2
         if copies == 2:
             await sched.schedule(tx, JOB_KIND, now + delay_ms, str(outbox_id), {"duplicate": True}, scope=scope)
-        tx.after_commit.append(self.scheduler.wake)
+        tx.after_commit.append(lambda: self.scheduler.wake(now + delay_ms))
         return outbox_id
 
     # -- delivery ---------------------------------------------------------------------------------------------

@@ -72,13 +72,22 @@ class Scheduler:
         self._stopping = False
         self.paused = False
         self.errors: list[str] = []
+        # The due time the background loop is sleeping towards; None while it runs or waits for any wake.
+        self._sleeping_until: int | None = None
 
     def register(self, kind: str, handler: Handler) -> None:
         if kind in self._handlers:
             raise ValueError(f"handler for {kind!r} already registered")
         self._handlers[kind] = handler
 
-    def wake(self) -> None:
+    def wake(self, due_at: int | None = None) -> None:
+        """Tell the background loop about new work. With ``due_at``, a wake that changes nothing is skipped:
+        every send would otherwise cost the loop two queries."""
+        if due_at is not None and due_at > self.clock.now_ms():
+            if self.clock.manual:
+                return  # only advance() moves a manual clock, and it runs what falls due itself
+            if self._sleeping_until is not None and due_at >= self._sleeping_until:
+                return
         self._wake.set()
 
     def start(self) -> None:
@@ -169,10 +178,13 @@ class Scheduler:
                     if nxt <= self.clock.now_ms():
                         continue
                     timeout = self.clock.wall_seconds_until(nxt)
+                    self._sleeping_until = nxt
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, 5.0) if timeout is not None else None)
                 except TimeoutError:
                     pass
+                finally:
+                    self._sleeping_until = None
             except asyncio.CancelledError:
                 raise
             except Exception:
