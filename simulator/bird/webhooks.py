@@ -166,11 +166,21 @@ class Subscriptions:
             if field in body:
                 sets.append(f"{column}=?")
                 params.append(body[field] or "")
+        filter_set = None
         if "eventFilters" in body:
             filters = self._check_filters(workspace_id, body["eventFilters"])
+            filter_set = _filter_set(filters)
             sets += ["filters=?", "filter_set=?"]
-            params += [json.dumps(filters, separators=(",", ":")), _filter_set(filters)]
+            params += [json.dumps(filters, separators=(",", ":")), filter_set]
         async with self.sim.store.transaction() as tx:
+            if filter_set is not None:
+                row = await tx.fetch_one(
+                    "SELECT COUNT(*) FROM bird_webhook_subscriptions s WHERE workspace_id=? AND filter_set=? AND id!=?"
+                    " AND (service, event) = (SELECT service, event FROM bird_webhook_subscriptions WHERE id=?)",
+                    (workspace_id, filter_set, sub_id, sub_id))
+                if row is not None and row[0] >= MAX_PER_FILTER_SET:
+                    raise BirdError(f"at most {MAX_PER_FILTER_SET} subscriptions may share the same event and filter"
+                                    " combination", status=409, code="Conflict")
             await tx.execute(
                 f"UPDATE bird_webhook_subscriptions SET {', '.join(sets + ['updated_at=?'])} WHERE id=?",
                 params + [self.sim.clock.now_ms(), sub_id])

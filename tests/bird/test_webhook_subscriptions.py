@@ -158,3 +158,35 @@ def test_failed_status_filter_sees_failures_only(provider_sim, receiver):
     assert events_of(got) == [("sms.outbound", "delivery_failed")]
     payload = got[0].json()["payload"]
     assert payload["id"] == failing["id"] and payload["failure"]["code"] == 15005
+
+
+def test_patch_cannot_exceed_the_cap(provider_sim):
+    filters = [{"key": "messageStatus", "value": "delivered"}]
+    for i in range(5):
+        subscribe(provider_sim, f"https://hooks{i}.example.com/bird", filters=filters)
+    other = subscribe(provider_sim, "https://six.example.com/bird")
+    response = provider_sim.http.patch(subs_path(provider_sim) + f"/{other['id']}", json={"eventFilters": filters},
+                                       headers=provider_sim.bird_headers)
+    assert response.status_code == 409
+
+
+def test_scoped_reset_removes_subscriptions_media_and_opt_outs(provider_sim, provider_sim_server, receiver):
+    import httpx2 as httpx
+
+    subscribe(provider_sim, receiver.url)
+    ticket = provider_sim.http.post(f"/workspaces/{provider_sim.workspace_id}/presigned-upload",
+                                    json={"contentType": "text/plain"}, headers=provider_sim.bird_headers).json()
+    assert httpx.post(ticket["uploadUrl"], data=ticket["uploadFormData"],
+                      files={"file": ("a.txt", b"hello")}).status_code == 204
+    media_file = provider_sim_server.sim.media_dir / "bird" / ticket["mediaUrl"].rsplit("/", 1)[1]
+    assert media_file.exists()
+    provider_sim.http.post("/_sim/bird/inbound", json={"channelId": provider_sim.channel_id(), "from": "+15551230099",
+                                                       "text": "STOP"})
+    provider_sim.reset(workspace=provider_sim.workspace_id)
+    assert provider_sim.http.get(subs_path(provider_sim), headers=provider_sim.bird_headers).json()["results"] == []
+    assert not media_file.exists()
+    assert provider_sim.http.get("/_sim/bird/opt-outs").json()["results"] == []
+    receiver.clear()
+    provider_sim.send_sms("+15551230099")
+    provider_sim.advance(10)
+    assert receiver.requests == []
