@@ -23,7 +23,7 @@ def authenticate(request: Request, world: BirdWorld) -> AccessKey:
             key = access_key
     if key is None:
         raise Unauthorized("the access key is not valid")
-    path = request.url.path.rstrip("/") or "/"
+    path = request.scope["path"].rstrip("/") or "/"
     if not key.allows(path):
         raise Forbidden(f"the access key '{key.name or 'unnamed'}' has no policy allowing {request.method} {path}")
     return key

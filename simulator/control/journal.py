@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import json
 import re
 from collections import deque
@@ -38,23 +39,37 @@ def mask_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(name: str) -> bool:
+    return SECRET_KEY.search(name) is not None
+
+
 def _mask_json(value: Any) -> Any:
+    # Runs on every journaled request: skip the regexes where they cannot match (no "eyJ", cached key names).
     if isinstance(value, dict):
-        return {k: ("****" if isinstance(k, str) and SECRET_KEY.search(k) and v not in (None, "")
+        return {k: ("****" if isinstance(k, str) and _secret_key(k) and v not in (None, "")
                     else _mask_json(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask_json(v) for v in value]
     if isinstance(value, str):
-        return JWT.sub("****jwt", value)
+        return JWT.sub("****jwt", value) if "eyJ" in value else value
     return value
 
 
-def body_for_journal(raw: bytes, content_type: str = "", limit: int = BODY_LIMIT) -> tuple[Any, bool]:
-    """(body, truncated): parsed and masked JSON when it is JSON and small enough, else (masked) text."""
+_UNPARSED = object()
+
+
+def body_for_journal(raw: bytes, content_type: str = "", limit: int = BODY_LIMIT,
+                     parsed: Any = _UNPARSED) -> tuple[Any, bool]:
+    """(body, truncated): parsed and masked JSON when it is JSON and small enough, else (masked) text.
+
+    ``parsed``: the body already decoded by the caller (None if it was not JSON), to avoid parsing twice."""
     if not raw:
         return None, False
     ctype = content_type.lower()
     if len(raw) <= limit * 4 and ("json" in ctype or raw[:1] in (b"{", b"[")):
+        if parsed is not _UNPARSED and parsed is not None:
+            return _mask_json(parsed), False
         try:
             return _mask_json(json.loads(raw)), False
         except ValueError:

@@ -28,6 +28,9 @@ class ControlMiddleware:
     def __init__(self, app: ASGIApp, shape_for: Callable[[str], Callable[[int, str, str], Response]]) -> None:
         self.app = app
         self.shape_for = shape_for
+        # Route matching walks every route's regex; the table is fixed once the app is built, so remember
+        # results per (method, path). Sends to one channel share a path, so a load test mostly hits the cache.
+        self._matches: dict[tuple[str, str], tuple[str | None, str | None, dict[str, Any], str | None, str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,10 +77,17 @@ class ControlMiddleware:
 
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         header_map = {k.lower(): v for k, v in headers}
-        operation, route, params, near, module = _match(scope)
+        key = (method, path)
+        matched = self._matches.get(key)
+        if matched is None:
+            matched = _match(scope)
+            if len(self._matches) > 4096:
+                self._matches.clear()
+            self._matches[key] = matched
+        operation, route, params, near, module = matched
         provider = "control" if control_request else _provider_of(module, path)
         facts = RequestFacts(
-            provider=provider, method=method, path=path, operation=operation, route=route, path_params=params,
+            provider=provider, method=method, path=path, operation=operation, route=route, path_params=dict(params),
             headers=header_map, query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
             body=_json_or_none(raw, header_map.get("content-type", "")),
         )
@@ -107,7 +117,7 @@ class ControlMiddleware:
             raise
         finally:
             entry = _entry(plane, provider, method, path, scope, headers, raw, more, operation, route, near,
-                           status_box, at_ms, started, decision, error)
+                           status_box, at_ms, started, decision, error, facts.body)
             plane.journal.append(entry)
 
     async def _apply(self, decision: Decision, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,10 +185,11 @@ def _json_or_none(raw: bytes, content_type: str) -> Any:
 
 def _entry(plane: Any, provider: str, method: str, path: str, scope: Scope, headers: list[tuple[str, str]],
            raw: bytes, streamed: bool, operation: str | None, route: str | None, near: str | None,
-           box: dict[str, Any], at_ms: int, started: float, decision: Decision | None, error: str | None
-           ) -> dict[str, Any]:
+           box: dict[str, Any], at_ms: int, started: float, decision: Decision | None, error: str | None,
+           parsed: Any = None) -> dict[str, Any]:
     header_map = dict(headers)
-    body, truncated = body_for_journal(raw, {k.lower(): v for k, v in headers}.get("content-type", ""))
+    body, truncated = body_for_journal(raw, {k.lower(): v for k, v in headers}.get("content-type", ""),
+                                       parsed=parsed)
     resp_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in box["headers"]]
     resp_ctype = next((v for k, v in resp_headers if k.lower() == "content-type"), "")
     resp_body, resp_truncated = body_for_journal(bytes(box["body"]), resp_ctype)
