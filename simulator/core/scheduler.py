@@ -74,6 +74,8 @@ class Scheduler:
         self.errors: list[str] = []
         # The due time the background loop is sleeping towards; None while it runs or waits for any wake.
         self._sleeping_until: int | None = None
+        # The earliest due time of work scheduled while a batch runs: it may have to run before the batch's rest.
+        self._earliest_new: int | None = None
 
     def register(self, kind: str, handler: Handler) -> None:
         if kind in self._handlers:
@@ -83,6 +85,9 @@ class Scheduler:
     def wake(self, due_at: int | None = None) -> None:
         """Tell the background loop about new work. With ``due_at``, a wake that changes nothing is skipped:
         every send would otherwise cost the loop two queries."""
+        new_due = self.clock.now_ms() if due_at is None else due_at
+        if self._earliest_new is None or new_due < self._earliest_new:
+            self._earliest_new = new_due
         if due_at is not None and due_at > self.clock.now_ms():
             if self.clock.manual:
                 return  # only advance() moves a manual clock, and it runs what falls due itself
@@ -135,18 +140,23 @@ class Scheduler:
             if not rows:
                 return ran
             jobs = [Job(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
-            # Run in due order, one run of consecutive same-kind jobs at a time.
+            # Run in due order, one group of same-kind, same-time jobs at a time, so the clock reads exactly the
+            # jobs' due time while they run (webhooks they enqueue carry that time).
             start = 0
             while start < len(jobs):
                 end = start
-                while end < len(jobs) and jobs[end].kind == jobs[start].kind:
+                while end < len(jobs) and jobs[end].kind == jobs[start].kind and jobs[end].due_at == jobs[start].due_at:
                     end += 1
                 group = jobs[start:end]
                 if move_clock:
-                    self.clock.set(group[-1].due_at)
+                    self.clock.set(group[0].due_at)
+                self._earliest_new = None
                 await self._dispatch(group)
                 ran += len(group)
                 start = end
+                # Work scheduled by this group that falls due before the rest of the batch runs first: refetch.
+                if start < len(jobs) and self._earliest_new is not None and self._earliest_new <= jobs[start].due_at:
+                    break
 
     async def _dispatch(self, group: list[Job]) -> None:
         handler = self._handlers.get(group[0].kind)
