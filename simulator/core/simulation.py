@@ -121,7 +121,7 @@ class Simulation:
             async with self.store.transaction() as tx:
                 if not scope:
                     for table in await self._tables(tx):
-                        if table != "meta":
+                        if table not in ("meta", "schema_migrations"):
                             await tx.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from sqlite_master
                     await tx.execute("DELETE FROM sqlite_sequence WHERE name NOT IN ('bird_messages')")
                 for hook in self.reset_hooks:

@@ -65,16 +65,26 @@ class Store:
             await self._conn.close()
             self._conn = None
 
-    async def migrate(self) -> int:
-        current = (await self.fetch_one("PRAGMA user_version"))[0]
-        applied = current
+    async def migrate(self) -> list[str]:
+        """Apply every migration not applied yet, in order; returns the names applied now.
+
+        Applied migrations are recorded by name, so one added later with a lower number than an applied one
+        (parallel branches) is still applied, where a single user_version number would skip it.
+        """
+        async with self.transaction() as tx:
+            await tx.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT"
+                             " NOT NULL)")
+        done = {r[0] for r in await self.fetch_all("SELECT version FROM schema_migrations")}
+        applied: list[str] = []
         for version, name, sql in migration_files():
-            if version <= current:
+            if version in done:
                 continue
             async with self.transaction() as tx:
                 await tx.executescript_in_tx(sql)
-                await tx.execute(f"PRAGMA user_version={version}")
-            applied = version
+                await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
+                await tx.execute(f"PRAGMA user_version={max(done | {version})}")
+            done.add(version)
+            applied.append(name)
         return applied
 
     @contextlib.asynccontextmanager
