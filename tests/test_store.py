@@ -30,3 +30,28 @@ def test_every_migration_applied_once_and_gaps_filled(tmp_path, monkeypatch):
     assert names == [name for _, name, _ in all_files]
     assert applied_again == []
     assert "bird_messages" in tables and "schema_migrations" in tables
+
+
+def test_db_from_before_schema_migrations_is_adopted(tmp_path):
+    """A db whose tables exist but that has no schema_migrations table starts without re-creating them."""
+    import sqlite3
+
+    db = str(tmp_path / "old.db")
+    conn = sqlite3.connect(db)
+    from simulator.core.store import _split_sql
+
+    for _, _, sql in migration_files():
+        for statement in _split_sql(sql):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version=6")
+    conn.commit()
+    conn.close()
+
+    async def reopen() -> list[str]:
+        store = Store(db)
+        await store.open()
+        rows = await store.fetch_all("SELECT name FROM schema_migrations ORDER BY version")
+        await store.close()
+        return [r[0] for r in rows]
+
+    assert asyncio.run(reopen()) == [name for _, name, _ in migration_files()]

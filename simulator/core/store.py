@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_CREATED_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([A-Za-z_][A-Za-z0-9_]*)", re.I)
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -71,9 +72,16 @@ class Store:
         Applied migrations are recorded by name, so one added later with a lower number than an applied one
         (parallel branches) is still applied, where a single user_version number would skip it.
         """
+        tables = set(await self.table_names())
         async with self.transaction() as tx:
             await tx.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT"
                              " NOT NULL)")
+            if "schema_migrations" not in tables and tables:
+                # A db from before schema_migrations existed: a migration counts as applied when its tables exist.
+                for version, name, sql in migration_files():
+                    created = _CREATED_TABLE.findall(sql)
+                    if created and all(t in tables for t in created):
+                        await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
         done = {r[0] for r in await self.fetch_all("SELECT version FROM schema_migrations")}
         applied: list[str] = []
         for version, name, sql in migration_files():
