@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import TYPE_CHECKING
 
-from faker import Faker
+if TYPE_CHECKING:
+    from faker import Faker
 
 
 class Randomness:
@@ -24,6 +26,8 @@ class Randomness:
     def faker(self) -> Faker:
         # Faker is slow to build (~100 ms): only when something first asks for fake text.
         if self._faker is None:
+            from faker import Faker  # ~50 ms to import: only when fake text is first needed
+
             self._faker = Faker()
             self._faker.seed_instance(self.seed)
         return self._faker

@@ -53,7 +53,12 @@ class SchemaStore:
             documents[key] = json.loads(entry.read_text(encoding="utf-8"))
         resources = []
         for key, doc in documents.items():
-            Draft202012Validator.check_schema(doc)
+            # Meta-validation by jsonschema-rs: ~100x faster than check_schema, which dominated start-up
+            # (tests/test_schemas.py still runs jsonschema's own check_schema over every file).
+            try:
+                jsonschema_rs.meta.validate(doc)
+            except jsonschema_rs.ValidationError as exc:
+                raise ValueError(f"schema {key} is not a valid JSON Schema: {exc}") from None
             if "$id" not in doc:
                 raise ValueError(f"schema {key} has no $id")
             resources.append((doc["$id"], Resource.from_contents(doc)))
