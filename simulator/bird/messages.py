@@ -125,7 +125,7 @@ class BirdMessages:
         # Async request checks that need the store (MMS media exists): return {json path: [messages]} like
         # semantic_issues; the handlers run them after the schema and semantic checks passed.
         self.validators: list[Callable[[Channel, dict[str, Any]], Awaitable[dict[str, list[str]]]]] = []
-        sim.scheduler.register(lifecycle.JOB_KIND, self._run_transitions)
+        sim.scheduler.register(lifecycle.JOB_KIND, self._run_transitions, spans_times=True)
 
     @property
     def world(self):  # type: ignore[no-untyped-def]
@@ -291,7 +291,7 @@ class BirdMessages:
         by_id = {r[0]: (json.loads(r[1]), r[2]) for r in rows}
         updates: list[tuple[str, str, str]] = []
         follow_ups: list[tuple[str, int, str, dict[str, Any], str]] = []
-        events: list[tuple[dict[str, Any], Channel]] = []
+        events: list[tuple[dict[str, Any], Channel, int]] = []
         for job in jobs:
             found = by_id.get(job.ref)
             if found is None:
@@ -320,7 +320,7 @@ class BirdMessages:
                 message["parts"] = [{"platformReference": self.sim.random.hex(16)} for _ in range(units)]
                 message["chargeableUnits"] = units
             updates.append((new_status, dumps(message), message["id"]))
-            events.append((message, channel))
+            events.append((message, channel, job.due_at))
             nxt = None if forced else lifecycle.next_step(new_status, outcome)
             if nxt is not None:
                 step_name = nxt[0]
@@ -336,7 +336,9 @@ class BirdMessages:
                 await tx.executemany("UPDATE bird_messages SET status=?, data=? WHERE id=?", updates)
             if follow_ups:
                 await sched.schedule_many(tx, follow_ups)
-            for message, channel in events:
+            for message, channel, due_at in events:
+                # Jobs of several due times share this batch: webhooks must carry each event's own time.
+                self.sim.clock.set(due_at)
                 await self.emit(tx, "sms.outbound", message, {"channel": channel})
 
     async def force(self, message_id: str, status: str, failure: str | None = None) -> dict[str, Any]:
