@@ -78,9 +78,12 @@ class Delivery:
         if isinstance(notification_url, str) and notification_url:
             await tx.execute("INSERT OR REPLACE INTO bird_notification_urls (message_id, workspace_id, url)"
                              " VALUES (?,?,?)", (message_id, workspace_id, notification_url))
-        rows = await tx.fetch_all(
-            "SELECT id, url, signing_key, filters FROM bird_webhook_subscriptions"
-            " WHERE workspace_id=? AND event=? AND status='active' ORDER BY seq", (workspace_id, event))
+        memo_key = ("bird.subscriptions", workspace_id, event)
+        rows = tx.memo.get(memo_key)
+        if rows is None:
+            rows = tx.memo[memo_key] = await tx.fetch_all(
+                "SELECT id, url, signing_key, filters FROM bird_webhook_subscriptions"
+                " WHERE workspace_id=? AND event=? AND status='active' ORDER BY seq", (workspace_id, event))
         if not rows:
             return
         facts = event_facts(event, message, context)

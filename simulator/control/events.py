@@ -98,7 +98,7 @@ def install_bus(sim: Simulation) -> EventBus:
             failure = message.get("failure")
             details = json.dumps({"reason": message.get("reason", ""), "failure": failure},
                                  separators=(",", ":")) if failure or message.get("reason") else ""
-            await tx.execute(
+            tx.defer(
                 "INSERT INTO ui_bird_status_history (message_id, workspace_id, channel_id, event, status, at, details)"
                 " VALUES (?,?,?,?,?,?,?)", (message.get("id", ""), workspace_id, channel_id, event, status, at, details))
             bus.publish_after_commit(tx, "bird.message", {

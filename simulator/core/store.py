@@ -107,7 +107,8 @@ class Store:
                 await _run(self.conn, _exec_rowcount, "ROLLBACK", ())
                 raise
             else:
-                await _run(self.conn, _exec_rowcount, "COMMIT", ())
+                # Deferred rows and the COMMIT go to the SQLite thread in one hop.
+                await self.conn._execute(_flush_and_commit, self.conn._conn, tx.take_deferred())  # noqa: SLF001
             for callback in tx.after_commit:
                 callback()
 
@@ -128,6 +129,23 @@ class Tx:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
         self.after_commit: list[Any] = []
+        # Per-transaction memo for lookups that cannot change inside it (e.g. webhook subscriptions of a workspace
+        # while a batch of transitions emits hundreds of events).
+        self.memo: dict[Any, Any] = {}
+        self._deferred: dict[str, list[Sequence[Any]]] = {}
+
+    def defer(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue an append-only INSERT that no later statement of this transaction modifies: deferred rows are
+        written with executemany before the next read and at COMMIT, instead of one thread hop per row."""
+        self._deferred.setdefault(sql, []).append(params)
+
+    def take_deferred(self) -> dict[str, list[Sequence[Any]]]:
+        deferred, self._deferred = self._deferred, {}
+        return deferred
+
+    async def _flush(self) -> None:
+        if self._deferred:
+            await self.conn._execute(_flush_deferred, self.conn._conn, self.take_deferred())  # noqa: SLF001
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return await _run(self.conn, _exec_rowcount, sql, params)  # type: ignore[no-any-return]
@@ -139,9 +157,11 @@ class Tx:
         await self.conn.executemany(sql, rows)
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        await self._flush()
         return await _run(self.conn, _fetch_one, sql, params)  # type: ignore[no-any-return]
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        await self._flush()
         return await _run(self.conn, _fetch_all, sql, params)  # type: ignore[no-any-return]
 
     async def executescript_in_tx(self, sql: str) -> None:
@@ -154,6 +174,16 @@ class Tx:
 # (execute, fetch, close); profiling the send path showed the event loop idle, waiting on those hops.
 async def _run(conn: aiosqlite.Connection, fn: Any, sql: str, params: Sequence[Any]) -> Any:
     return await conn._execute(fn, conn._conn, sql, params)  # noqa: SLF001 - aiosqlite's own queue, one hop
+
+
+def _flush_deferred(raw: sqlite3.Connection, deferred: dict[str, list[Sequence[Any]]]) -> None:
+    for sql, rows in deferred.items():
+        raw.executemany(sql, rows).close()
+
+
+def _flush_and_commit(raw: sqlite3.Connection, deferred: dict[str, list[Sequence[Any]]]) -> None:
+    _flush_deferred(raw, deferred)
+    raw.execute("COMMIT").close()
 
 
 def _exec_rowcount(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
