@@ -253,7 +253,8 @@ class BirdMessages:
                                failure=lifecycle.FAILURES.get(policy_outcome.split(":")[-1]))
         elif scheduled_ms is not None and scheduled_ms > now + IMMEDIATE_WINDOW_MS:
             message["status"] = "scheduled"
-        await tx.execute(
+        # Deferred: written in the same hop as the transaction's next statement or its COMMIT.
+        tx.defer(
             "INSERT INTO bird_messages (id, workspace_id, channel_id, direction, status, created_at, batch_id, sender,"
             " recipient, contact_id, reference, tags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (message_id, channel.workspace_id, channel.id, "outgoing", message["status"], now, batch_id,
@@ -266,7 +267,7 @@ class BirdMessages:
             due = min(first_due, expires_at) if message["status"] == "accepted" else first_due
             await sched.schedule(tx, lifecycle.JOB_KIND, due, message_id,
                                  {"outcome": outcome, "expires": expires_at, "text": _text_of(message)},
-                                 scope=channel.workspace_id)
+                                 scope=channel.workspace_id, defer=True)
             tx.after_commit.append(lambda: self.sim.scheduler.wake(due))
         await self.emit(tx, "sms.outbound", message, context)
         return message

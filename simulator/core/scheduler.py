@@ -34,13 +34,20 @@ class Job:
 Handler = Callable[[list[Job]], Awaitable[None]]
 
 
+_INSERT_JOB = "INSERT INTO jobs (due_at, kind, ref, scope, payload) VALUES (?, ?, ?, ?, ?)"
+
+
 async def schedule(tx: Tx, kind: str, due_at: int, ref: str = "", payload: dict[str, Any] | None = None,
-                   scope: str = "") -> int:
-    """Add a job inside an open transaction. The caller wakes the scheduler after commit (``tx.after_commit``)."""
-    return await tx.insert(
-        "INSERT INTO jobs (due_at, kind, ref, scope, payload) VALUES (?, ?, ?, ?, ?)",
-        (due_at, kind, ref, scope, json.dumps(payload or {}, separators=(",", ":"))),
-    )
+                   scope: str = "", *, defer: bool = False) -> int:
+    """Add a job inside an open transaction. The caller wakes the scheduler after commit (``tx.after_commit``).
+
+    ``defer``: write it with the transaction's next statement (``Tx.defer``); the job id is then not known (0).
+    """
+    row = (due_at, kind, ref, scope, json.dumps(payload or {}, separators=(",", ":")))
+    if defer:
+        tx.defer(_INSERT_JOB, row)
+        return 0
+    return await tx.insert(_INSERT_JOB, row)
 
 
 async def schedule_many(tx: Tx, rows: list[tuple[str, int, str, dict[str, Any], str]]) -> None:

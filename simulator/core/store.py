@@ -97,18 +97,23 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), one writer at a time."""
+        """BEGIN IMMEDIATE … COMMIT (ROLLBACK on error), one writer at a time.
+
+        BEGIN rides along with the transaction's first statement, and deferred rows with the COMMIT, so a
+        short transaction costs one thread hop per statement and nothing more.
+        """
         async with self._write_lock:
-            await _run(self.conn, _exec_rowcount, "BEGIN IMMEDIATE", ())
             tx = Tx(self.conn)
             try:
                 yield tx
             except BaseException:
-                await _run(self.conn, _exec_rowcount, "ROLLBACK", ())
+                if tx.begun:
+                    await _run(self.conn, _exec_rowcount, "ROLLBACK", ())
                 raise
             else:
-                # Deferred rows and the COMMIT go to the SQLite thread in one hop.
-                await self.conn._execute(_flush_and_commit, self.conn._conn, tx.take_deferred())  # noqa: SLF001
+                deferred = tx.take_deferred()
+                if tx.begun or deferred:
+                    await self.conn._execute(_finish, self.conn._conn, not tx.begun, deferred)  # noqa: SLF001
             for callback in tx.after_commit:
                 callback()
 
@@ -133,41 +138,41 @@ class Tx:
         # while a batch of transitions emits hundreds of events).
         self.memo: dict[Any, Any] = {}
         self._deferred: dict[str, list[Sequence[Any]]] = {}
+        self.begun = False
 
     def defer(self, sql: str, params: Sequence[Any]) -> None:
         """Queue an append-only INSERT that no later statement of this transaction modifies: deferred rows are
-        written with executemany before the next read and at COMMIT, instead of one thread hop per row."""
+        written with executemany along with the next statement or the COMMIT, not one thread hop per row."""
         self._deferred.setdefault(sql, []).append(params)
 
     def take_deferred(self) -> dict[str, list[Sequence[Any]]]:
         deferred, self._deferred = self._deferred, {}
         return deferred
 
-    async def _flush(self) -> None:
-        if self._deferred:
-            await self.conn._execute(_flush_deferred, self.conn._conn, self.take_deferred())  # noqa: SLF001
+    async def _call(self, fn: Any, sql: str, params: Any) -> Any:
+        begin, self.begun = not self.begun, True
+        deferred = self.take_deferred() if self._deferred else None
+        return await self.conn._execute(_in_tx, self.conn._conn, begin, deferred, fn, sql, params)  # noqa: SLF001
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await _run(self.conn, _exec_rowcount, sql, params)  # type: ignore[no-any-return]
+        return await self._call(_exec_rowcount, sql, params)  # type: ignore[no-any-return]
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await _run(self.conn, _exec_lastrowid, sql, params)  # type: ignore[no-any-return]
+        return await self._call(_exec_lastrowid, sql, params)  # type: ignore[no-any-return]
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.conn.executemany(sql, rows)
+        await self._call(_exec_many, sql, list(rows))
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        await self._flush()
-        return await _run(self.conn, _fetch_one, sql, params)  # type: ignore[no-any-return]
+        return await self._call(_fetch_one, sql, params)
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        await self._flush()
-        return await _run(self.conn, _fetch_all, sql, params)  # type: ignore[no-any-return]
+        return await self._call(_fetch_all, sql, params)  # type: ignore[no-any-return]
 
     async def executescript_in_tx(self, sql: str) -> None:
         # executescript() would COMMIT first; run statements one by one to stay inside the transaction.
         for statement in _split_sql(sql):
-            await self.conn.execute(statement)
+            await self.execute(statement)
 
 
 # One statement = one hop to aiosqlite's thread. `async with conn.execute(...) as cur` costs two or three hops
@@ -181,9 +186,24 @@ def _flush_deferred(raw: sqlite3.Connection, deferred: dict[str, list[Sequence[A
         raw.executemany(sql, rows).close()
 
 
-def _flush_and_commit(raw: sqlite3.Connection, deferred: dict[str, list[Sequence[Any]]]) -> None:
+def _finish(raw: sqlite3.Connection, begin: bool, deferred: dict[str, list[Sequence[Any]]]) -> None:
+    if begin:
+        raw.execute("BEGIN IMMEDIATE").close()
     _flush_deferred(raw, deferred)
     raw.execute("COMMIT").close()
+
+
+def _in_tx(raw: sqlite3.Connection, begin: bool, deferred: dict[str, list[Sequence[Any]]] | None, fn: Any,
+           sql: str, params: Any) -> Any:
+    if begin:
+        raw.execute("BEGIN IMMEDIATE").close()
+    if deferred:
+        _flush_deferred(raw, deferred)
+    return fn(raw, sql, params)
+
+
+def _exec_many(raw: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> None:
+    raw.executemany(sql, rows).close()
 
 
 def _exec_rowcount(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
