@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from simulator.bird import contacts, lifecycle
 from simulator.bird.encoding import segment_count
 from simulator.bird.errors import InvalidPayload, NotFound
@@ -28,7 +30,19 @@ EventListener = Callable[[Tx, str, dict[str, Any], dict[str, Any]], Awaitable[No
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Serialise a stored message. orjson is ~5x faster than json here, which shows in the advance profile;
+    integers beyond 64 bits (allowed in free-form `meta`) fall back to json."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # e.g. integers beyond 64 bits written by the json fallback above
 
 
 @dataclass
@@ -289,7 +303,7 @@ class BirdMessages:
         ids = [j.ref for j in jobs]
         rows = await self.sim.store.fetch_all(
             f"SELECT id, data, channel_id FROM bird_messages WHERE id IN ({','.join('?' * len(ids))})", ids)
-        by_id = {r[0]: (json.loads(r[1]), r[2]) for r in rows}
+        by_id = {r[0]: (loads(r[1]), r[2]) for r in rows}
         updates: list[tuple[str, str, str]] = []
         follow_ups: list[tuple[str, int, str, dict[str, Any], str]] = []
         events: list[tuple[dict[str, Any], Channel, int]] = []
@@ -423,7 +437,7 @@ class BirdMessages:
             params + [q.limit + 1],
         )
         page = rows[: q.limit]
-        result: dict[str, Any] = {"results": [json.loads(r[0]) for r in page]}
+        result: dict[str, Any] = {"results": [loads(r[0]) for r in page]}
         if len(rows) > q.limit:
             last = page[-1]
             result["nextPageToken"] = encode_token(last[1], last[2])
