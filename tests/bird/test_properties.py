@@ -25,8 +25,10 @@ valid_send = st.fixed_dictionaries(
               "validity": st.integers(0, 10**6), "meta": st.just({"extraInformation": {"k": "v"}})},
 )
 
+# No NaN/Infinity here: the HTTP client refuses to encode them (raw bytes with them are fuzzed elsewhere).
 junk = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
