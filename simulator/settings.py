@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 ENV_PREFIX = "PROVIDER_SIM_"
@@ -44,7 +44,6 @@ class Settings:
     journal_size: int = 2000
     log_level: str = "info"
     allow_http_webhooks: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -52,8 +51,6 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name == "extra":
-                continue
             raw = environ.get(ENV_PREFIX + f.name.upper())
             if raw is None:
                 continue

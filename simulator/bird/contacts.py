@@ -9,10 +9,6 @@ from simulator.core.ids import Randomness
 from simulator.core.store import Store, Tx
 
 
-def contact_view(row_data: str) -> dict[str, Any]:
-    return json.loads(row_data)
-
-
 def new_contact(rand: Randomness, now_ms: int, key: str, value: str, display_name: str = "",
                 attributes: dict[str, Any] | None = None, extra_identifiers: list[dict[str, str]] | None = None
                 ) -> dict[str, Any]:

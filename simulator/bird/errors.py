@@ -1,8 +1,6 @@
 """Bird's error shapes: RequestError {code, message} and ValidationError {code, message, details}."""
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import JSONResponse, Response
 
 from simulator.core.errors import SimulatorError
@@ -67,10 +65,3 @@ def bird_shape(status: int, code: str, message: str) -> Response:
     if status == 404 and code == "NotFound" and not message.startswith("The requested resource"):
         message = f"The requested resource does not exist: {message}"
     return JSONResponse({"code": code, "message": message}, status_code=status)
-
-
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    return body

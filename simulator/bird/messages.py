@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 from simulator.world import Channel
 
-E164 = __import__("re").compile(r"^\+[1-9][0-9]{6,14}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600 * 1000
 IMMEDIATE_WINDOW_MS = 10 * 60 * 1000
 PLATFORM_ID = "sms-messagebird"

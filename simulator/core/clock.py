@@ -73,6 +73,11 @@ class Clock:
             if ahead > 0:
                 self._origin_ms += ahead
 
+    def rewind(self, ms: int) -> None:
+        """Put a manual clock back to ``ms``: only a full reset does this (back to the seeded world)."""
+        if self.mode == "manual":
+            self._manual_ms = ms
+
     def wall_seconds_until(self, ms: int) -> float | None:
         """How long to sleep in wall time until the clock reaches ``ms``; None for a manual clock."""
         if self.mode == "manual":

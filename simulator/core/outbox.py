@@ -83,7 +83,6 @@ class Outbox:
     def __post_init__(self) -> None:
         self._semaphore = asyncio.Semaphore(self.concurrency)
         self.scheduler.register(JOB_KIND, self._deliver_jobs)
-        self._changed = asyncio.Condition()
 
     async def start(self) -> None:
         self.client = httpx.AsyncClient(
@@ -228,8 +227,6 @@ class Outbox:
                 except Exception:
                     log.exception("outbox listener failed")
         await self.sweep_retention()
-        async with self._changed:
-            self._changed.notify_all()
 
     async def sweep_retention(self, force: bool = False) -> int:
         """Delete finished outbox rows older than ``retention_s`` (simulator clock). Returns how many went."""
@@ -249,19 +246,8 @@ class Outbox:
 
     # -- inspection -------------------------------------------------------------------------------------------
 
-    async def wait_changed(self, timeout: float) -> None:
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
-            except TimeoutError:
-                pass
-
     async def stats(self) -> dict[str, int]:
         rows = await self.store.fetch_all("SELECT status, COUNT(*) FROM outbox GROUP BY status")
         out = {"pending": 0, "delivered": 0, "failed": 0}
         out.update({r[0]: r[1] for r in rows})
         return out
-
-
-def retry_schedule_total_s(schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_S) -> int:
-    return sum(schedule)

@@ -7,6 +7,7 @@ that makes "state changed" and "job consumed" one atomic step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -116,7 +117,7 @@ class Scheduler:
         self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            with _suppress_cancel():
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
@@ -215,11 +216,3 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler loop error")
                 await asyncio.sleep(0.05)
-
-
-class _suppress_cancel:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        return exc_type is asyncio.CancelledError

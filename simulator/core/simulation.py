@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -129,7 +128,7 @@ class Simulation:
             if not scope:
                 self.random.reseed()
                 if self.clock.manual:
-                    self.clock = _restart_manual_clock(self, self.clock)
+                    self.clock.rewind(self.start_ms)
                 for provider in self.providers.values():
                     on_reset = getattr(provider, "on_full_reset", None)
                     if on_reset is not None:
@@ -144,13 +143,3 @@ class Simulation:
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_at
-
-
-def _restart_manual_clock(sim: Simulation, clock: Clock) -> Clock:
-    # The Clock object is shared by reference (scheduler, outbox, providers): rewind it in place.
-    clock._manual_ms = sim.start_ms  # noqa: SLF001 - the only place a clock goes back, on purpose
-    return clock
-
-
-def describe_env() -> dict[str, Any]:
-    return {"pid": os.getpid()}
