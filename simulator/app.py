@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
 
     from starlette.middleware import Middleware
 
-    from simulator.control.middleware import ControlMiddleware
+    from simulator.control.middleware import ControlMiddleware, install_route_cache
 
     app = Starlette(
         routes=routes,
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
         },
         lifespan=lifespan,
     )
+    install_route_cache(app)
     app.state.sim = sim
     app.state.version = __version__
     return app

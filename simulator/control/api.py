@@ -95,7 +95,7 @@ async def export_scenario(request: Request) -> Response:
 
     sim = sim_of(request)
     plane = control_of(sim)
-    entries = list(plane.journal.entries)
+    entries = plane.journal.all()
     await plane.fill_webhooks(entries)
     name = request.query_params.get("name", "recorded session")
     text = export_yaml(entries, sim, name=name[:200])

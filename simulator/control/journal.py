@@ -7,7 +7,7 @@ import functools
 import json
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,14 +60,16 @@ _UNPARSED = object()
 
 
 def body_for_journal(raw: bytes, content_type: str = "", limit: int = BODY_LIMIT,
-                     parsed: Any = _UNPARSED) -> tuple[Any, bool]:
+                     parsed: Any = _UNPARSED, size: int | None = None) -> tuple[Any, bool]:
     """(body, truncated): parsed and masked JSON when it is JSON and small enough, else (masked) text.
 
-    ``parsed``: the body already decoded by the caller (None if it was not JSON), to avoid parsing twice."""
+    ``parsed``: the body already decoded by the caller (None if it was not JSON), to avoid parsing twice.
+    ``size``: the body's full size when ``raw`` is only its first part (see ``keepable``)."""
     if not raw:
         return None, False
+    size = len(raw) if size is None else size
     ctype = content_type.lower()
-    if len(raw) <= limit * 4 and ("json" in ctype or raw[:1] in (b"{", b"[")):
+    if size <= limit * 4 and ("json" in ctype or raw[:1] in (b"{", b"[")):
         if parsed is not _UNPARSED and parsed is not None:
             return _mask_json(parsed), False
         try:
@@ -75,9 +77,27 @@ def body_for_journal(raw: bytes, content_type: str = "", limit: int = BODY_LIMIT
         except ValueError:
             pass
     if ctype.startswith(("image/", "audio/", "video/", "application/octet-stream", "multipart/")):
-        return f"<{len(raw)} bytes of {ctype.split(';')[0]}>", False
+        return f"<{size} bytes of {ctype.split(';')[0]}>", False
     text = raw[:limit].decode("utf-8", errors="replace")
-    return JWT.sub("****jwt", text), len(raw) > limit
+    return JWT.sub("****jwt", text), size > limit
+
+
+def keepable(raw: bytes, limit: int = BODY_LIMIT) -> bytes:
+    """The part of a body that ``body_for_journal`` can use: all of it when it may be parsed, else the text shown."""
+    return raw if len(raw) <= limit * 4 else raw[:limit]
+
+
+class _Lazy:
+    __slots__ = ("seq", "_build")
+
+    def __init__(self, seq: int, build: Callable[[], dict[str, Any]]) -> None:
+        self.seq = seq
+        self._build = build
+
+    def build(self) -> dict[str, Any]:
+        entry = self._build()
+        entry["seq"] = self.seq
+        return entry
 
 
 @dataclass
@@ -92,6 +112,7 @@ class Journal:
     def __post_init__(self) -> None:
         self.entries = deque(maxlen=max(1, self.size))
         self._changed: asyncio.Condition | None = None
+        self._lazy = 0  # entries not built yet
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:
@@ -106,6 +127,24 @@ class Journal:
         self.entries.append(entry)
         self._notify()
         return entry
+
+    def append_lazy(self, build: Callable[[], dict[str, Any]]) -> None:
+        """Record an entry built only when the journal is read: masking and parsing bodies cost more than the
+        rest of a request's journaling, and most entries of a load test are never read."""
+        self.seq += 1
+        if len(self.entries) == self.entries.maxlen:
+            self.dropped += 1
+        self.entries.append(_Lazy(self.seq, build))
+        self._lazy += 1
+        self._notify()
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every entry, oldest first, built."""
+        if self._lazy:
+            self.entries = deque((e.build() if isinstance(e, _Lazy) else e for e in self.entries),
+                                 maxlen=self.entries.maxlen)
+            self._lazy = 0
+        return list(self.entries)
 
     def _notify(self) -> None:
         cond = self._changed
@@ -124,12 +163,13 @@ class Journal:
     def clear(self) -> int:
         count = len(self.entries)
         self.entries.clear()
+        self._lazy = 0
         self.dropped = 0
         self._notify()
         return count
 
     def query(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        return [e for e in self.entries if matches(e, filters)]
+        return [e for e in self.all() if matches(e, filters)]
 
     async def wait(self, filters: dict[str, Any], count: int, timeout: float) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
