@@ -115,6 +115,8 @@ class ControlMiddleware:
             await send(message)
 
         error: str | None = None
+        store = sim.store
+        store.request_started()
         try:
             if decision is not None:
                 await self._apply(decision, scope, replay, capture)
@@ -125,6 +127,7 @@ class ControlMiddleware:
             status_box["status"] = status_box["status"] or 500
             raise
         finally:
+            store.request_finished()
             # Only what the entry is built from is kept now; masking and parsing wait until someone reads the
             # journal (most entries of a load test never are). Bodies are cut to what the entry can show.
             duration_ms = round((asyncio.get_running_loop().time() - started) * 1000, 3)
