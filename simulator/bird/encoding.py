@@ -6,10 +6,11 @@ GSM7_BASIC = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENDED = set("^{}\\[~]|€\f")
+GSM7 = frozenset(GSM7_BASIC | GSM7_EXTENDED)
 
 
 def encoding_of(text: str) -> str:
-    return "gsm7" if all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in text) else "ucs2"
+    return "gsm7" if GSM7.issuperset(text) else "ucs2"
 
 
 def segment_count(text: str) -> int:
@@ -17,7 +18,7 @@ def segment_count(text: str) -> int:
     if not text:
         return 1
     if encoding_of(text) == "gsm7":
-        units = sum(2 if c in GSM7_EXTENDED else 1 for c in text)
+        units = len(text) + sum(text.count(c) for c in GSM7_EXTENDED)  # extended characters take an escape
         return 1 if units <= 160 else -(-units // 153)
     # UCS-2 counts UTF-16 code units: characters outside the BMP take two.
     units = len(text.encode("utf-16-le")) // 2

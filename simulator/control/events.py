@@ -70,6 +70,11 @@ class EventBus:
                     queue.get_nowait()
                 queue.put_nowait((item[0], "resync", {"reason": "subscriber fell behind"}))
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone subscribes now: producers skip building events nobody would read."""
+        return bool(self._subscribers)
+
     def publish_after_commit(self, tx: Tx, kind: str, data: dict[str, Any]) -> None:
         tx.after_commit.append(lambda: self.publish(kind, data))
 
@@ -94,13 +99,15 @@ def install_bus(sim: Simulation) -> EventBus:
             channel_id = message.get("channelId") or getattr(channel, "id", "") or ""
             workspace_id = getattr(channel, "workspace_id", "") or _workspace_of(sim, channel_id)
             status = str(message.get("status", ""))
-            at = _ms(message.get("lastStatusAt") or message.get("updatedAt")) or sim.clock.now_ms()
+            at = context.get("atMs") or _ms(message.get("lastStatusAt") or message.get("updatedAt")) or sim.clock.now_ms()
             failure = message.get("failure")
             details = json.dumps({"reason": message.get("reason", ""), "failure": failure},
                                  separators=(",", ":")) if failure or message.get("reason") else ""
             tx.defer(
                 "INSERT INTO ui_bird_status_history (message_id, workspace_id, channel_id, event, status, at, details)"
                 " VALUES (?,?,?,?,?,?,?)", (message.get("id", ""), workspace_id, channel_id, event, status, at, details))
+            if not bus.listening:
+                return
             bus.publish_after_commit(tx, "bird.message", {
                 "event": event, "id": message.get("id"), "status": status, "direction": message.get("direction"),
                 "channelId": channel_id, "workspaceId": workspace_id, "at": iso_ms(at)})

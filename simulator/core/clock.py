@@ -9,10 +9,18 @@ def to_ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
+_ISO_SECONDS: dict[int, str] = {}  # "YYYY-MM-DDTHH:MM:SS." per epoch second; formatting was ~7 µs a call
+
+
 def iso_ms(ms: int) -> str:
     """RFC 3339 UTC with millisecond precision and a Z suffix, as Bird prints timestamps."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    seconds, millis = divmod(ms, 1000)
+    prefix = _ISO_SECONDS.get(seconds)
+    if prefix is None:
+        if len(_ISO_SECONDS) >= 4096:
+            _ISO_SECONDS.clear()
+        prefix = _ISO_SECONDS[seconds] = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{prefix}{millis:03d}Z"
 
 
 def parse_rfc3339(value: str) -> int:
