@@ -243,7 +243,8 @@ class BirdMessages:
                 policy_outcome = await policy(tx, channel, request, contact_out)
                 if policy_outcome:
                     break
-        context = {"channel": channel, "notificationUrl": (request.get("notification") or {}).get("url")}
+        context = {"channel": channel, "notificationUrl": (request.get("notification") or {}).get("url"),
+                   "atMs": now, "createdMs": now}
         if rejected is not None:
             self._apply_status(message, "rejected", now, failure=rejected)
         elif policy_outcome:
@@ -286,16 +287,17 @@ class BirdMessages:
     async def _run_transitions(self, jobs: list[Job]) -> None:
         ids = [j.ref for j in jobs]
         rows = await self.sim.store.fetch_all(
-            f"SELECT id, data, channel_id FROM bird_messages WHERE id IN ({','.join('?' * len(ids))})", ids)
-        by_id = {r[0]: (loads(r[1]), r[2]) for r in rows}
-        updates: list[tuple[str, str, str]] = []
+            f"SELECT id, data, channel_id, seq, created_at FROM bird_messages WHERE id IN ({','.join('?' * len(ids))})",
+            ids)
+        by_id = {r[0]: (loads(r[1]), r[2], r[3], r[4]) for r in rows}
+        updates: list[tuple[str, str, int]] = []
         moves: list[tuple[int, int]] = []  # (due_at, job id): the job moves on to its message's next step
-        events: list[tuple[dict[str, Any], Channel, int]] = []
+        events: list[tuple[dict[str, Any], Channel, int, int]] = []
         for job in jobs:
             found = by_id.get(job.ref)
             if found is None:
                 continue
-            message, channel_id = found
+            message, channel_id, seq, created_ms = found
             channel = self.world.channel(channel_id)
             if channel is None or message["status"] in lifecycle.TERMINAL:
                 continue
@@ -318,8 +320,8 @@ class BirdMessages:
                 units = segment_count(job.payload.get("text", ""))
                 message["parts"] = [{"platformReference": self.sim.random.hex(16)} for _ in range(units)]
                 message["chargeableUnits"] = units
-            updates.append((new_status, dumps(message), message["id"]))
-            events.append((message, channel, job.due_at))
+            updates.append((new_status, dumps(message), seq))
+            events.append((message, channel, job.due_at, created_ms))
             nxt = None if forced else lifecycle.next_step(new_status, outcome)
             if nxt is not None:
                 step_name = nxt[0]
@@ -333,12 +335,14 @@ class BirdMessages:
         async with self.sim.store.transaction() as tx:
             await sched.done(tx, [j for j in jobs if j.id not in moved])
             if updates:
-                await tx.executemany("UPDATE bird_messages SET status=?, data=? WHERE id=?", updates)
+                # By rowid: the id index was already walked once by the SELECT above.
+                await tx.executemany("UPDATE bird_messages SET status=?, data=? WHERE seq=?", updates)
             await sched.reschedule(tx, moves)
-            for message, channel, due_at in events:
+            for message, channel, due_at, created_ms in events:
                 # Jobs of several due times share this batch: webhooks must carry each event's own time.
                 self.sim.clock.set(due_at)
-                await self.emit(tx, "sms.outbound", message, {"channel": channel, "atMs": due_at})
+                await self.emit(tx, "sms.outbound", message, {"channel": channel, "atMs": due_at,
+                                                              "createdMs": created_ms})
 
     async def force(self, message_id: str, status: str, failure: str | None = None) -> dict[str, Any]:
         """Apply an outcome now (control plane): cancels the scripted lifecycle of the message."""

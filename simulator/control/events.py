@@ -103,9 +103,11 @@ def install_bus(sim: Simulation) -> EventBus:
             failure = message.get("failure")
             details = json.dumps({"reason": message.get("reason", ""), "failure": failure},
                                  separators=(",", ":")) if failure or message.get("reason") else ""
+            created = context.get("createdMs") or _ms(message.get("createdAt")) or 0
             tx.defer(
-                "INSERT INTO ui_bird_status_history (message_id, workspace_id, channel_id, event, status, at, details)"
-                " VALUES (?,?,?,?,?,?,?)", (message.get("id", ""), workspace_id, channel_id, event, status, at, details))
+                "INSERT INTO ui_bird_status_history (message_id, message_created_at, workspace_id, channel_id, event,"
+                " status, at, details) VALUES (?,?,?,?,?,?,?,?)",
+                (message.get("id", ""), created, workspace_id, channel_id, event, status, at, details))
             if not bus.listening:
                 return
             bus.publish_after_commit(tx, "bird.message", {
@@ -254,13 +256,16 @@ async def events(request: Request) -> Response:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _history(sim: Simulation, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+async def _history(sim: Simulation, keys: list[tuple[int, str]]) -> dict[str, list[dict[str, Any]]]:
+    """Timelines of messages given as (created_at, id): the history index is keyed by creation time first."""
+    out: dict[str, list[dict[str, Any]]] = {i: [] for _, i in keys}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start:start + 400]
         rows = await sim.store.fetch_all(
-            f"SELECT message_id, event, status, at, details FROM ui_bird_status_history"  # noqa: S608
-            f" WHERE message_id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk)
+            # A join with the keys as the outer loop: SQLite 3.40 scans the table for a row-value IN (VALUES …).
+            f"WITH k(c, m) AS (VALUES {','.join('(?,?)' for _ in chunk)})"  # noqa: S608
+            f" SELECT h.message_id, h.event, h.status, h.at, h.details FROM k CROSS JOIN ui_bird_status_history h"
+            f" ON h.message_created_at = k.c AND h.message_id = k.m ORDER BY h.id", [v for key in chunk for v in key])
         for row in rows:
             timeline = out[row[0]]
             if timeline and timeline[-1]["status"] == row[2]:
@@ -297,11 +302,11 @@ async def bird_messages(request: Request) -> Response:
     if phone:
         where.append("(recipient = ? OR sender = ?)")
         params += [phone, phone]
-    sql = "SELECT data, workspace_id, id FROM bird_messages"
+    sql = "SELECT data, workspace_id, id, created_at FROM bird_messages"
     if where:
         sql += " WHERE " + " AND ".join(where)
     rows = await sim.store.fetch_all(sql + " ORDER BY created_at DESC, seq DESC LIMIT ?", params + [limit])
-    history = await _history(sim, [r[2] for r in rows])
+    history = await _history(sim, [(r[3], r[2]) for r in rows])
     return JSONResponse({"results": [_view(r[0], r[1], history[r[2]]) for r in rows],
                          "clock": sim.clock.describe()})
 
@@ -310,10 +315,11 @@ async def bird_message(request: Request) -> Response:
     """GET /_sim/bird/messages/{id}: the message, its status timeline and the webhook deliveries naming it."""
     sim = sim_of(request)
     message_id = request.path_params["message_id"]
-    row = await sim.store.fetch_one("SELECT data, workspace_id FROM bird_messages WHERE id=?", (message_id,))
+    row = await sim.store.fetch_one("SELECT data, workspace_id, created_at FROM bird_messages WHERE id=?",
+                                    (message_id,))
     if row is None:
         raise ControlNotFound(f"message {message_id} not found")
-    history = await _history(sim, [message_id])
+    history = await _history(sim, [(row[2], message_id)])
     view = _view(row[0], row[1], history[message_id])
     view["webhooks"] = await _deliveries(sim, 100, contains=message_id)
     return JSONResponse(view)

@@ -82,7 +82,11 @@ class Store:
             await self._conn.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
             await self._checkpointer.execute("PRAGMA busy_timeout=5000")
-        await self.migrate()
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()  # no connection thread left behind to keep the process alive
+            raise
 
     async def close(self) -> None:
         if self._checkpoint_task is not None:
