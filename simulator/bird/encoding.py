@@ -7,6 +7,7 @@ GSM7_BASIC = set(
 )
 GSM7_EXTENDED = set("^{}\\[~]|€\f")
 GSM7 = frozenset(GSM7_BASIC | GSM7_EXTENDED)
+_NO_EXTENDED = frozenset(GSM7_BASIC)
 
 
 def encoding_of(text: str) -> str:
@@ -18,7 +19,9 @@ def segment_count(text: str) -> int:
     if not text:
         return 1
     if encoding_of(text) == "gsm7":
-        units = len(text) + sum(text.count(c) for c in GSM7_EXTENDED)  # extended characters take an escape
+        units = len(text)
+        if not _NO_EXTENDED.issuperset(text):
+            units += sum(text.count(c) for c in GSM7_EXTENDED)  # extended characters take an escape
         return 1 if units <= 160 else -(-units // 153)
     # UCS-2 counts UTF-16 code units: characters outside the BMP take two.
     units = len(text.encode("utf-16-le")) // 2

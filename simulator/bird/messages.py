@@ -253,7 +253,8 @@ class BirdMessages:
         elif scheduled_ms is not None and scheduled_ms > now + IMMEDIATE_WINDOW_MS:
             message["status"] = "scheduled"
         # Deferred: written in the same hop as the transaction's next statement or its COMMIT.
-        tx.defer(
+        # Its rowid goes into the lifecycle job, so each transition finds the row without the id index.
+        seq = await tx.insert(
             "INSERT INTO bird_messages (id, workspace_id, channel_id, direction, status, created_at, batch_id, sender,"
             " recipient, contact_id, reference, tags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (message_id, channel.workspace_id, channel.id, "outgoing", message["status"], now, batch_id,
@@ -265,7 +266,7 @@ class BirdMessages:
                 self.world, channel, "processing", self.sim.random.rng.random())
             due = min(first_due, expires_at) if message["status"] == "accepted" else first_due
             await sched.schedule(tx, lifecycle.JOB_KIND, due, message_id,
-                                 {"outcome": outcome, "expires": expires_at, "text": _text_of(message)},
+                                 {"outcome": outcome, "expires": expires_at, "text": _text_of(message), "seq": seq},
                                  scope=channel.workspace_id, defer=True)
             tx.after_commit.append(lambda: self.sim.scheduler.wake(due))
         await self.emit(tx, "sms.outbound", message, context)
@@ -285,11 +286,18 @@ class BirdMessages:
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
     async def _run_transitions(self, jobs: list[Job]) -> None:
-        ids = [j.ref for j in jobs]
-        rows = await self.sim.store.fetch_all(
-            f"SELECT id, data, channel_id, seq, created_at FROM bird_messages WHERE id IN ({','.join('?' * len(ids))})",
-            ids)
+        # Jobs carry their message's rowid (seq) once known: a rowid lookup skips the id index, a random walk
+        # through a million UUIDs at scale. Jobs written without it (older dbs, forced outcomes) learn it here.
+        seqs = [j.payload["seq"] for j in jobs if isinstance(j.payload.get("seq"), int)]
+        ids = [j.ref for j in jobs if not isinstance(j.payload.get("seq"), int)]
+        rows = []
+        columns = "SELECT id, data, channel_id, seq, created_at FROM bird_messages WHERE"
+        if seqs:
+            rows += await self.sim.store.fetch_all(f"{columns} seq IN ({','.join('?' * len(seqs))})", seqs)
+        if ids:
+            rows += await self.sim.store.fetch_all(f"{columns} id IN ({','.join('?' * len(ids))})", ids)
         by_id = {r[0]: (loads(r[1]), r[2], r[3], r[4]) for r in rows}
+        learned: list[tuple[str, int]] = []  # (payload, job id) of jobs that now know their message's rowid
         updates: list[tuple[str, str, int]] = []
         moves: list[tuple[int, int]] = []  # (due_at, job id): the job moves on to its message's next step
         events: list[tuple[dict[str, Any], Channel, int, int]] = []
@@ -331,6 +339,8 @@ class BirdMessages:
                     due = job.due_at + lifecycle.delay_ms(self.world, channel, step_name, self.sim.random.rng.random())
                     due = min(due, expires)
                 moves.append((due, job.id))
+                if job.payload.get("seq") != seq:
+                    learned.append((dumps({**job.payload, "seq": seq}), job.id))
         moved = {job_id for _, job_id in moves}
         async with self.sim.store.transaction() as tx:
             await sched.done(tx, [j for j in jobs if j.id not in moved])
@@ -338,6 +348,8 @@ class BirdMessages:
                 # By rowid: the id index was already walked once by the SELECT above.
                 await tx.executemany("UPDATE bird_messages SET status=?, data=? WHERE seq=?", updates)
             await sched.reschedule(tx, moves)
+            if learned:
+                await tx.executemany("UPDATE jobs SET payload = ? WHERE id = ?", learned)
             for message, channel, due_at, created_ms in events:
                 # Jobs of several due times share this batch: webhooks must carry each event's own time.
                 self.sim.clock.set(due_at)
