@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from simulator.bird import contacts as contacts_backend
 from simulator.bird import views
@@ -13,6 +13,7 @@ from simulator.bird.auth import authenticate
 from simulator.bird.errors import BirdError, InvalidPayload, NotFound
 from simulator.bird.messages import BirdMessages, ListQuery, semantic_issues
 from simulator.core.clock import parse_rfc3339
+from simulator.core.codec import FastJSONResponse
 from simulator.core.errors import parse_json, read_body
 from simulator.core.simulation import Simulation
 from simulator.world import Channel, Workspace
@@ -67,7 +68,7 @@ def _validate_send(sim: Simulation, channel: Channel, payload: Any) -> dict[str,
 
 
 def respond(data: Any, status: int = 200) -> Response:
-    return JSONResponse(data, status_code=status)
+    return FastJSONResponse(data, status_code=status)
 
 
 # -- messages ---------------------------------------------------------------------------------------------------

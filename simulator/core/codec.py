@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import orjson
+from starlette.responses import Response
 
 
 def dumps(value: Any) -> str:
@@ -28,3 +29,12 @@ def loads(text: str | bytes) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)  # e.g. integers beyond 64 bits written by the json fallback above
+
+
+class FastJSONResponse(Response):
+    """Starlette's JSONResponse (compact, UTF-8, not ASCII-escaped), rendered with orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps_bytes(content)

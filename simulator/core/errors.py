@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -67,6 +68,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def parse_json(raw: bytes) -> Any:
     """Parse JSON strictly: UTF-8 only, no NaN/Infinity, no duplicate-key surprises beyond stdlib's."""
+    try:
+        # orjson is as strict (UTF-8, no NaN/Infinity) and ~5x faster; anything it refuses (bad input, integers
+        # beyond 64 bits) goes through json below, which also words the error.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
     if not raw.strip():
         raise MalformedBody("request body is empty; a JSON object is expected")
     try:
