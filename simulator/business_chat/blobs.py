@@ -1,13 +1,13 @@
 """The MMCS-like blob store: preUpload → upload → attachment reference; store → preDownload → download."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from simulator.business_chat import crypto
 from simulator.business_chat.config import BCConfig
 from simulator.core.clock import Clock
+from simulator.core.codec import dumps, loads
 from simulator.core.ids import Randomness
 
 
@@ -35,7 +35,7 @@ _COLUMNS = "id, kind, business_id, customer_id, owner, url, declared_size, size,
 
 def _blob(row: Any) -> Blob:
     return Blob(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                crypto.signature_bytes(row[8]) or b"" if row[8] else b"", json.loads(row[9]),
+                crypto.signature_bytes(row[8]) or b"" if row[8] else b"", loads(row[9]),
                 bytes(row[10]) if row[10] is not None else None)
 
 
@@ -84,7 +84,7 @@ class BlobStore:
             "INSERT INTO bc_blobs (id, kind, business_id, customer_id, owner, url, declared_size, size, checksum,"
             " meta, data, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (blob_id, kind, business_id, customer_id, owner, url, len(ciphertext), len(ciphertext),
-             crypto.b64(digest), json.dumps(meta or {}), ciphertext, self.clock.now_ms()))
+             crypto.b64(digest), dumps(meta or {}), ciphertext, self.clock.now_ms()))
         return Blob(blob_id, kind, business_id, customer_id, owner, url, len(ciphertext), len(ciphertext), digest,
                     meta or {}, ciphertext)
 

@@ -2,13 +2,13 @@
 (attachments decrypted, data refs resolved); scripted behaviour is scheduled from what arrives."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from simulator.business_chat.config import BUILTIN_BID, BCConfig
 from simulator.business_chat.errors import ConversationClosed
 from simulator.business_chat.validation import FEATURES
 from simulator.core import scheduler as sched
+from simulator.core.codec import dumps, loads
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 
@@ -34,7 +34,7 @@ async def record(tx: Tx, sim: Simulation, direction: str, business_id: str, cust
         "INSERT INTO bc_device_messages (id, direction, business_id, customer_id, type, request_id, feature,"
         " created_at, data) VALUES (?,?,?,?,?,?,?,?,?)",
         (body.get("id", ""), direction, business_id, customer_id, body.get("type", ""), request_id, feature,
-         sim.clock.now_ms(), json.dumps({"message": body, "view": view}, ensure_ascii=False)))
+         sim.clock.now_ms(), dumps({"message": body, "view": view})))
 
 
 async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, business_id: str,
@@ -103,7 +103,7 @@ async def _schedule_behaviour(tx: Tx, sim: Simulation, business_id: str, custome
 
 
 def view_row(row: Any) -> dict[str, Any]:
-    data = json.loads(row["data"])
+    data = loads(row["data"])
     out = {"seq": row["seq"], "id": row["id"], "direction": row["direction"], "businessId": row["business_id"],
            "type": row["type"], "at": row["created_at"], **data["view"]}
     if row["request_id"]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from typing import Any
 
@@ -13,6 +12,7 @@ from simulator.business_chat import crypto, validation
 from simulator.business_chat.auth import verify_request
 from simulator.business_chat.errors import BCError, NotFound, header_error, invalid
 from simulator.business_chat.service import BusinessChat
+from simulator.core.codec import dumps_bytes
 from simulator.core.errors import MalformedBody, parse_json, read_body
 from simulator.core.schemas import Issue
 from simulator.core.simulation import Simulation
@@ -149,4 +149,4 @@ async def decode_payload(request: Request) -> Response:
     bid = _header(request, "bid")
     if bid is not None and isinstance(data, dict) and data.get("bid") not in (None, bid):
         raise invalid([Issue(("headers", "bid"), f"bid header {bid!r} does not match the payload's bid")])
-    return Response(json.dumps(data, ensure_ascii=False), media_type="application/json")
+    return Response(dumps_bytes(data), media_type="application/json")

@@ -1,7 +1,6 @@
 """The Business Chat backend: gateway operations and customer actions. Never sees HTTP requests."""
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +13,7 @@ from simulator.business_chat.customers import Directory
 from simulator.business_chat.errors import BCError, NotFound, body_error, invalid
 from simulator.business_chat.validation import check_attachments
 from simulator.core import scheduler as sched
+from simulator.core.codec import dumps_bytes
 from simulator.core.scheduler import Job
 from simulator.core.simulation import Simulation
 
@@ -43,15 +43,15 @@ class BusinessChat:
                 interactive = await self._resolve_data_ref(tx, business_id, body["interactiveDataRef"])
             data_ref = None
             if interactive is not None and body.get("interactiveData") is not None:
-                size = len(json.dumps(interactive, separators=(",", ":")).encode())
-                if want_data_ref or size > self.config.idr_threshold_bytes:
-                    data_ref = await self._store_data_ref(tx, business_id, interactive)
+                raw = dumps_bytes(interactive)
+                if want_data_ref or len(raw) > self.config.idr_threshold_bytes:
+                    data_ref = await self._store_data_ref(tx, business_id, interactive, raw)
             await device.receive(tx, self.sim, self.config, self.directory, business_id, customer, body,
                                  attachments, interactive)
         return {"dataRef": data_ref} if data_ref else None
 
-    async def _store_data_ref(self, tx: Any, business_id: str, interactive: dict[str, Any]) -> dict[str, Any]:
-        raw = json.dumps(interactive, separators=(",", ":")).encode()
+    async def _store_data_ref(self, tx: Any, business_id: str, interactive: dict[str, Any], raw: bytes
+                              ) -> dict[str, Any]:
         blob = await self.blobs.store(tx, "dataref", business_id, "", raw, {"interactiveData": interactive})
         title = (interactive.get("receivedMessage") or {}).get("title", "")
         return {"bid": interactive.get("bid", ""), "owner": blob.owner, "url": blob.url, "size": blob.size,
