@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -87,6 +88,10 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await sim.open()
+        if settings.tune_gc:
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(20_000, 50, 100)
         try:
             yield
         finally:

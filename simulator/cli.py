@@ -1,6 +1,7 @@
 """provider-sim: serve the simulator, replay scenarios."""
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from typing import Any
@@ -40,6 +41,8 @@ def serve(**flags: Any) -> None:
 
     # Flags were already merged with env by click; Settings.from_env fills the rest (env-only settings).
     settings = Settings.from_env(**flags)
+    if os.environ.get("PROVIDER_SIM_TUNE_GC") is None:
+        settings = settings.replace(tune_gc=True)  # this process is the simulator's own (see Settings.tune_gc)
     # Bind (and listen) before printing the banner, so "listening on" is true when a script reads it.
     # IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on such sockets (else ~44 ms per keep-alive request).
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
