@@ -84,3 +84,29 @@ def test_settings_env_and_flags():
     assert Settings.from_env(env, port=1234).port == 1234
     with pytest.raises(ValueError, match="PROVIDER_SIM_PORT"):
         Settings.from_env({"PROVIDER_SIM_PORT": "lots"})
+
+
+def test_tune_gc_freezes_startup_objects_and_only_when_asked(tmp_path):
+    """tune_gc is process-wide, so it is off unless asked (serve asks; the pytest fixture does not)."""
+    import asyncio
+    import gc
+
+    from simulator.app import create_app
+    from simulator.settings import Settings
+
+    before, frozen_before = gc.get_threshold(), gc.get_freeze_count()
+
+    async def start(tune: bool) -> tuple[tuple[int, ...], int]:
+        app = create_app(Settings(db=":memory:", clock="manual", tune_gc=tune))
+        async with app.router.lifespan_context(app):
+            return gc.get_threshold(), gc.get_freeze_count()
+
+    try:
+        assert asyncio.run(start(False)) == (before, frozen_before)
+        threshold, frozen = asyncio.run(start(True))
+        assert threshold == (20_000, 50, 100) and frozen > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert Settings.from_env({"PROVIDER_SIM_TUNE_GC": "false"}).tune_gc is False
+    assert Settings.from_env({"PROVIDER_SIM_TUNE_GC": "1"}).tune_gc is True
