@@ -122,6 +122,7 @@ def test_wal_restarts_under_continuous_writes(tmp_path, monkeypatch):
     """Checkpoints run on a second connection; writes never pause, yet the WAL must restart from its beginning
     instead of growing without bound (it reached 1.8 GB in an hour-long advance before the catch-up step)."""
     monkeypatch.setattr(store_module, "_CHECKPOINT_EVERY", 10)
+    monkeypatch.setattr(store_module, "_RESTART_FRAMES", 100)
     db = str(tmp_path / "w.db")
 
     async def scenario() -> int:

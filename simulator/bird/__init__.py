@@ -45,6 +45,8 @@ def install(sim: Simulation) -> tuple[list[BaseRoute], str, Any]:
     messages.validators.append(provider.media.send_issues)
 
     async def reset_scope(tx: Tx, scope: dict[str, str]) -> None:
+        for table in ("bird_contacts", "bird_opt_outs", "bird_webhook_subscriptions"):
+            tx.forget(table)
         doomed_media: list[str] = []
         for key, column in (("workspace", "workspace_id"), ("channel", "channel_id")):
             if key in scope:

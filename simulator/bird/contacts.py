@@ -4,9 +4,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from simulator.core.cache import MISSING
 from simulator.core.clock import iso_ms
+from simulator.core.codec import loads
 from simulator.core.ids import Randomness
 from simulator.core.store import Store, Tx
+
+
+TABLE = "bird_contacts"  # the read cache's name for it (see simulator.core.cache)
 
 
 def new_contact(rand: Randomness, now_ms: int, key: str, value: str, display_name: str = "",
@@ -36,23 +41,31 @@ def new_contact(rand: Randomness, now_ms: int, key: str, value: str, display_nam
 
 async def find_or_create(tx: Tx, rand: Randomness, workspace_id: str, key: str, value: str, now_ms: int
                          ) -> tuple[dict[str, Any], bool]:
-    row = await tx.fetch_one(
-        "SELECT data FROM bird_contacts WHERE workspace_id=? AND identifier_key=? AND identifier_value=?",
-        (workspace_id, key, value),
-    )
-    if row is not None:
-        return json.loads(row[0]), False
+    cache_key = (workspace_id, key, value)
+    data = tx.cached(TABLE, cache_key)
+    if data is MISSING:
+        row = await tx.fetch_one(
+            "SELECT data FROM bird_contacts WHERE workspace_id=? AND identifier_key=? AND identifier_value=?",
+            cache_key,
+        )
+        data = None if row is None else row[0]
+        if data is not None:
+            tx.remember(TABLE, cache_key, data)
+    if data is not None:
+        return loads(data), False
     contact = new_contact(rand, now_ms, key, value)
     await insert(tx, workspace_id, contact, key, value, now_ms)
     return contact, True
 
 
 async def insert(tx: Tx, workspace_id: str, contact: dict[str, Any], key: str, value: str, now_ms: int) -> None:
+    data = json.dumps(contact, separators=(",", ":"))
     await tx.execute(
         "INSERT INTO bird_contacts (id, workspace_id, identifier_key, identifier_value, created_at, data)"
         " VALUES (?,?,?,?,?,?)",
-        (contact["id"], workspace_id, key, value, now_ms, json.dumps(contact, separators=(",", ":"))),
+        (contact["id"], workspace_id, key, value, now_ms, data),
     )
+    tx.remember(TABLE, (workspace_id, key, value), data)
 
 
 async def get(store: Store, workspace_id: str, contact_id: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from simulator.core.cache import MISSING
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 
@@ -78,12 +79,13 @@ class Delivery:
         if isinstance(notification_url, str) and notification_url:
             await tx.execute("INSERT OR REPLACE INTO bird_notification_urls (message_id, workspace_id, url)"
                              " VALUES (?,?,?)", (message_id, workspace_id, notification_url))
-        memo_key = ("bird.subscriptions", workspace_id, event)
-        rows = tx.memo.get(memo_key)
-        if rows is None:
-            rows = tx.memo[memo_key] = await tx.fetch_all(
+        cache_key = (workspace_id, event)
+        rows = tx.cached("bird_webhook_subscriptions", cache_key)
+        if rows is MISSING:
+            rows = tuple(await tx.fetch_all(
                 "SELECT id, url, signing_key, filters FROM bird_webhook_subscriptions"
-                " WHERE workspace_id=? AND event=? AND status='active' ORDER BY seq", (workspace_id, event))
+                " WHERE workspace_id=? AND event=? AND status='active' ORDER BY seq", (workspace_id, event)))
+            tx.remember("bird_webhook_subscriptions", cache_key, rows)
         if not rows:
             return
         facts = event_facts(event, message, context)

@@ -18,6 +18,7 @@ from typing import Any
 from simulator.bird import contacts, interactions
 from simulator.bird.encoding import segment_count
 from simulator.core import scheduler as sched
+from simulator.core.cache import MISSING
 from simulator.core.clock import iso_ms, parse_rfc3339
 from simulator.core.scheduler import Job
 from simulator.core.simulation import Simulation
@@ -113,6 +114,7 @@ class Inbound:
 
     async def _keyword(self, tx: Tx, channel: Channel, sender: str, keyword: str, now: int) -> None:
         opted_out = keyword in interactions.OPT_OUT_KEYWORDS
+        tx.forget("bird_opt_outs")
         await tx.execute(
             "INSERT INTO bird_opt_outs (channel_id, identifier, workspace_id, opted_out, keyword, updated_at)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(channel_id, identifier) DO UPDATE SET opted_out=excluded.opted_out,"
@@ -135,9 +137,13 @@ class Inbound:
         number = contact.get("identifierValue")
         if not number:
             return None
-        row = await tx.fetch_one("SELECT opted_out FROM bird_opt_outs WHERE channel_id=? AND identifier=?",
-                                 (channel.id, number))
-        if row is None or not row[0]:
+        opted_out = tx.cached("bird_opt_outs", (channel.id, number))
+        if opted_out is MISSING:
+            row = await tx.fetch_one("SELECT opted_out FROM bird_opt_outs WHERE channel_id=? AND identifier=?",
+                                     (channel.id, number))
+            opted_out = bool(row is not None and row[0])
+            tx.remember("bird_opt_outs", (channel.id, number), opted_out)
+        if not opted_out:
             return None
         return f"{self.sim.world.bird.opt_out_behaviour}:opted_out"
 

@@ -121,6 +121,7 @@ class Subscriptions:
         now = self.sim.clock.now_ms()
         sub_id = self.sim.random.uuid()
         async with self.sim.store.transaction() as tx:
+            tx.forget("bird_webhook_subscriptions")
             row = await tx.fetch_one(
                 "SELECT COUNT(*) FROM bird_webhook_subscriptions WHERE workspace_id=? AND service=? AND event=?"
                 " AND filter_set=?", (workspace_id, body["service"], body["event"], filter_set))
@@ -181,6 +182,7 @@ class Subscriptions:
                 if row is not None and row[0] >= MAX_PER_FILTER_SET:
                     raise BirdError(f"at most {MAX_PER_FILTER_SET} subscriptions may share the same event and filter"
                                     " combination", status=409, code="Conflict")
+            tx.forget("bird_webhook_subscriptions")
             await tx.execute(
                 f"UPDATE bird_webhook_subscriptions SET {', '.join(sets + ['updated_at=?'])} WHERE id=?",
                 params + [self.sim.clock.now_ms(), sub_id])
@@ -189,6 +191,7 @@ class Subscriptions:
     async def delete(self, workspace_id: str, sub_id: str) -> None:
         await self.get(workspace_id, sub_id)
         async with self.sim.store.transaction() as tx:
+            tx.forget("bird_webhook_subscriptions")
             await tx.execute("DELETE FROM bird_webhook_subscriptions WHERE id=?", (sub_id,))
 
     # -- logs -------------------------------------------------------------------------------------------------

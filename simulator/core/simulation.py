@@ -119,6 +119,7 @@ class Simulation:
         async with self.scheduler._run_lock:
             async with self.store.transaction() as tx:
                 if not scope:
+                    self.store.cache.forget()
                     for table in await self._tables(tx):
                         if table not in ("meta", "schema_migrations"):
                             await tx.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from sqlite_master

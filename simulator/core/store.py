@@ -13,11 +13,14 @@ from typing import Any
 
 import aiosqlite
 
+from simulator.core.cache import MISSING, ReadCache
+
 log = logging.getLogger("simulator.store")
 
 _GROUP_MAX = 64  # transactions per group commit
-_CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints …
+_CHECKPOINT_EVERY = 1000  # commits between background WAL checkpoints …
 _CHECKPOINT_ROWS = 20_000  # … or rows written: a 500-transition batch dirties ~1,000 pages
+_RESTART_FRAMES = 8192  # WAL frames (32 MB) past which the WAL is made to restart (see _checkpoint)
 _GROUP_WAIT_S = 0.002  # the longest a finished transaction waits for others to join its group commit
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -49,6 +52,7 @@ class Store:
         self.path = path
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self.cache = ReadCache()
         self._group: list[asyncio.Future[None]] = []  # finished transactions waiting for the group's COMMIT
         self._commit_scheduled = False
         self._commit_due = False
@@ -57,9 +61,8 @@ class Store:
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits_since_checkpoint = 0
-        self._catch_up = False
         self._changes_at_checkpoint = 0
-        self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0}  # the group-commit ratio, reported by the benchmarks
+        self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0, "wal_restarts": 0}  # the group-commit ratio, reported by the benchmarks
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -108,17 +111,7 @@ class Store:
             self._conn = None
 
     def _maybe_checkpoint(self) -> None:
-        """Runs right after a COMMIT, with no transaction open on the main connection."""
-        if self._catch_up:
-            # The background checkpoint copied everything up to where it started; copy what was committed
-            # meanwhile (a few frames) here, so the WAL is fully checkpointed and the next write transaction
-            # restarts it from the beginning. Without this, writes never pause long enough for SQLite to restart
-            # the WAL: it grew to 1.8 GB in an hour-long advance, and reads slowed as its index grew.
-            self._catch_up = False
-            with contextlib.suppress(sqlite3.Error):
-                cursor = self.conn._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # noqa: SLF001
-                cursor.fetchall()
-                cursor.close()
+        """Runs right after a COMMIT: start a background checkpoint every so many commits or rows written."""
         self._commits_since_checkpoint += 1
         changes = self.conn._conn.total_changes  # noqa: SLF001 - rows written since open: a cheap WAL growth gauge
         if (self._checkpointer is None
@@ -131,19 +124,35 @@ class Store:
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint())
 
     async def _checkpoint(self) -> None:
+        """Checkpoint on the second connection (aiosqlite's thread); writers go on meanwhile.
+
+        Under continuous writes SQLite never restarts the WAL (a restart needs a write to begin when every frame
+        has been copied back), so it grew to 1.8 GB in an hour-long advance and reads slowed as its index grew.
+        Once it passes _RESTART_FRAMES, writers are paused (asynchronously: the event loop runs on) while a second
+        pass copies what was committed during the first; the next write then restarts the WAL.
+        """
         if self._checkpointer is None:
             return
         try:
-            # Stepped to the end and closed: a PRAGMA cursor left open keeps a read transaction on the WAL, and
-            # the WAL then never restarts from its beginning (it grew past 1.8 GB in an hour-long advance).
-            async with self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
-                busy, log_frames, done_frames = await cursor.fetchone() or (0, 0, 0)
-                await cursor.fetchall()
-            self.stats["checkpoints"] += 1
-            self.stats["wal_frames"] = log_frames
-            self._catch_up = True
+            log_frames = await self._checkpoint_pass()
+            if log_frames >= _RESTART_FRAMES:
+                async with self._write_lock:
+                    if self._group:
+                        self._commit_group()
+                    await self._checkpoint_pass()
+                    self.stats["wal_restarts"] += 1
         except sqlite3.Error as exc:  # busy or closing: the next one catches up
             log.debug("checkpoint skipped: %s", exc)
+
+    async def _checkpoint_pass(self) -> int:
+        assert self._checkpointer is not None
+        # Stepped to the end and closed: a PRAGMA cursor left open keeps a read transaction on the WAL.
+        async with self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
+            _busy, log_frames, _copied = await cursor.fetchone() or (0, 0, 0)
+            await cursor.fetchall()
+        self.stats["checkpoints"] += 1
+        self.stats["wal_frames"] = log_frames
+        return int(log_frames)
 
     async def migrate(self) -> list[str]:
         """Apply every migration not applied yet, in order; returns the names applied now.
@@ -186,7 +195,7 @@ class Store:
         returns before its rows are committed.
         """
         async with self._write_lock:
-            tx = Tx(self.conn, "SAVEPOINT grouped" if self._group else "BEGIN IMMEDIATE")
+            tx = Tx(self.conn, "SAVEPOINT grouped" if self._group else "BEGIN IMMEDIATE", self.cache)
             raw = self.conn._conn  # noqa: SLF001
             try:
                 yield tx
@@ -198,6 +207,8 @@ class Store:
                     else:
                         raw.execute("ROLLBACK").close()
                 raise
+            if tx.remembered:
+                self.cache.put_many(tx.remembered)
             deferred = tx.take_deferred()
             if deferred and not tx.begun:
                 raw.execute(tx.begin_sql).close()
@@ -255,6 +266,7 @@ class Store:
         try:
             self.conn._conn.execute("COMMIT").close()  # noqa: SLF001
         except BaseException as exc:
+            self.cache.forget()  # it may hold rows of the transactions rolled back here
             with contextlib.suppress(sqlite3.Error):
                 self.conn._conn.execute("ROLLBACK").close()  # noqa: SLF001
             for future in group:
@@ -280,15 +292,35 @@ class Store:
 class Tx:
     """A write transaction in progress. ``after_commit`` callbacks run once it has committed."""
 
-    def __init__(self, conn: aiosqlite.Connection, begin_sql: str = "BEGIN IMMEDIATE") -> None:
+    def __init__(self, conn: aiosqlite.Connection, begin_sql: str = "BEGIN IMMEDIATE",
+                 cache: ReadCache | None = None) -> None:
         self.conn = conn
         self.begin_sql = begin_sql
+        self.cache = cache or ReadCache()
+        self.remembered: dict[tuple[str, Any], Any] = {}  # goes into the cache if this transaction succeeds
+        self._forgotten: set[str] = set()
         self.after_commit: list[Any] = []
-        # Per-transaction memo for lookups that cannot change inside it (e.g. webhook subscriptions of a workspace
-        # while a batch of transitions emits hundreds of events).
-        self.memo: dict[Any, Any] = {}
         self._deferred: dict[str, list[Sequence[Any]]] = {}
         self.begun = False
+
+    def cached(self, table: str, key: Any) -> Any:
+        """A value remembered for ``table``/``key`` (by this transaction or a committed one), else ``MISSING``."""
+        value = self.remembered.get((table, key), MISSING)
+        if value is MISSING and table not in self._forgotten:
+            value = self.cache.get(table, key)
+        return value
+
+    def remember(self, table: str, key: Any, value: Any) -> None:
+        """Cache what this transaction read from or wrote to ``table`` (kept only if the transaction succeeds).
+        Values must not be mutated by their readers: cache strings, tuples, numbers."""
+        if table not in self._forgotten:
+            self.remembered[(table, key)] = value
+
+    def forget(self, table: str) -> None:
+        """Every writer of a cached table calls this: the cache drops the table at once."""
+        self.cache.forget(table)
+        self._forgotten.add(table)
+        self.remembered = {k: v for k, v in self.remembered.items() if k[0] != table}
 
     def defer(self, sql: str, params: Sequence[Any]) -> None:
         """Queue an append-only INSERT that no later statement of this transaction modifies: deferred rows are
