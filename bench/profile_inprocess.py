@@ -1,0 +1,134 @@
+"""CPU per operation with the HTTP server taken out, optionally under cProfile: the app is driven as an ASGI
+callable in this process (16 concurrent senders), or the scheduler advances a copy of the scale db.
+
+Run:
+  .venv/bin/python bench/profile_inprocess.py send [--n 3000] [--profile]
+  .venv/bin/python bench/profile_inprocess.py advance [--db bench/results/scale-1000000.base.db] [--profile]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+
+async def _send(n: int, profile: bool) -> None:
+    from simulator.app import create_app
+    from simulator.settings import Settings
+
+    app = create_app(Settings(db=tempfile.mktemp(suffix=".db"), clock="manual", port=1, log_level="warning",
+                              tune_gc=True))
+    bodies = [common.send_body(i).encode() for i in range(500)]
+    headers = [(b"authorization", common.AUTH["Authorization"].encode()), (b"content-type", b"application/json"),
+               (b"host", b"127.0.0.1")]
+
+    async def one(i: int) -> None:
+        body = bodies[i % len(bodies)]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": common.SEND_PATH, "raw_path": common.SEND_PATH.encode(),
+                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 1),
+                 "headers": headers + [(b"content-length", str(len(body)).encode())], "state": {}}
+        sent = False
+
+        async def receive() -> dict:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        statuses: list[int] = []
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(scope, receive, send)
+        assert statuses == [202], statuses
+
+    async with app.router.lifespan_context(app):
+        for i in range(200):
+            await one(i)
+
+        async def sender(k: int) -> None:
+            for i in range(k, n, 16):
+                await one(i)
+
+        profiler = cProfile.Profile() if profile else None
+        t0, c0 = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        await asyncio.gather(*(sender(k) for k in range(16)))
+        if profiler:
+            profiler.disable()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"{n} sends, 16 concurrent: {wall / n * 1e6:.0f} µs wall, {cpu / n * 1e6:.0f} µs CPU per send;"
+              f" store {app.state.sim.store.stats}")
+        if profiler:
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+
+
+async def _advance(db: str, profile: bool) -> None:
+    from simulator.app import create_app
+    from simulator.settings import Settings
+
+    work = tempfile.mktemp(prefix="advance-", suffix=".db")
+    shutil.copyfile(db, work)
+    os.sync()
+    saved = int(sqlite3.connect(work).execute("SELECT value FROM meta WHERE key='clock_ms'").fetchone()[0])
+    start = datetime.fromtimestamp(saved / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    app = create_app(Settings(db=work, clock="manual", port=1, log_level="warning", start_time=start, tune_gc=True))
+    try:
+        async with app.router.lifespan_context(app):
+            sim = app.state.sim
+            profiler = cProfile.Profile() if profile else None
+            t0, c0 = time.perf_counter(), time.process_time()
+            if profiler:
+                profiler.enable()
+            result = await sim.scheduler.advance(3600)
+            if profiler:
+                profiler.disable()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            ran = max(result["ran"], 1)
+            print(f"advance 1 h: {result['ran']} jobs in {wall:.2f} s ({cpu:.2f} s CPU), {wall / ran * 1e6:.0f} µs"
+                  f" per job; store {sim.store.stats}")
+            if profiler:
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            Path(work + suffix).unlink(missing_ok=True)
+        shutil.rmtree(work + ".media", ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["send", "advance"])
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--db", default=str(common.RESULTS / "scale-1000000.base.db"))
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    import uvloop
+
+    uvloop.install()
+    if args.what == "send":
+        asyncio.run(_send(args.n, args.profile))
+    else:
+        asyncio.run(_advance(args.db, args.profile))
+
+
+if __name__ == "__main__":
+    main()
