@@ -53,7 +53,7 @@ def _filter_set(filters: list[dict[str, str]]) -> str:
 def _execution_status(status: str, attempts: int) -> str:
     if status == "delivered":
         return "succeeded"
-    if status == "failed":
+    if status in ("failed", "cancelled"):
         return "failed"
     return "retrying" if attempts else "pending"
 
@@ -193,6 +193,8 @@ class Subscriptions:
         async with self.sim.store.transaction() as tx:
             tx.forget("bird_webhook_subscriptions")
             await tx.execute("DELETE FROM bird_webhook_subscriptions WHERE id=?", (sub_id,))
+            # Retries still queued for it stop too: nobody expects events for a subscription they deleted.
+            await self.sim.outbox.cancel_subscription(tx, sub_id, "subscription deleted")
 
     # -- logs -------------------------------------------------------------------------------------------------
 

@@ -116,6 +116,13 @@ class Outbox:
         tx.after_commit.append(lambda: self.scheduler.wake(now + delay_ms))
         return outbox_id
 
+    async def cancel_subscription(self, tx: Tx, subscription_id: str, reason: str) -> int:
+        """Stop delivering what is still queued for a subscription (e.g. it was deleted): no further attempts;
+        the rows stay, marked ``cancelled``, until retention removes them. Returns how many were cancelled."""
+        return await tx.execute(
+            "UPDATE outbox SET status='cancelled', next_attempt_at=NULL, last_error=? WHERE subscription_id=?"
+            " AND status='pending'", (reason, subscription_id))
+
     # -- delivery ---------------------------------------------------------------------------------------------
 
     async def _deliver_jobs(self, jobs: list[Job]) -> None:
@@ -137,7 +144,7 @@ class Outbox:
         held: list[Job] = []
         for job in jobs:
             row = by_id.get(int(job.ref))
-            if row is None or (row[10] != "pending" and not job.payload.get("duplicate")):
+            if row is None or row[10] == "cancelled" or (row[10] != "pending" and not job.payload.get("duplicate")):
                 orphans.append(job)
                 continue
             if (self.knobs.reorder and self.knobs.reorder_window_s > 0 and not job.payload.get("held")
@@ -240,14 +247,14 @@ class Outbox:
         cutoff = now - int(self.retention_s * 1000)
         async with self.store.transaction() as tx:
             await tx.execute("DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE status IN"
-                             " ('delivered', 'failed') AND created_at < ?)", (cutoff,))
-            return await tx.execute("DELETE FROM outbox WHERE status IN ('delivered', 'failed') AND created_at < ?",
-                                    (cutoff,))
+                             " ('delivered', 'failed', 'cancelled') AND created_at < ?)", (cutoff,))
+            return await tx.execute("DELETE FROM outbox WHERE status IN ('delivered', 'failed', 'cancelled')"
+                                    " AND created_at < ?", (cutoff,))
 
     # -- inspection -------------------------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, int]:
         rows = await self.store.fetch_all("SELECT status, COUNT(*) FROM outbox GROUP BY status")
-        out = {"pending": 0, "delivered": 0, "failed": 0}
+        out = {"pending": 0, "delivered": 0, "failed": 0, "cancelled": 0}
         out.update({r[0]: r[1] for r in rows})
         return out

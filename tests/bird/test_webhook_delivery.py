@@ -150,3 +150,18 @@ def test_unsigned_when_no_signing_key(provider_sim, receiver):
     assert got.header("messagebird-signature") is None
     assert got.header("messagebird-request-timestamp") and got.header("messagebird-request-id")
     assert json.loads(got.body)["event"] == "sms.outbound"
+
+
+def test_deleting_a_subscription_stops_its_queued_retries(provider_sim, receiver):
+    sub = subscribe(provider_sim, receiver.url, filters=[{"key": "messageStatus", "value": "accepted"}])
+    receiver.set_responses([503] * 20)
+    provider_sim.send_sms("+15551230000")
+    receiver.wait_for(1)
+    provider_sim.advance(30)
+    assert len(receiver.wait_for(2)) == 2  # retrying
+    deleted = provider_sim.http.delete(subs_path(provider_sim) + f"/{sub['id']}", headers=provider_sim.bird_headers)
+    assert deleted.status_code in (200, 204), deleted.text
+    provider_sim.advance(86400)
+    assert len(receiver.requests) == 2
+    outbox = provider_sim.control("GET", "/_sim/outbox", params={"status": "cancelled"})
+    assert outbox["stats"]["cancelled"] == 1 and len(outbox["results"]) == 1
