@@ -47,12 +47,13 @@ def test_outbox_retention_deletes_old_finished_rows(tmp_path: Path) -> None:
                     await sim.outbox.enqueue(tx, provider="t", event="e", url="http://127.0.0.1:9/x", headers={},
                                              body=b"{}", request_id=f"r{i}")
                 await tx.execute("UPDATE outbox SET status='delivered'")
+                await tx.execute("UPDATE outbox SET status='cancelled' WHERE id > 3")  # e.g. subscription deleted
         sim.scheduler.paused = True
         s.call(fill())
         assert s.call(sim.outbox.sweep_retention(force=True)) == 0  # not old yet
         sim.clock.set(sim.clock.now_ms() + 8 * 86400 * 1000)
         assert s.call(sim.outbox.sweep_retention(force=True)) == 5
-        assert s.call(sim.outbox.stats()) == {"pending": 0, "delivered": 0, "failed": 0}
+        assert s.call(sim.outbox.stats()) == {"pending": 0, "delivered": 0, "failed": 0, "cancelled": 0}
 
 
 class _HangingReceiver:
