@@ -63,7 +63,12 @@ async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, bus
         request_id = str((interactive.get("data") or {}).get("requestIdentifier") or body["id"])
         view["interactive"] = {"feature": feature, "requestIdentifier": request_id, "interactiveData": interactive}
     if "richLinkData" in body:
-        view["richLink"] = {k: v for k, v in body["richLinkData"].items() if k in ("url", "title")}
+        rich = body["richLinkData"]
+        view["richLink"] = {k: v for k, v in rich.items() if k in ("url", "title")}
+        image = ((rich.get("assets") or {}).get("image") or {}) if isinstance(rich.get("assets"), dict) else {}
+        if isinstance(image, dict) and isinstance(image.get("data"), str) and isinstance(image.get("mimeType"), str):
+            # The phone shows the preview image the business sent, as a data URL (the schema checked both fields).
+            view["richLink"]["image"] = f"data:{image['mimeType']};base64,{image['data']}"
     stored = dict(body)
     if interactive is not None:
         stored["interactiveData"] = interactive

@@ -266,3 +266,5 @@ def test_rich_link_card(ui_page: Any, provider_sim: Any, provider_sim_receiver: 
     expect(link.locator(".card-sub")).to_have_text("shop.example.com")
     expect(li.locator(".meta span").first).to_have_text("richLink")
     expect(li.locator("button")).to_have_count(0)  # nothing to answer
+    # The preview image the business sent is shown (as a data URL of the same bytes).
+    expect(link.locator("img")).to_have_attribute("src", f"data:image/png;base64,{png}")
