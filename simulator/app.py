@@ -89,8 +89,7 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await sim.open()
         if settings.tune_gc:
-            gc.collect()
-            gc.freeze()
+            gc.freeze()  # no collect first: it costs start-up time, and start-up leaves little garbage
             gc.set_threshold(20_000, 50, 100)
         try:
             yield
