@@ -56,25 +56,19 @@ def _mask_json(value: Any) -> Any:
     return value
 
 
-_UNPARSED = object()
-
-
 def body_for_journal(raw: bytes, content_type: str = "", limit: int = BODY_LIMIT,
-                     parsed: Any = _UNPARSED, size: int | None = None) -> tuple[Any, bool]:
+                     size: int | None = None) -> tuple[Any, bool]:
     """(body, truncated): parsed and masked JSON when it is JSON and small enough, else (masked) text.
 
-    ``parsed``: the body already decoded by the caller (None if it was not JSON), to avoid parsing twice.
     ``size``: the body's full size when ``raw`` is only its first part (see ``keepable``)."""
     if not raw:
         return None, False
     size = len(raw) if size is None else size
     ctype = content_type.lower()
     if size <= limit * 4 and ("json" in ctype or raw[:1] in (b"{", b"[")):
-        if parsed is not _UNPARSED and parsed is not None:
-            return _mask_json(parsed), False
         try:
             return _mask_json(json.loads(raw)), False
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     if ctype.startswith(("image/", "audio/", "video/", "application/octet-stream", "multipart/")):
         return f"<{size} bytes of {ctype.split(';')[0]}>", False

@@ -62,7 +62,8 @@ class Store:
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits_since_checkpoint = 0
         self._changes_at_checkpoint = 0
-        self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0, "wal_restarts": 0}  # the group-commit ratio, reported by the benchmarks
+        # Group-commit ratio and checkpoint activity, for the benchmarks and anyone tuning.
+        self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0, "wal_restarts": 0}
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -205,11 +206,12 @@ class Store:
                 yield tx
             except BaseException:
                 if tx.begun:
-                    if self._group:
+                    if tx.begin_sql.startswith("SAVEPOINT"):
                         raw.execute("ROLLBACK TO grouped").close()
                         raw.execute("RELEASE grouped").close()
                     else:
                         raw.execute("ROLLBACK").close()
+                self._maybe_commit()  # the group it was part of still needs its COMMIT
                 raise
             if tx.remembered:
                 self.cache.put_many(tx.remembered)

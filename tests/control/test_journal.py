@@ -179,3 +179,21 @@ def test_business_chat_validation_failure_is_journaled_with_its_path(provider_si
     assert entry["operation"] and entry["diagnostics"]["schemaPaths"]
     assert entry["headers"]["authorization"].startswith("Bearer ****")
     assert token not in str(entry)
+
+
+def test_entries_are_built_on_read_from_any_body(provider_sim):
+    """Entries are built when the journal is read: a body nested past the recursion limit, a binary one and a
+    large one must still read back (as text, a size note, a truncated prefix), never a 5xx."""
+    path = provider_sim.messages_path()
+    headers = {**provider_sim.bird_headers, "content-type": "application/json"}
+    assert provider_sim.http.post(path, content=b"[" * 5000 + b"]" * 5000, headers=headers).status_code == 400
+    assert provider_sim.http.post(path, content=b"\x89PNG" + bytes(300),
+                                  headers={**provider_sim.bird_headers, "content-type": "image/png"}).status_code == 415
+    big = b'{"receiver": "' + b"x" * 40_000 + b'"}'
+    assert provider_sim.http.post(path, content=big, headers=headers).status_code == 422
+    response = provider_sim.http.get("/_sim/journal", params={"provider": "bird", "method": "POST"})
+    assert response.status_code == 200, response.text
+    deep, binary, large = [e for e in response.json()["entries"]][-3:]
+    assert isinstance(deep["body"], str) and deep["body"].startswith("[[[")
+    assert binary["body"] == "<304 bytes of image/png>"
+    assert large["bodyTruncated"] is True and len(large["body"]) == 4096
