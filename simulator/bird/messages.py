@@ -252,8 +252,8 @@ class BirdMessages:
                                failure=lifecycle.FAILURES.get(policy_outcome.split(":")[-1]))
         elif scheduled_ms is not None and scheduled_ms > now + IMMEDIATE_WINDOW_MS:
             message["status"] = "scheduled"
-        # Deferred: written in the same hop as the transaction's next statement or its COMMIT.
-        # Its rowid goes into the lifecycle job, so each transition finds the row without the id index.
+        # Inserted now (not deferred): its rowid goes into the lifecycle job, so each transition finds the row
+        # without the id index.
         seq = await tx.insert(
             "INSERT INTO bird_messages (id, workspace_id, channel_id, direction, status, created_at, batch_id, sender,"
             " recipient, contact_id, reference, tags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",

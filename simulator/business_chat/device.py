@@ -65,7 +65,8 @@ async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, bus
     if "richLinkData" in body:
         rich = body["richLinkData"]
         view["richLink"] = {k: v for k, v in rich.items() if k in ("url", "title")}
-        image = ((rich.get("assets") or {}).get("image") or {}) if isinstance(rich.get("assets"), dict) else {}
+        assets = rich.get("assets")
+        image = assets.get("image") if isinstance(assets, dict) else None
         if isinstance(image, dict) and isinstance(image.get("data"), str) and isinstance(image.get("mimeType"), str):
             # The phone shows the preview image the business sent, as a data URL (the schema checked both fields).
             view["richLink"]["image"] = f"data:{image['mimeType']};base64,{image['data']}"

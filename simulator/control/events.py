@@ -99,7 +99,8 @@ def install_bus(sim: Simulation) -> EventBus:
             channel_id = message.get("channelId") or getattr(channel, "id", "") or ""
             workspace_id = getattr(channel, "workspace_id", "") or _workspace_of(sim, channel_id)
             status = str(message.get("status", ""))
-            at = context.get("atMs") or _ms(message.get("lastStatusAt") or message.get("updatedAt")) or sim.clock.now_ms()
+            at = (context.get("atMs") or _ms(message.get("lastStatusAt") or message.get("updatedAt"))
+                  or sim.clock.now_ms())
             failure = message.get("failure")
             details = json.dumps({"reason": message.get("reason", ""), "failure": failure},
                                  separators=(",", ":")) if failure or message.get("reason") else ""

@@ -9,19 +9,16 @@ import orjson
 from starlette.responses import Response
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON text. orjson is ~5x faster than json here, which shows in every profile of the hot paths."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def dumps_bytes(value: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson is ~5x faster than json here, which shows in every profile of the hot paths."""
     try:
         return orjson.dumps(value)
     except TypeError:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def dumps(value: Any) -> str:
+    return dumps_bytes(value).decode()
 
 
 def loads(text: str | bytes) -> Any:

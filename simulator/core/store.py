@@ -1,4 +1,5 @@
-"""SQLite storage: one aiosqlite connection per app, WAL, versioned migrations shipped as package data."""
+"""SQLite storage: the connection aiosqlite opens (statements run on the event loop), a second one checkpointing
+on aiosqlite's thread, WAL, group commit, versioned migrations shipped as package data."""
 from __future__ import annotations
 
 import asyncio
@@ -285,10 +286,10 @@ class Store:
         self._maybe_checkpoint()
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        return await _run(self.conn, _fetch_one, sql, params)  # type: ignore[no-any-return]
+        return _fetch_one(self.conn._conn, sql, params)  # noqa: SLF001
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        return await _run(self.conn, _fetch_all, sql, params)  # type: ignore[no-any-return]
+        return _fetch_all(self.conn._conn, sql, params)  # noqa: SLF001
 
     async def table_names(self) -> list[str]:
         rows = await self.fetch_all("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
@@ -330,7 +331,7 @@ class Tx:
 
     def defer(self, sql: str, params: Sequence[Any]) -> None:
         """Queue an append-only INSERT that no later statement of this transaction modifies: deferred rows are
-        written with executemany along with the next statement or the COMMIT, not one thread hop per row."""
+        written with one executemany along with the next statement or the COMMIT, not a statement per row."""
         self._deferred.setdefault(sql, []).append(params)
 
     def take_deferred(self) -> dict[str, list[Sequence[Any]]]:
@@ -361,12 +362,6 @@ class Tx:
         # executescript() would COMMIT first; run statements one by one to stay inside the transaction.
         for statement in _split_sql(sql):
             await self.execute(statement)
-
-
-# One statement = one hop to aiosqlite's thread. `async with conn.execute(...) as cur` costs two or three hops
-# (execute, fetch, close); profiling the send path showed the event loop idle, waiting on those hops.
-async def _run(conn: aiosqlite.Connection, fn: Any, sql: str, params: Sequence[Any]) -> Any:
-    return fn(conn._conn, sql, params)  # noqa: SLF001
 
 
 def _flush_deferred(raw: sqlite3.Connection, deferred: dict[str, list[Sequence[Any]]]) -> None:
