@@ -2,7 +2,7 @@
 callable in this process (16 concurrent senders), or the scheduler advances a copy of the scale db.
 
 Run:
-  .venv/bin/python bench/profile_inprocess.py send [--n 3000] [--profile]
+  .venv/bin/python bench/profile_inprocess.py send|bc-text|bc-list-picker [--n 3000] [--profile]
   .venv/bin/python bench/profile_inprocess.py advance [--db bench/results/scale-1000000.base.db] [--profile]
 """
 from __future__ import annotations
@@ -25,42 +25,54 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 
-async def _send(n: int, profile: bool) -> None:
+def _asgi_request(app, path: str, headers: list[tuple[bytes, bytes]], body: bytes):
+    """One POST driven straight through the ASGI app (no server, no socket)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 1),
+             "headers": headers + [(b"content-length", str(len(body)).encode())], "state": {}}
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    statuses: list[int] = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def run() -> None:
+        await app(scope, receive, send)
+        assert statuses and statuses[0] < 300, statuses
+
+    return run()
+
+
+async def _drive(what: str, n: int, profile: bool) -> None:
     from simulator.app import create_app
     from simulator.settings import Settings
 
     app = create_app(Settings(db=tempfile.mktemp(suffix=".db"), clock="manual", port=1, log_level="warning",
                               tune_gc=True))
-    bodies = [common.send_body(i).encode() for i in range(500)]
-    headers = [(b"authorization", common.AUTH["Authorization"].encode()), (b"content-type", b"application/json"),
-               (b"host", b"127.0.0.1")]
-
-    async def one(i: int) -> None:
-        body = bodies[i % len(bodies)]
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": common.SEND_PATH, "raw_path": common.SEND_PATH.encode(),
-                 "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 1),
-                 "headers": headers + [(b"content-length", str(len(body)).encode())], "state": {}}
-        sent = False
-
-        async def receive() -> dict:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
-
-        statuses: list[int] = []
-
-        async def send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                statuses.append(message["status"])
-
-        await app(scope, receive, send)
-        assert statuses == [202], statuses
-
     async with app.router.lifespan_context(app):
+        if what == "send":
+            path = common.SEND_PATH
+            requests = [([(b"authorization", common.AUTH["Authorization"].encode()),
+                          (b"content-type", b"application/json"), (b"host", b"127.0.0.1")],
+                         common.send_body(i).encode()) for i in range(500)]
+        else:
+            path, requests = "/v1/message", await _bc_requests(app, "text" if what == "bc-text" else "list-picker")
+
+        async def one(i: int) -> None:
+            headers, body = requests[i % len(requests)]
+            await _asgi_request(app, path, headers, body)
+
         for i in range(200):
             await one(i)
 
@@ -76,10 +88,29 @@ async def _send(n: int, profile: bool) -> None:
         if profiler:
             profiler.disable()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(f"{n} sends, 16 concurrent: {wall / n * 1e6:.0f} µs wall, {cpu / n * 1e6:.0f} µs CPU per send;"
+        print(f"{n} × {what}, 16 concurrent: {wall / n * 1e6:.0f} µs wall, {cpu / n * 1e6:.0f} µs CPU per request;"
               f" store {app.state.sim.store.stats}")
         if profiler:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+
+
+async def _bc_requests(app, kind: str) -> list[tuple[list[tuple[bytes, bytes]], bytes]]:
+    import base64
+
+    import httpx2 as httpx
+    import jwt
+
+    import bench_business_chat
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as client:
+        raw = (await client.get("/_sim/business-chat")).json()
+        customer = (await client.get("/_sim/business-chat/customers")).json()["customers"][0]["id"]
+    info = {"msp": raw["mspId"], "secret": base64.b64decode(raw["secret"]), "business": raw["businesses"][0]}
+    token = jwt.encode({"iss": info["msp"], "iat": int(time.time())}, info["secret"], algorithm="HS256")
+    base = [(b"authorization", f"Bearer {token}".encode()), (b"source-id", info["business"].encode()),
+            (b"destination-id", customer.encode()), (b"content-type", b"application/json"), (b"host", b"sim")]
+    return [(base + [(b"id", mid.encode())], body.encode())
+            for mid, body in bench_business_chat._bodies(info, customer, kind, 3000 if kind == "text" else 60)]
 
 
 async def _advance(db: str, profile: bool) -> None:
@@ -116,7 +147,7 @@ async def _advance(db: str, profile: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["send", "advance"])
+    parser.add_argument("what", choices=["send", "bc-text", "bc-list-picker", "advance"])
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--db", default=str(common.RESULTS / "scale-1000000.base.db"))
     parser.add_argument("--profile", action="store_true")
@@ -124,8 +155,8 @@ def main() -> None:
     import uvloop
 
     uvloop.install()
-    if args.what == "send":
-        asyncio.run(_send(args.n, args.profile))
+    if args.what != "advance":
+        asyncio.run(_drive(args.what, args.n, args.profile))
     else:
         asyncio.run(_advance(args.db, args.profile))
 

@@ -40,6 +40,10 @@ class BCConfig:
     max_attachment_bytes: int = 100 * 1024 * 1024
     webhook_path: str = "/message"
     extra: dict[str, Any] = field(default_factory=dict)
+    # Claims of tokens whose signature already verified, by (token, keys): PyJWT spends ~150 µs per decode and MSPs
+    # reuse a token for many requests. Time-based claims are still checked on every request (auth.verify_token).
+    verified_tokens: dict[tuple[str, tuple[bytes, ...]], dict[str, Any]] = field(default_factory=dict, repr=False,
+                                                                                compare=False)
 
     @property
     def enabled(self) -> bool:

@@ -108,6 +108,38 @@ def test_auth_failures(provider_sim: Any, msp: MSP) -> None:
     assert msp.http.get("/v1/preUpload", headers={"size": "1"}).status_code == 401
 
 
+def test_reused_token_has_its_time_claims_checked_on_every_request(provider_sim: Any, msp: MSP,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token's verified signature is remembered (PyJWT's decode is the dearest part of a request), but its
+    exp and iat are checked against the clock on every request, and a bad signature is never remembered."""
+    import types
+
+    from simulator.business_chat import auth
+
+    now = int(time.time())
+    body = msp.envelope("text", body="hi")
+    h = {"id": body["id"], "source-id": msp.business, "destination-id": msp.customer}
+    expiring = jwt.encode({"iss": msp.msp_id, "iat": now, "exp": now + 60}, msp.secret, algorithm="HS256")
+    lasting = jwt.encode({"iss": msp.msp_id, "iat": now}, msp.secret, algorithm="HS256")
+    for token in (expiring, expiring, lasting, lasting):
+        r = msp.http.post("/v1/message", json=body, headers={**h, "Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: now + 120))
+    r = msp.http.post("/v1/message", json=body, headers={**h, "Authorization": f"Bearer {expiring}"})
+    assert r.status_code == 403 and "expired" in r.text, r.text
+    assert msp.http.post("/v1/message", json=body,
+                         headers={**h, "Authorization": f"Bearer {lasting}"}).status_code == 200
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: now + 3700))
+    r = msp.http.post("/v1/message", json=body, headers={**h, "Authorization": f"Bearer {lasting}"})
+    assert r.status_code == 403 and "maximum age" in r.text, r.text
+    monkeypatch.undo()
+    forged = lasting.rsplit(".", 1)[0] + "." + jwt.encode({"iss": msp.msp_id, "iat": now}, b"wrong",
+                                                           algorithm="HS256").rsplit(".", 1)[1]
+    for _ in range(2):
+        r = msp.http.post("/v1/message", json=body, headers={**h, "Authorization": f"Bearer {forged}"})
+        assert r.status_code == 403 and "signature" in r.text, r.text
+
+
 def test_validation_says_where(provider_sim: Any, msp: MSP) -> None:
     body = msp.envelope("text", body="hi")
     r = msp.send(body, id=str(uuid.uuid4()))
