@@ -30,6 +30,11 @@ def feature_of(interactive: dict[str, Any] | None) -> str:
 
 async def record(tx: Tx, sim: Simulation, direction: str, business_id: str, customer_id: str, body: dict[str, Any],
                  view: dict[str, Any], request_id: str = "", feature: str = "") -> int:
+    shown = view.get("interactive")
+    if isinstance(shown, dict) and shown.get("interactiveData") is body.get("interactiveData") is not None:
+        # Stored once (a list picker can be 50 KB+): view_row puts it back from the message.
+        view = {**view, "interactive": {**{k: v for k, v in shown.items() if k != "interactiveData"},
+                                        "interactiveDataInMessage": True}}
     return await tx.insert(
         "INSERT INTO bc_device_messages (id, direction, business_id, customer_id, type, request_id, feature,"
         " created_at, data) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -112,6 +117,9 @@ def view_row(row: Any) -> dict[str, Any]:
     data = loads(row["data"])
     out = {"seq": row["seq"], "id": row["id"], "direction": row["direction"], "businessId": row["business_id"],
            "type": row["type"], "at": row["created_at"], **data["view"]}
+    shown = out.get("interactive")
+    if isinstance(shown, dict) and shown.pop("interactiveDataInMessage", False):
+        shown["interactiveData"] = data["message"].get("interactiveData")
     if row["request_id"]:
         out.setdefault("interactive", {})["answered"] = bool(row["answered"])
     return out

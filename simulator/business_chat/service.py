@@ -13,7 +13,7 @@ from simulator.business_chat.customers import Directory
 from simulator.business_chat.errors import BCError, NotFound, body_error, invalid
 from simulator.business_chat.validation import check_attachments
 from simulator.core import scheduler as sched
-from simulator.core.codec import dumps_bytes
+from simulator.core.codec import dumps_bytes, loads
 from simulator.core.scheduler import Job
 from simulator.core.simulation import Simulation
 
@@ -52,7 +52,7 @@ class BusinessChat:
 
     async def _store_data_ref(self, tx: Any, business_id: str, interactive: dict[str, Any], raw: bytes
                               ) -> dict[str, Any]:
-        blob = await self.blobs.store(tx, "dataref", business_id, "", raw, {"interactiveData": interactive})
+        blob = await self.blobs.store(tx, "dataref", business_id, "", raw)
         title = (interactive.get("receivedMessage") or {}).get("title", "")
         return {"bid": interactive.get("bid", ""), "owner": blob.owner, "url": blob.url, "size": blob.size,
                 "signature": blob.checksum.hex().upper(), "signature-base64": crypto.b64(blob.checksum),
@@ -65,7 +65,9 @@ class BusinessChat:
                                                         "(send it once with include-data-ref: true)")
         if ref.get("owner") != blob.owner:
             raise body_error("/interactiveDataRef/owner", "owner does not match the stored payload")
-        return dict(blob.meta["interactiveData"])
+        if "interactiveData" in blob.meta:  # rows stored before the payload was kept only as the blob's bytes
+            return dict(blob.meta["interactiveData"])
+        return dict(loads(blob.data))
 
     async def pre_upload(self, business_id: str, size: int) -> dict[str, str]:
         async with self.sim.store.transaction() as tx:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -176,3 +177,29 @@ def test_data_ref_returned_and_reusable(provider_sim: Any, hooked: MSP, include_
     assert hooked.send(again).status_code == 200
     got = device(hooked)
     assert got[-1]["interactive"]["interactiveData"]["data"]["listPicker"] == picker
+
+
+def test_large_interactive_payload_is_stored_once_per_message(provider_sim: Any, provider_sim_server: Any,
+                                                              hooked: MSP) -> None:
+    """A 50 KB list picker is kept once in the device's row (its view is rebuilt from it on read) and once as
+    the dataRef's bytes; before, four copies went through SQLite for every such message."""
+    items = [{"identifier": str(k), "title": f"Item {k} " + "x" * 40, "subtitle": "details " * 30}
+             for k in range(140)]
+    picker = {"sections": [{"title": "Menu", "items": items}]}
+    body = hooked.interactive("listPicker", picker)
+    size = len(json.dumps(body["interactiveData"], separators=(",", ":")))
+    assert size > 40_000
+    r = hooked.send(body)
+    assert r.status_code == 200, r.text
+    ref = r.json()["dataRef"]
+    sim = provider_sim_server.sim
+    row = provider_sim_server.call(sim.store.fetch_one(
+        "SELECT length(data) FROM bc_device_messages WHERE id=?", (body["id"],)))
+    assert size < row[0] < 1.2 * size, (size, row[0])
+    blob = provider_sim_server.call(sim.store.fetch_one("SELECT meta, length(data) FROM bc_blobs WHERE url=?",
+                                                        (ref["url"],)))
+    assert blob[0] == "{}" and blob[1] == ref["size"]
+    shown = device(hooked)[-1]["interactive"]
+    assert shown["interactiveData"]["data"]["listPicker"] == picker and "interactiveDataInMessage" not in shown
+    assert hooked.send(hooked.envelope("interactive", interactiveDataRef=ref)).status_code == 200
+    assert device(hooked)[-1]["interactive"]["interactiveData"]["data"]["listPicker"] == picker
