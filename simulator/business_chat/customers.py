@@ -94,7 +94,9 @@ class Directory:
 
     async def count_received(self, tx: Any, business_id: str, customer_id: str) -> int:
         """One more business message reached the device; returns the new count (for close_after_messages)."""
-        await self._upsert(tx, business_id, customer_id)
-        await tx.execute("UPDATE bc_conversations SET received_count=received_count+1, updated_at=?"
-                         " WHERE business_id=? AND customer_id=?", (self.clock.now_ms(), business_id, customer_id))
-        return (await self.conversation(tx, business_id, customer_id))["receivedCount"]
+        row = await tx.fetch_one(
+            "INSERT INTO bc_conversations (business_id, customer_id, updated_at, received_count) VALUES (?,?,?,1)"
+            " ON CONFLICT(business_id, customer_id) DO UPDATE SET received_count=received_count+1,"
+            " updated_at=excluded.updated_at RETURNING received_count",
+            (business_id, customer_id, self.clock.now_ms()))
+        return int(row[0])
