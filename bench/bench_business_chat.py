@@ -64,16 +64,22 @@ def run(runs: int = 3, duration: float = 4.0) -> dict[str, Any]:
                 s_runs, l_runs = [], []
                 for _ in range(runs):
                     s_runs.append(common.loadgen(sim.port, "/v1/message", headers=headers,
-                                                 bodies=[{"headers": {"id": i}, "body": b} for i, b in bodies], conns=conns, duration=duration))
+                                                 bodies=[{"headers": {"id": i}, "body": b} for i, b in bodies], conns=conns, duration=duration,
+                                                 pid=sim.pid))
                     l_runs.append(common.loadgen(limit.port, "/v1/message", headers=headers,
-                                                 bodies=[{"headers": {"id": i}, "body": b} for i, b in bodies], conns=conns, duration=duration))
+                                                 bodies=[{"headers": {"id": i}, "body": b} for i, b in bodies], conns=conns, duration=duration,
+                                                 pid=limit.pid))
                 res[conns] = {
                     "rps": common.median([r["rps"] for r in s_runs]),
                     "p50_ms": common.median([r["p50_ms"] for r in s_runs]),
                     "p99_ms": common.median([r["p99_ms"] for r in s_runs]),
                     "status": s_runs[-1]["status"],
                     "limit_rps": common.median([r["rps"] for r in l_runs]),
+                    "cpu_us_per_req": common.median([r.get("server_cpu_us_per_req", float("nan")) for r in s_runs]),
+                    "limit_cpu_us_per_req": common.median([r.get("server_cpu_us_per_req", float("nan"))
+                                                           for r in l_runs]),
                 }
+                res[conns]["cpu_ratio"] = common.ratio(res[conns]["limit_cpu_us_per_req"], res[conns]["cpu_us_per_req"])
                 res[conns]["ratio"] = common.ratio(res[conns]["rps"], res[conns]["limit_rps"])
             out["summary"][kind] = res
     return out
@@ -83,11 +89,13 @@ def report(r: dict[str, Any]) -> list[str]:
     if "skipped" in r:
         return ["## Business Chat /v1/message", f"skipped: {r['skipped']}"]
     lines = ["## Business Chat POST /v1/message (JWT HS256 verified per request)",
-             "| body | conns | req/s | p50 ms | p99 ms | statuses | limit req/s | ratio |", "|---|---|---|---|---|---|---|---|"]
+             "| body | conns | req/s | p50 ms | p99 ms | statuses | limit req/s | ratio | server CPU µs/req (limit) |"
+             " CPU ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
     for kind, res in r["summary"].items():
         for c in (1, 16):
             s = res[c]
             lines.append(f"| {kind} ({res['body_bytes']} B) | {c} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} |"
-                         f" {s['status']} | {s['limit_rps']} | {s['ratio']} |")
+                         f" {s['status']} | {s['limit_rps']} | {s['ratio']} | {s.get('cpu_us_per_req')}"
+                         f" ({s.get('limit_cpu_us_per_req')}) | {s.get('cpu_ratio')} |")
     lines += [f"note: {n}" for n in r["notes"]]
     return lines

@@ -75,7 +75,8 @@ def run(runs: int = 3, duration: float = 5.0) -> dict[str, Any]:
             for conns in CONNS:
                 for name, proc in targets.items():
                     raw[name][conns].append(common.loadgen(proc.port, common.SEND_PATH, headers=headers,
-                                                           bodies=bodies, conns=conns, duration=duration))
+                                                           bodies=bodies, conns=conns, duration=duration,
+                                                           pid=proc.pid))
         sim_rss = common.rss_mb(sim.pid)
         stored = None
         try:
@@ -94,11 +95,18 @@ def run(runs: int = 3, duration: float = 5.0) -> dict[str, Any]:
                 "rps": common.median([r["rps"] for r in rs]),
                 "p50_ms": common.median([r["p50_ms"] for r in rs]),
                 "p99_ms": common.median([r["p99_ms"] for r in rs]),
+                "cpu_us_per_req": common.median([r.get("server_cpu_us_per_req", float("nan")) for r in rs]),
+                "cpu_share": common.median([r.get("server_cpu_share", float("nan")) for r in rs]),
                 "non_2xx": sum(v for r in rs for k, v in r["status"].items() if not k.startswith("2")),
                 "runs": len(rs),
             }
     ratios = {c: common.ratio(summary["simulator"][c]["rps"], summary["limit"][c]["rps"]) for c in CONNS}
-    out: dict[str, Any] = {"summary": summary, "ratio_vs_limit": ratios, "libraries": libs, "notes": notes,
+    # Server CPU per request, limit / simulator: the efficiency ratio, steadier than req/s on a noisy host
+    # (the load generator shares the 2 cores, so req/s also measures how much CPU the server got).
+    cpu_ratios = {c: common.ratio(summary["limit"][c]["cpu_us_per_req"], summary["simulator"][c]["cpu_us_per_req"])
+                  for c in CONNS}
+    out: dict[str, Any] = {"summary": summary, "ratio_vs_limit": ratios, "cpu_ratio_vs_limit": cpu_ratios,
+                           "libraries": libs, "notes": notes,
                            "simulator_rss_mb_after": sim_rss, "list_status": stored, "raw": raw}
     out["targets"] = {
         "throughput >= 60% of limit (c=16)": common.verdict(ratios[16] >= 0.6),
@@ -113,12 +121,16 @@ def run(runs: int = 3, duration: float = 5.0) -> dict[str, Any]:
 
 def report(result: dict[str, Any]) -> list[str]:
     lines = ["## Bird send (POST .../messages, keep-alive, loopback)"]
-    lines.append("| target | conns | req/s | p50 ms | p99 ms | non-2xx |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("| target | conns | req/s | p50 ms | p99 ms | server CPU µs/req | server CPU use | non-2xx |")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for name, by_c in result["summary"].items():
         for c, s in by_c.items():
-            lines.append(f"| {name} | {c} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} | {s['non_2xx']} |")
+            lines.append(f"| {name} | {c} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} | {s.get('cpu_us_per_req')} |"
+                         f" {s.get('cpu_share')} | {s['non_2xx']} |")
     lines.append(f"ratio simulator/limit: c=1 {result['ratio_vs_limit'][1]}, c=16 {result['ratio_vs_limit'][16]}")
+    if "cpu_ratio_vs_limit" in result:
+        cr = result["cpu_ratio_vs_limit"]
+        lines.append(f"CPU-per-request ratio limit/simulator: c=1 {cr[1]}, c=16 {cr[16]}")
     if "ratio_vs_prism" in result:
         lines.append(f"ratio simulator/prism: c=1 {result['ratio_vs_prism'][1]}, c=16 {result['ratio_vs_prism'][16]}")
     lines.append(f"loaded: {result['libraries']}")

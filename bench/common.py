@@ -175,14 +175,31 @@ def start_baseline() -> Proc:
                   "baseline.log")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (from /proc; 0.0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def loadgen(port: int, path: str, *, method: str = "POST", headers: dict[str, str] | None = None,
-            bodies: list[str] | None = None, conns: int = 1, duration: float = 5.0, warmup: float = 0.5
-            ) -> dict[str, Any]:
+            bodies: list[str] | None = None, conns: int = 1, duration: float = 5.0, warmup: float = 0.5,
+            pid: int | None = None) -> dict[str, Any]:
+    """One bounded load run. With ``pid`` (the server's), also the server's CPU time per answered request and
+    its CPU use while loaded (1.0 = one core busy): unlike req/s, these hardly move when the host is noisy."""
     spec = {"port": port, "method": method, "path": path, "headers": headers or {}, "bodies": bodies or [""],
             "conns": conns, "duration": duration, "warmup": warmup}
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run([PY, str(BENCH / "loadgen.py")], input=json.dumps(spec), capture_output=True, text=True,
                          timeout=duration + warmup + 60, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if pid and result.get("answered"):
+        cpu = cpu_seconds(pid) - cpu0
+        result["server_cpu_us_per_req"] = round(cpu / result["answered"] * 1e6, 1)
+        result["server_cpu_share"] = round(cpu / (duration + warmup), 2)  # over the loaded seconds
+    return result
 
 
 def median(values: list[float]) -> float:

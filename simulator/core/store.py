@@ -8,6 +8,7 @@ import importlib.resources
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,11 @@ log = logging.getLogger("simulator.store")
 
 _GROUP_MAX = 64  # transactions per group commit
 _CHECKPOINT_EVERY = 1000  # commits between background WAL checkpoints …
-_CHECKPOINT_ROWS = 20_000  # … or rows written: a 500-transition batch dirties ~1,000 pages
+_CHECKPOINT_ROWS = 20_000  # … or rows written: a 500-transition batch dirties ~1,000 pages …
+_CHECKPOINT_INTERVAL_S = 1.0  # … or this long while commits go on: few rows can be many pages (50 KB payloads)
 _RESTART_FRAMES = 8192  # WAL frames (32 MB) past which the WAL is made to restart (see _checkpoint)
+_CATCH_UP_PASSES = 4  # unpaused checkpoint passes before the paused one …
+_PAUSED_PASS_FRAMES = 1024  # … stopping early once this few frames are left to copy
 _GROUP_WAIT_S = 0.002  # the longest a finished transaction waits for others to join its group commit
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -63,6 +67,7 @@ class Store:
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits_since_checkpoint = 0
         self._changes_at_checkpoint = 0
+        self._checkpoint_started = time.monotonic()
         # Group-commit ratio and checkpoint activity, for the benchmarks and anyone tuning.
         self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0, "wal_restarts": 0}
 
@@ -122,11 +127,13 @@ class Store:
         changes = self.conn._conn.total_changes  # noqa: SLF001 - rows written since open: a cheap WAL growth gauge
         if (self._checkpointer is None
                 or (self._commits_since_checkpoint < _CHECKPOINT_EVERY
-                    and changes - self._changes_at_checkpoint < _CHECKPOINT_ROWS)
+                    and changes - self._changes_at_checkpoint < _CHECKPOINT_ROWS
+                    and time.monotonic() - self._checkpoint_started < _CHECKPOINT_INTERVAL_S)
                 or (self._checkpoint_task is not None and not self._checkpoint_task.done())):
             return
         self._commits_since_checkpoint = 0
         self._changes_at_checkpoint = changes
+        self._checkpoint_started = time.monotonic()
         self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint())
 
     async def _checkpoint(self) -> None:
@@ -140,25 +147,34 @@ class Store:
         if self._checkpointer is None:
             return
         try:
-            log_frames = await self._checkpoint_pass()
+            log_frames, left = await self._checkpoint_pass()
             if log_frames >= _RESTART_FRAMES:
+                # Catch up without pausing first: each pass copies what came in during the previous one, so the
+                # paused pass below copies little (one pass with writers paused was a 150-300 ms stall).
+                for _ in range(_CATCH_UP_PASSES):
+                    if left <= _PAUSED_PASS_FRAMES:
+                        break
+                    _, left = await self._checkpoint_pass()
                 async with self._write_lock:
                     if self._group:
                         self._commit_group()
-                    await self._checkpoint_pass()
+                    # TRUNCATE also empties the WAL file here, on aiosqlite's thread; left to the next write, a
+                    # restart would cut the file down to journal_size_limit on the event loop (~150 ms at 150 MB).
+                    await self._checkpoint_pass("TRUNCATE")
                     self.stats["wal_restarts"] += 1
         except sqlite3.Error as exc:  # busy or closing: the next one catches up
             log.debug("checkpoint skipped: %s", exc)
 
-    async def _checkpoint_pass(self) -> int:
+    async def _checkpoint_pass(self, mode: str = "PASSIVE") -> tuple[int, int]:
+        """One checkpoint: (frames in the WAL, frames of it not copied back yet)."""
         assert self._checkpointer is not None
         # Stepped to the end and closed: a PRAGMA cursor left open keeps a read transaction on the WAL.
-        async with self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
-            _busy, log_frames, _copied = await cursor.fetchone() or (0, 0, 0)
+        async with self._checkpointer.execute(f"PRAGMA wal_checkpoint({mode})") as cursor:
+            _busy, log_frames, copied = await cursor.fetchone() or (0, 0, 0)
             await cursor.fetchall()
         self.stats["checkpoints"] += 1
         self.stats["wal_frames"] = log_frames
-        return int(log_frames)
+        return int(log_frames), max(int(log_frames) - int(copied), 0)
 
     async def migrate(self) -> list[str]:
         """Apply every migration not applied yet, in order; returns the names applied now.
