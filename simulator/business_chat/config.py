@@ -8,6 +8,7 @@ import base64
 import binascii
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 BUILTIN_BID = ("com.apple.messages.MSMessageExtensionBalloonPlugin:0000000000:"
                "com.apple.icloud.apps.messages.business.extension")
@@ -39,6 +40,8 @@ class BCConfig:
     attachment_key_check: str = "heuristic"
     max_attachment_bytes: int = 100 * 1024 * 1024
     webhook_path: str = "/message"
+    # URL prefix → App Clip title for /v1/constructPayload; empty = every https URL has an App Clip.
+    app_clips: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     # Claims of tokens whose signature already verified, by (token, keys): PyJWT spends ~150 µs per decode and MSPs
     # reuse a token for many requests. Time-based claims are still checked on every request (auth.verify_token).
@@ -94,4 +97,27 @@ def load_config(raw: dict[str, Any]) -> BCConfig:
         attachment_key_check=str(raw.get("attachment_key_check", "heuristic")),
         max_attachment_bytes=int(raw.get("max_attachment_bytes", 100 * 1024 * 1024)),
         webhook_path=str(raw.get("webhook_path", "/message")),
+        app_clips=_app_clips(raw.get("app_clip_urls") or []),
     )
+
+
+def _app_clips(entries: list[Any]) -> dict[str, str]:
+    clips: dict[str, str] = {}
+    for entry in entries:
+        if isinstance(entry, str):
+            clips[entry] = ""
+        elif isinstance(entry, dict) and isinstance(entry.get("url"), str):
+            clips[entry["url"]] = str(entry.get("title") or "")
+    return clips
+
+
+def app_clip_title(config: BCConfig, url: str) -> str | None:
+    """The App Clip title for ``url``, or None when the URL has no App Clip (constructPayload answers 400)."""
+    if config.app_clips:
+        prefix = max((p for p in config.app_clips if url.startswith(p)), key=len, default=None)
+        if prefix is None:
+            return None
+        if config.app_clips[prefix]:
+            return config.app_clips[prefix]
+    return f"App Clip · {urlsplit(url).hostname or url}"
+

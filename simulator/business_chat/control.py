@@ -185,7 +185,8 @@ async def overview(request: Request) -> Response:
                      "legacyAttachmentKeys": cfg.legacy_attachment_keys,
                      "downloadUrlTtlSeconds": cfg.download_url_ttl_s, "idrThresholdBytes": cfg.idr_threshold_bytes,
                      "closedConversationStatus": cfg.closed_conversation_status,
-                     "enforceCapabilities": cfg.enforce_capabilities, "attachmentKeyCheck": cfg.attachment_key_check},
+                     "enforceCapabilities": cfg.enforce_capabilities, "attachmentKeyCheck": cfg.attachment_key_check,
+                     "appClipUrls": [{"url": u, "title": t} if t else u for u, t in cfg.app_clips.items()]},
     })
 
 

@@ -44,7 +44,7 @@ async def record(tx: Tx, sim: Simulation, direction: str, business_id: str, cust
 
 async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, business_id: str,
                   customer: dict[str, Any], body: dict[str, Any], attachments: list[dict[str, Any]],
-                  interactive: dict[str, Any] | None) -> None:
+                  interactive: dict[str, Any] | None, *, app_clip: dict[str, Any] | None = None) -> None:
     """A business message reaches the device (inside the gateway's transaction, before its 200)."""
     conversation = await directory.conversation(tx, business_id, customer["id"])
     if conversation["closed"] and config.closed_conversation_status != 200:
@@ -75,6 +75,8 @@ async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, bus
         if isinstance(image, dict) and isinstance(image.get("data"), str) and isinstance(image.get("mimeType"), str):
             # The phone shows the preview image the business sent, as a data URL (the schema checked both fields).
             view["richLink"]["image"] = f"data:{image['mimeType']};base64,{image['data']}"
+    if app_clip is not None:  # richLinkDataRef from /v1/constructPayload
+        view["richLink"] = {k: app_clip[k] for k in ("url", "title", "appClip") if k in app_clip}
     stored = dict(body)
     if interactive is not None:
         stored["interactiveData"] = interactive

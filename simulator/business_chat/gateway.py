@@ -150,3 +150,16 @@ async def decode_payload(request: Request) -> Response:
     if bid is not None and isinstance(data, dict) and data.get("bid") not in (None, bid):
         raise invalid([Issue(("headers", "bid"), f"bid header {bid!r} does not match the payload's bid")])
     return Response(dumps_bytes(data), media_type="application/json")
+
+
+async def construct_payload(request: Request) -> Response:
+    """(Beta at Apple) An App Clip rich link from its URL: {"version", "richLinkDataRef"}; 400 without an App Clip."""
+    sim, bc = _sim(request), _bc(request)
+    verify_request(request, bc.config)
+    business_id = _business(request, bc) if _header(request, "source-id") else ""
+    body = parse_json(await read_body(request, sim.settings.max_body_bytes))
+    issues = sim.schemas.issues("business_chat/construct-payload", body)
+    if issues:
+        raise invalid(issues)
+    link = body["link"]
+    return JSONResponse(await bc.construct_payload(business_id, link["url"], link.get("storeRegion")))

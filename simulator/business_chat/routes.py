@@ -11,6 +11,7 @@ routes = [
     Route("/v1/preUpload", g.pre_upload, methods=["GET"]),
     Route("/v1/preDownload", g.pre_download, methods=["GET"]),
     Route("/v1/decodePayload", g.decode_payload, methods=["POST"]),
+    Route("/v1/constructPayload", g.construct_payload, methods=["POST"]),
     Route("/v1/mmcs/upload/{token}", g.upload, methods=["POST", "PUT"]),
     Route("/v1/mmcs/download/{token}", g.download, methods=["GET"]),
 ]

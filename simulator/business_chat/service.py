@@ -1,6 +1,7 @@
 """The Business Chat backend: gateway operations and customer actions. Never sees HTTP requests."""
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 from simulator.business_chat import crypto, device
 from simulator.business_chat.actions import ActionError, Customer, find_interactive
 from simulator.business_chat.blobs import BlobStore
-from simulator.business_chat.config import BCConfig
+from simulator.business_chat.config import BCConfig, app_clip_title
 from simulator.business_chat.customers import Directory
 from simulator.business_chat.errors import BCError, NotFound, body_error, invalid
 from simulator.business_chat.validation import check_attachments
@@ -46,9 +47,42 @@ class BusinessChat:
                 raw = dumps_bytes(interactive)
                 if want_data_ref or len(raw) > self.config.idr_threshold_bytes:
                     data_ref = await self._store_data_ref(tx, business_id, interactive, raw)
+            app_clip = None
+            if "richLinkDataRef" in body:
+                app_clip = await self._resolve_app_clip(tx, business_id, body["richLinkDataRef"])
             await device.receive(tx, self.sim, self.config, self.directory, business_id, customer, body,
-                                 attachments, interactive)
+                                 attachments, interactive, app_clip=app_clip)
         return {"dataRef": data_ref} if data_ref else None
+
+    async def construct_payload(self, business_id: str, url: str, store_region: str | None) -> dict[str, Any]:
+        """/v1/constructPayload: an App Clip rich link stored like an IDR (gzip'd JSON, AES-CTR), and its ref."""
+        title = app_clip_title(self.config, url)
+        if title is None:
+            raise body_error("/link/url", f"no App Clip is registered for {url} (world config "
+                                          "business_chat.app_clip_urls)")
+        link = {"url": url, "title": title, "appClip": True, **({"storeRegion": store_region} if store_region else {})}
+        key = self.sim.random.token_bytes(32)
+        ciphertext = crypto.aes_ctr(key, gzip.compress(dumps_bytes(link), mtime=0))
+        async with self.sim.store.transaction() as tx:
+            blob = await self.blobs.store(tx, "richlink", business_id, "", ciphertext, {"key": key.hex()})
+        return {"version": "1.0", "richLinkDataRef": {
+            "title": title, "signature-base64": crypto.b64(blob.checksum), "size": blob.size, "url": blob.url,
+            "owner": blob.owner, "key": crypto.key_field(key)}}
+
+    async def _resolve_app_clip(self, conn: Any, business_id: str, ref: dict[str, Any]) -> dict[str, Any]:
+        blob = await self.blobs.by_url(conn, str(ref.get("url")))
+        if (blob is None or blob.kind != "richlink" or blob.data is None
+                or blob.business_id not in ("", business_id)):
+            raise body_error("/richLinkDataRef/url", "no App Clip rich link at this url for this business "
+                                                     "(make one with /v1/constructPayload)")
+        if ref.get("owner") != blob.owner:
+            raise body_error("/richLinkDataRef/owner", "owner does not match the stored rich link")
+        if "signature-base64" in ref and crypto.signature_bytes(str(ref["signature-base64"])) != blob.checksum:
+            raise body_error("/richLinkDataRef/signature-base64", "signature does not match the stored rich link")
+        key = bytes.fromhex(blob.meta["key"])
+        if "key" in ref and crypto.parse_key_field(ref["key"]) != key:
+            raise body_error("/richLinkDataRef/key", "key does not decrypt the stored rich link")
+        return dict(loads(gzip.decompress(crypto.aes_ctr(key, blob.data))))
 
     async def _store_data_ref(self, tx: Any, business_id: str, interactive: dict[str, Any], raw: bytes
                               ) -> dict[str, Any]:
@@ -89,7 +123,9 @@ class BusinessChat:
     async def pre_download(self, business_id: str, url: str, owner: str, signature: bytes | None) -> str:
         async with self.sim.store.transaction() as tx:
             blob = await self.blobs.by_url(tx, url)
-            if blob is None or blob.business_id != business_id or blob.kind not in ("attachment", "idr", "upload"):
+            owned = blob is not None and (blob.business_id == business_id
+                                          or (blob.kind == "richlink" and blob.business_id == ""))
+            if blob is None or not owned or blob.kind not in ("attachment", "idr", "upload", "richlink"):
                 raise NotFound(f"no attachment at url {url!r} for business {business_id}",
                                details=[{"header": "url", "message": "unknown"}])
             if owner != blob.owner:

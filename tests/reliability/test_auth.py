@@ -74,7 +74,8 @@ def test_business_chat_refuses_missing_wrong_and_expired_jwts(served) -> None:
             "garbage": "not.a.jwt",
         }
         for path, method in (("/v1/message", "POST"), ("/v1/authenticate", "POST"), ("/v1/preUpload", "GET"),
-                             ("/v1/preDownload", "GET"), ("/v1/decodePayload", "POST")):
+                             ("/v1/preDownload", "GET"), ("/v1/decodePayload", "POST"),
+                             ("/v1/constructPayload", "POST")):
             for name, token in tokens.items():
                 headers = {"Authorization": f"Bearer {token}"} if token else {}
                 r = client.request(method, path, headers=headers, content=b"{}")

@@ -28,6 +28,7 @@ PATHS = [
     ("GET", "/workspaces/{ws}/contacts/{id}"), ("GET", "/organizations/{org}/workspaces"),
     ("POST", "/organizations/{org}/workspaces/{ws}/webhook-subscriptions"),
     ("POST", "/v1/message"), ("POST", "/v1/authenticate"), ("GET", "/v1/preUpload"), ("POST", "/v1/decodePayload"),
+    ("POST", "/v1/constructPayload"),
     ("POST", "/_sim/clock/advance"), ("POST", "/_sim/reset?workspace={id}"), ("GET", "/_sim/clock"),
     ("POST", "/_sim/bird/inbound"), ("POST", "/_sim/faults"), ("GET", "/_sim/journal?limit={id}"),
 ]

@@ -268,3 +268,25 @@ def test_rich_link_card(ui_page: Any, provider_sim: Any, provider_sim_receiver: 
     expect(li.locator("button")).to_have_count(0)  # nothing to answer
     # The preview image the business sent is shown (as a data URL of the same bytes).
     expect(link.locator("img")).to_have_attribute("src", f"data:image/png;base64,{png}")
+
+
+def test_app_clip_rich_link_card(ui_page: Any, provider_sim: Any, provider_sim_receiver: Any) -> None:
+    """An App Clip link made by /v1/constructPayload and sent as richLinkDataRef shows as an App Clip card."""
+    import jwt
+
+    expect = _expect()
+    page = ui_page
+    _open(page, provider_sim)
+    msp = _MSP(provider_sim, provider_sim_receiver)
+    token = jwt.encode({"iss": msp.msp_id, "iat": int(time.time())}, msp.secret, algorithm="HS256")
+    r = provider_sim.http.post("/v1/constructPayload", headers={"Authorization": f"Bearer {token}"},
+                               json={"type": "link", "link": {"url": "https://clip.example.com/order"}, "version": 1.0})
+    assert r.status_code == 200, r.text
+    ref = r.json()["richLinkDataRef"]
+
+    sent = msp.send("richLink", richLinkDataRef=ref)
+    li = _card(page, sent)
+    link = li.get_by_role("link", name=f"Link: {ref['title']}", exact=True)
+    expect(link).to_be_visible()
+    expect(link).to_have_attribute("href", "https://clip.example.com/order")
+    expect(link.locator(".card-sub")).to_have_text("App Clip · clip.example.com")

@@ -189,7 +189,7 @@
       li.append(h("a", { class: "card-ui", href: msg.richLink.url, target: "_blank", rel: "noopener", "aria-label": `Link: ${msg.richLink.title || msg.richLink.url}` },
         msg.richLink.image ? h("img", { src: msg.richLink.image, alt: "" }) : null,
         h("div", { class: "card-title" }, msg.richLink.title || msg.richLink.url),
-        h("div", { class: "card-sub" }, new URL(msg.richLink.url, location.href).host)));
+        h("div", { class: "card-sub" }, (msg.richLink.appClip ? "App Clip · " : "") + new URL(msg.richLink.url, location.href).host)));
     }
     if (idata && fromBusiness) {
       const answered = Boolean(inter.answered);
