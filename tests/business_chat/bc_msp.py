@@ -113,3 +113,15 @@ def verify_webhook(request: Any, msp: MSP) -> dict[str, Any]:
     assert request.header("capability-list") is not None
     assert request.path == "/message"
     return body  # type: ignore[no-any-return]
+
+
+# Shared by the test modules; kept out of conftest.py, whose module name other test folders share.
+def customer_path(msp: MSP, customer: str | None = None) -> str:
+    return f"/_sim/business-chat/businesses/{msp.business}/customers/{customer or msp.customer}"
+
+
+def device(msp: MSP, customer: str | None = None, direction: str = "received") -> list[dict[str, Any]]:
+    r = msp.http.get(f"/_sim/business-chat/customers/{customer or msp.customer}/device",
+                     params={"direction": direction})
+    assert r.status_code == 200, r.text
+    return r.json()["messages"]  # type: ignore[no-any-return]

@@ -20,14 +20,3 @@ def hooked(provider_sim: Any, provider_sim_receiver: Any, msp: MSP) -> MSP:
     assert r.status_code == 200, r.text
     msp.receiver = provider_sim_receiver  # type: ignore[attr-defined]
     return msp
-
-
-def customer_path(msp: MSP, customer: str | None = None) -> str:
-    return f"/_sim/business-chat/businesses/{msp.business}/customers/{customer or msp.customer}"
-
-
-def device(msp: MSP, customer: str | None = None, direction: str = "received") -> list[dict[str, Any]]:
-    r = msp.http.get(f"/_sim/business-chat/customers/{customer or msp.customer}/device",
-                     params={"direction": direction})
-    assert r.status_code == 200, r.text
-    return r.json()["messages"]  # type: ignore[no-any-return]

@@ -14,8 +14,7 @@ import jwt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bc_msp import MSP, aes_ctr
-from conftest import customer_path
+from bc_msp import MSP, aes_ctr, customer_path
 
 
 def test_apple_sample_style_attachment_roundtrip(provider_sim: Any, hooked: MSP) -> None:

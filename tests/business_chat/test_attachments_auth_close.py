@@ -12,8 +12,7 @@ from typing import Any
 import httpx2 as httpx
 import jwt
 import pytest
-from bc_msp import PNG, MSP, verify_webhook
-from conftest import customer_path, device
+from bc_msp import MSP, PNG, customer_path, device, verify_webhook
 
 
 def _send_attachment(msp: MSP, att: dict[str, Any]) -> httpx.Response:

@@ -7,8 +7,7 @@ import os
 from typing import Any
 
 import pytest
-from bc_msp import MSP, aes_ctr
-from conftest import device
+from bc_msp import MSP, aes_ctr, device
 
 CLIP_WORLD = os.path.join(os.path.dirname(__file__), "app-clip-world.yaml")
 

@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from bc_msp import BUILTIN_BID, MSP, verify_webhook
-from conftest import customer_path, device
+from bc_msp import BUILTIN_BID, MSP, customer_path, device, verify_webhook
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 

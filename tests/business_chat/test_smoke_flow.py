@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bc_msp import PNG, MSP, verify_webhook
-from conftest import customer_path, device
+from bc_msp import MSP, PNG, customer_path, device, verify_webhook
 
 PICKER = {"sections": [
     {"title": "Sizes", "order": 0, "multipleSelection": False, "items": [

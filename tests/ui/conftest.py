@@ -38,7 +38,7 @@ def _ensure_chromium() -> str | None:
     return None if Path(CHROMIUM).exists() else f"apt-get install chromium did not provide {CHROMIUM}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_browser() -> Iterator[Any]:
     problem = _ensure_chromium()
     if problem:
