@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from simulator.core.cache import MISSING
 from simulator.core.clock import iso_ms
 from simulator.core.codec import loads
 from simulator.core.ids import Randomness
@@ -42,15 +41,14 @@ def new_contact(rand: Randomness, now_ms: int, key: str, value: str, display_nam
 async def find_or_create(tx: Tx, rand: Randomness, workspace_id: str, key: str, value: str, now_ms: int
                          ) -> tuple[dict[str, Any], bool]:
     cache_key = (workspace_id, key, value)
-    data = tx.cached(TABLE, cache_key)
-    if data is MISSING:
+
+    async def load() -> str | None:
         row = await tx.fetch_one(
             "SELECT data FROM bird_contacts WHERE workspace_id=? AND identifier_key=? AND identifier_value=?",
-            cache_key,
-        )
-        data = None if row is None else row[0]
-        if data is not None:
-            tx.remember(TABLE, cache_key, data)
+            cache_key)
+        return None if row is None else row[0]  # type: ignore[no-any-return]
+
+    data = await tx.read_through(TABLE, cache_key, load, keep_none=False)
     if data is not None:
         return loads(data), False
     contact = new_contact(rand, now_ms, key, value)

@@ -18,7 +18,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.core.cache import MISSING
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 
@@ -79,13 +78,12 @@ class Delivery:
         if isinstance(notification_url, str) and notification_url:
             await tx.execute("INSERT OR REPLACE INTO bird_notification_urls (message_id, workspace_id, url)"
                              " VALUES (?,?,?)", (message_id, workspace_id, notification_url))
-        cache_key = (workspace_id, event)
-        rows = tx.cached("bird_webhook_subscriptions", cache_key)
-        if rows is MISSING:
-            rows = tuple(await tx.fetch_all(
+        async def load() -> tuple[Any, ...]:
+            return tuple(await tx.fetch_all(
                 "SELECT id, url, signing_key, filters FROM bird_webhook_subscriptions"
                 " WHERE workspace_id=? AND event=? AND status='active' ORDER BY seq", (workspace_id, event)))
-            tx.remember("bird_webhook_subscriptions", cache_key, rows)
+
+        rows = await tx.read_through("bird_webhook_subscriptions", (workspace_id, event), load)
         if not rows:
             return
         facts = event_facts(event, message, context)

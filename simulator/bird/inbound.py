@@ -18,7 +18,6 @@ from typing import Any
 from simulator.bird import contacts, interactions
 from simulator.bird.encoding import segment_count
 from simulator.core import scheduler as sched
-from simulator.core.cache import MISSING
 from simulator.core.clock import iso_ms, parse_rfc3339
 from simulator.core.scheduler import Job
 from simulator.core.simulation import Simulation
@@ -137,13 +136,12 @@ class Inbound:
         number = contact.get("identifierValue")
         if not number:
             return None
-        opted_out = tx.cached("bird_opt_outs", (channel.id, number))
-        if opted_out is MISSING:
+        async def load() -> bool:
             row = await tx.fetch_one("SELECT opted_out FROM bird_opt_outs WHERE channel_id=? AND identifier=?",
                                      (channel.id, number))
-            opted_out = bool(row is not None and row[0])
-            tx.remember("bird_opt_outs", (channel.id, number), opted_out)
-        if not opted_out:
+            return bool(row is not None and row[0])
+
+        if not await tx.read_through("bird_opt_outs", (channel.id, number), load):
             return None
         return f"{self.sim.world.bird.opt_out_behaviour}:opted_out"
 

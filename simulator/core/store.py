@@ -9,7 +9,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +331,17 @@ class Tx:
         value = self.remembered.get((table, key), MISSING)
         if value is MISSING and table not in self._forgotten:
             value = self.cache.get(table, key)
+        return value
+
+    async def read_through(self, table: str, key: Any, load: Callable[[], Awaitable[Any]], *,
+                           keep_none: bool = True) -> Any:
+        """The cached value for ``table``/``key``, else ``await load()`` remembered (a None too, unless
+        ``keep_none`` is False: a row that is absent now may be inserted by a writer that does not forget)."""
+        value = self.cached(table, key)
+        if value is MISSING:
+            value = await load()
+            if value is not None or keep_none:
+                self.remember(table, key, value)
         return value
 
     def remember(self, table: str, key: Any, value: Any) -> None:
