@@ -228,7 +228,15 @@ def test_form_card_submit(ui_page: Any, provider_sim: Any, provider_sim_receiver
     expect(li.locator(".meta span").first).to_have_text("Form")
     submit = card.get_by_role("button", name="Submit form", exact=True)
     expect(submit).to_be_enabled()
+    # Each page is drawn as a labelled control: a choice page as radio buttons, an input page as a text field.
+    drink = card.get_by_role("group", name="Drink")
+    expect(drink.get_by_role("radio")).to_have_count(2)
+    coffee = drink.get_by_role("radio", name="Coffee")
+    name = card.get_by_role("textbox", name="Name")
+    expect(name).to_have_attribute("placeholder", "Your name")
 
+    coffee.check()
+    name.fill("Ana Lima")
     submit.click()
 
     expect(li.locator(".badge.ok")).to_have_text("answered")
@@ -238,11 +246,12 @@ def test_form_card_submit(ui_page: Any, provider_sim: Any, provider_sim_receiver
     assert data["requestIdentifier"] == _request_id(sent)
     form = data["dynamic"]
     assert form["template"] == "messageForms" and form["version"] == "1.1"
-    # The page submits without answers, so the device takes each select page's first item and each input
-    # page's placeholder.
+    # What was entered on the phone is what the business receives.
     assert [s["pageIdentifier"] for s in form["selections"]] == ["p1", "p2"]
-    assert [i["identifier"] for i in form["selections"][0]["items"]] == ["tea"]
-    assert form["selections"][1]["input"] == "Your name"
+    assert [i["identifier"] for i in form["selections"][0]["items"]] == ["coffee"]
+    assert form["selections"][1]["input"] == "Ana Lima"
+    expect(coffee).to_be_disabled()
+    expect(name).to_be_disabled()
 
 
 def test_rich_link_card(ui_page: Any, provider_sim: Any, provider_sim_receiver: Any) -> None:
@@ -290,3 +299,31 @@ def test_app_clip_rich_link_card(ui_page: Any, provider_sim: Any, provider_sim_r
     expect(link).to_be_visible()
     expect(link).to_have_attribute("href", "https://clip.example.com/order")
     expect(link.locator(".card-sub")).to_have_text("App Clip · clip.example.com")
+
+
+def test_form_card_multiple_choice_and_untouched_pages(ui_page: Any, provider_sim: Any,
+                                                       provider_sim_receiver: Any) -> None:
+    """Checkboxes for a multipleSelection page; a page left untouched is answered by the device itself."""
+    expect = _expect()
+    page = ui_page
+    _open(page, provider_sim)
+    msp = _MSP(provider_sim, provider_sim_receiver)
+    form = {"version": "1.1", "template": "messageForms", "data": {"startPageIdentifier": "p1", "pages": [
+        {"pageIdentifier": "p1", "type": "select", "title": "Extras", "multipleSelection": True,
+         "items": [{"identifier": "milk", "title": "Milk"}, {"identifier": "sugar", "title": "Sugar"},
+                   {"identifier": "ice", "title": "Ice"}]},
+        {"pageIdentifier": "p2", "type": "input", "title": "Table", "submitForm": True,
+         "options": {"placeholder": "Table number"}}]}}
+    sent = msp.interactive("dynamic", form, "Your order")
+    card = _card(page, sent).get_by_role("group", name="Form")
+    extras = card.get_by_role("group", name="Extras")
+    expect(extras.get_by_role("checkbox")).to_have_count(3)
+    extras.get_by_role("checkbox", name="Milk").check()
+    extras.get_by_role("checkbox", name="Ice").check()
+    extras.get_by_role("checkbox", name="Milk").uncheck()
+    extras.get_by_role("checkbox", name="Sugar").check()
+    card.get_by_role("button", name="Submit form", exact=True).click()
+
+    selections = msp.webhooks(1)[0]["interactiveData"]["data"]["dynamic"]["selections"]
+    assert sorted(i["identifier"] for i in selections[0]["items"]) == ["ice", "sugar"]
+    assert selections[1]["input"] == "Table number"  # untouched: the device's default

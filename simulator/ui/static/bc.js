@@ -10,7 +10,7 @@
   };
   const ANSWER_PATHS = { authenticate: "authentication", dynamic: "form", customApp: "custom-app" };
   let ui = null; // helpers from app.js
-  const local = { selected: null, picks: new Map(), available: null, lastSignature: "" };
+  const local = { selected: null, picks: new Map(), forms: new Map(), available: null, lastSignature: "" };
 
   function customers(state) {
     if (local.customers) return local.customers;
@@ -145,6 +145,62 @@
           onclick: guard(() => act("answer/apple-pay", { requestIdentifier: key, approve: true }, "Payment approved")) }, " Pay")));
   }
 
+  // A form drawn page by page: choices as radio buttons (checkboxes with multipleSelection), other pages as a
+  // text field. What the user entered survives re-renders (local.forms); untouched pages are left out, so the
+  // simulated device answers them itself (first item, placeholder).
+  function renderForm(msg, idata, answered) {
+    const { h, guard } = ui;
+    const images = imageMap(idata.data);
+    const dynamic = (idata.data || {}).dynamic || {};
+    const pages = (dynamic.data || {}).pages || [];
+    const key = msg.interactive.requestIdentifier;
+    const answers = local.forms.get(key) || {};
+    local.forms.set(key, answers);
+    const submit = async () => {
+      const sent = {};
+      for (const [page, value] of Object.entries(answers)) {
+        if (Array.isArray(value) ? value.length : String(value).trim() !== "") sent[page] = value;
+      }
+      await act("answer/form", { requestIdentifier: key, answers: sent }, "Form submitted");
+    };
+    const card = h("form", { class: "card-ui form-card", role: "group", "aria-label": "Form",
+      onsubmit: guard(async (event) => { event.preventDefault(); await submit(); }) },
+      received(idata, images, "Form"));
+    pages.forEach((page, index) => {
+      const id = page.pageIdentifier;
+      const field = `form-${key}-${index}`;
+      const items = page.items || [];
+      if ((page.type === "select" || page.type === "picker") && items.length) {
+        const multi = Boolean(page.multipleSelection);
+        const chosen = new Set([].concat(answers[id] || []));
+        card.append(h("fieldset", { class: "form-page", dataset: { page: id } },
+          h("legend", {}, page.title || id),
+          items.map((item, i) => h("label", { class: "form-choice" },
+            h("input", { type: multi ? "checkbox" : "radio", name: field, value: item.identifier, id: `${field}-${i}`,
+              checked: chosen.has(item.identifier), disabled: answered,
+              onchange: (event) => {
+                if (multi) {
+                  const now = new Set([].concat(answers[id] || []));
+                  if (event.target.checked) now.add(item.identifier); else now.delete(item.identifier);
+                  answers[id] = [...now];
+                } else {
+                  answers[id] = item.identifier;
+                }
+              } }),
+            h("span", {}, item.title || item.identifier)))));
+      } else {
+        const options = page.options || {};
+        card.append(h("div", { class: "form-page", dataset: { page: id } },
+          h("label", { for: field }, page.title || id),
+          h("input", { type: "text", id: field, name: field, placeholder: options.placeholder || "",
+            value: answers[id] || "", disabled: answered,
+            oninput: (event) => { answers[id] = event.target.value; } })));
+      }
+    });
+    card.append(h("div", { class: "card-actions" }, h("button", { type: "submit", disabled: answered }, "Submit form")));
+    return card;
+  }
+
   function renderGeneric(msg, idata, answered, feature) {
     const { h, guard } = ui;
     const images = imageMap(idata.data);
@@ -198,6 +254,7 @@
       else if (feature === "event") li.append(renderTimePicker(msg, idata, answered));
       else if (feature === "quick-reply") li.append(renderQuickReply(msg, idata, answered));
       else if (feature === "payment") li.append(renderPayment(msg, idata, answered));
+      else if (feature === "dynamic") li.append(renderForm(msg, idata, answered));
       else li.append(renderGeneric(msg, idata, answered, feature));
     } else if (idata) {
       const reply = idata.replyMessage || (idata.data && idata.data.replyMessage) || {};
