@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+from simulator.core import checkpoints as checkpoints_module
 from simulator.core import store as store_module
 from simulator.core.store import Store, migration_files
 
@@ -127,8 +128,9 @@ def test_wal_restarts_although_writes_continue_during_the_checkpoint(tmp_path, m
     import os
     import sqlite3
 
-    monkeypatch.setattr(store_module, "_CHECKPOINT_EVERY", 10**9)  # checkpoints only when this test says
-    monkeypatch.setattr(store_module, "_RESTART_FRAMES", 1)
+    monkeypatch.setattr(checkpoints_module, "CHECKPOINT_EVERY", 10**9)  # checkpoints only when this test says
+    monkeypatch.setattr(checkpoints_module, "CHECKPOINT_INTERVAL_S", 10**9)
+    monkeypatch.setattr(checkpoints_module, "RESTART_FRAMES", 1)
     db = str(tmp_path / "w.db")
 
     async def scenario() -> tuple[int, int]:
@@ -143,7 +145,9 @@ def test_wal_restarts_although_writes_continue_during_the_checkpoint(tmp_path, m
                     await tx.execute("INSERT INTO blobs (v) VALUES (?)", (bytes(3000),))
 
         await write(100)
-        first_pass = store._checkpoint_pass  # noqa: SLF001
+        checkpoints = store.checkpoints
+        assert checkpoints is not None
+        first_pass = checkpoints.checkpoint_pass
         passes = 0
 
         async def pass_with_a_write_under_way(*mode: str) -> tuple[int, int]:
@@ -159,9 +163,9 @@ def test_wal_restarts_although_writes_continue_during_the_checkpoint(tmp_path, m
             other.close()
             return frames
 
-        monkeypatch.setattr(store, "_checkpoint_pass", pass_with_a_write_under_way)
+        monkeypatch.setattr(checkpoints, "checkpoint_pass", pass_with_a_write_under_way)
         size_before = os.path.getsize(db + "-wal")
-        await store._checkpoint()  # noqa: SLF001
+        await checkpoints.run()
         assert os.path.getsize(db + "-wal") == 0, "the paused pass did not empty the WAL"
         assert store.stats["wal_restarts"] == 1
         await write(50)  # fewer frames than the WAL held before

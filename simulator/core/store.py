@@ -8,7 +8,6 @@ import importlib.resources
 import logging
 import re
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,11 @@ from typing import Any
 import aiosqlite
 
 from simulator.core.cache import MISSING, ReadCache
+from simulator.core.checkpoints import Checkpointer
 
 log = logging.getLogger("simulator.store")
 
 _GROUP_MAX = 64  # transactions per group commit
-_CHECKPOINT_EVERY = 1000  # commits between background WAL checkpoints …
-_CHECKPOINT_ROWS = 20_000  # … or rows written: a 500-transition batch dirties ~1,000 pages …
-_CHECKPOINT_INTERVAL_S = 1.0  # … or this long while commits go on: few rows can be many pages (50 KB payloads)
-_RESTART_FRAMES = 8192  # WAL frames (32 MB) past which the WAL is made to restart (see _checkpoint)
-_CATCH_UP_PASSES = 4  # unpaused checkpoint passes before the paused one …
-_PAUSED_PASS_FRAMES = 1024  # … stopping early once this few frames are left to copy
 _GROUP_WAIT_S = 0.002  # the longest a finished transaction waits for others to join its group commit
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -63,13 +57,9 @@ class Store:
         self._commit_due = False
         self._timer: asyncio.TimerHandle | None = None
         self._active = 0  # HTTP requests in flight that may write (request_started / request_finished)
-        self._checkpointer: aiosqlite.Connection | None = None
-        self._checkpoint_task: asyncio.Task[None] | None = None
-        self._commits_since_checkpoint = 0
-        self._changes_at_checkpoint = 0
-        self._checkpoint_started = time.monotonic()
         # Group-commit ratio and checkpoint activity, for the benchmarks and anyone tuning.
         self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0, "wal_restarts": 0}
+        self.checkpoints: Checkpointer | None = None  # file databases only
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -94,12 +84,8 @@ class Store:
             # (PASSIVE: writers go on meanwhile); the WAL restarts from its start once a checkpoint caught up.
             await self._conn.execute("PRAGMA wal_autocheckpoint=0")
             await self._conn.execute("PRAGMA journal_size_limit=67108864")  # a restarted WAL shrinks to 64 MB
-            self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._checkpointer.execute("PRAGMA busy_timeout=5000")
-            # Checkpoints without fsync: on this VM the fsyncs were a third of an hour-long advance's wall time,
-            # with writers waiting on the WAL-restart pass. A killed process loses nothing (the OS holds the
-            # writes); an OS crash or power loss may lose or damage the db, which a simulator can afford.
-            await self._checkpointer.execute("PRAGMA synchronous=OFF")
+            self.checkpoints = Checkpointer(self.path, self.stats, self._writers_paused)
+            await self.checkpoints.open()
         try:
             await self.migrate()
         except BaseException:
@@ -107,13 +93,9 @@ class Store:
             raise
 
     async def close(self) -> None:
-        if self._checkpoint_task is not None:
-            with contextlib.suppress(Exception):
-                await self._checkpoint_task
-            self._checkpoint_task = None
-        if self._checkpointer is not None:
-            await self._checkpointer.close()
-            self._checkpointer = None
+        if self.checkpoints is not None:
+            await self.checkpoints.close()
+            self.checkpoints = None
         if self._conn is not None:
             if self.path != ":memory:":
                 with contextlib.suppress(sqlite3.Error):
@@ -121,60 +103,13 @@ class Store:
             await self._conn.close()
             self._conn = None
 
-    def _maybe_checkpoint(self) -> None:
-        """Runs right after a COMMIT: start a background checkpoint every so many commits or rows written."""
-        self._commits_since_checkpoint += 1
-        changes = self.conn._conn.total_changes  # noqa: SLF001 - rows written since open: a cheap WAL growth gauge
-        if (self._checkpointer is None
-                or (self._commits_since_checkpoint < _CHECKPOINT_EVERY
-                    and changes - self._changes_at_checkpoint < _CHECKPOINT_ROWS
-                    and time.monotonic() - self._checkpoint_started < _CHECKPOINT_INTERVAL_S)
-                or (self._checkpoint_task is not None and not self._checkpoint_task.done())):
-            return
-        self._commits_since_checkpoint = 0
-        self._changes_at_checkpoint = changes
-        self._checkpoint_started = time.monotonic()
-        self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint())
-
-    async def _checkpoint(self) -> None:
-        """Checkpoint on the second connection (aiosqlite's thread); writers go on meanwhile.
-
-        Under continuous writes SQLite never restarts the WAL (a restart needs a write to begin when every frame
-        has been copied back), so it grew to 1.8 GB in an hour-long advance and reads slowed as its index grew.
-        Once it passes _RESTART_FRAMES, writers are paused (asynchronously: the event loop runs on) while a second
-        pass copies what was committed during the first; the next write then restarts the WAL.
-        """
-        if self._checkpointer is None:
-            return
-        try:
-            log_frames, left = await self._checkpoint_pass()
-            if log_frames >= _RESTART_FRAMES:
-                # Catch up without pausing first: each pass copies what came in during the previous one, so the
-                # paused pass below copies little (one pass with writers paused was a 150-300 ms stall).
-                for _ in range(_CATCH_UP_PASSES):
-                    if left <= _PAUSED_PASS_FRAMES:
-                        break
-                    _, left = await self._checkpoint_pass()
-                async with self._write_lock:
-                    if self._group:
-                        self._commit_group()
-                    # TRUNCATE also empties the WAL file here, on aiosqlite's thread; left to the next write, a
-                    # restart would cut the file down to journal_size_limit on the event loop (~150 ms at 150 MB).
-                    await self._checkpoint_pass("TRUNCATE")
-                    self.stats["wal_restarts"] += 1
-        except sqlite3.Error as exc:  # busy or closing: the next one catches up
-            log.debug("checkpoint skipped: %s", exc)
-
-    async def _checkpoint_pass(self, mode: str = "PASSIVE") -> tuple[int, int]:
-        """One checkpoint: (frames in the WAL, frames of it not copied back yet)."""
-        assert self._checkpointer is not None
-        # Stepped to the end and closed: a PRAGMA cursor left open keeps a read transaction on the WAL.
-        async with self._checkpointer.execute(f"PRAGMA wal_checkpoint({mode})") as cursor:
-            _busy, log_frames, copied = await cursor.fetchone() or (0, 0, 0)
-            await cursor.fetchall()
-        self.stats["checkpoints"] += 1
-        self.stats["wal_frames"] = log_frames
-        return int(log_frames), max(int(log_frames) - int(copied), 0)
+    @contextlib.asynccontextmanager
+    async def _writers_paused(self) -> AsyncIterator[None]:
+        """No transaction runs or waits uncommitted inside this block (the checkpointer's paused pass)."""
+        async with self._write_lock:
+            if self._group:
+                self._commit_group()
+            yield
 
     async def migrate(self) -> list[str]:
         """Apply every migration not applied yet, in order; returns the names applied now.
@@ -299,7 +234,9 @@ class Store:
         for future in group:
             if not future.done():
                 future.set_result(None)
-        self._maybe_checkpoint()
+        if self.checkpoints is not None:
+            # total_changes: rows written since open, a cheap gauge of WAL growth
+            self.checkpoints.after_commit(self.conn._conn.total_changes)  # noqa: SLF001
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
         return _fetch_one(self.conn._conn, sql, params)  # noqa: SLF001
