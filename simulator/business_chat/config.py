@@ -119,5 +119,9 @@ def app_clip_title(config: BCConfig, url: str) -> str | None:
             return None
         if config.app_clips[prefix]:
             return config.app_clips[prefix]
-    return f"App Clip · {urlsplit(url).hostname or url}"
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: the URL is still the business's to send
+        host = None
+    return f"App Clip · {host or url}"
 

@@ -83,6 +83,8 @@ def test_construct_payload_refuses_bad_requests(provider_sim: Any, msp: MSP) -> 
         r = msp.http.post("/v1/constructPayload", json=bad, headers={"Authorization": f"Bearer {msp.token()}"})
         assert r.status_code == 400, (bad, r.text)
         assert r.json()["errors"][0]["pointer"].startswith(pointer), (bad, r.json())
+    r = construct(msp, "https://[unbalanced/clip")  # urlsplit raises on it; still a 200, never a 5xx
+    assert r.status_code == 200 and r.json()["richLinkDataRef"]["title"] == "App Clip · https://[unbalanced/clip"
     r = msp.http.post("/v1/constructPayload", content=b"{not json",
                       headers={"Authorization": f"Bearer {msp.token()}", "content-type": "application/json"})
     assert r.status_code == 400

@@ -229,6 +229,10 @@
     }));
   }
 
+  function hostOf(url) {
+    try { return new URL(url, location.href).host; } catch (err) { return String(url); }  // never break the thread
+  }
+
   function renderMessage(msg) {
     const { h } = ui;
     const fromBusiness = msg.direction === "received";
@@ -245,7 +249,7 @@
       li.append(h("a", { class: "card-ui", href: msg.richLink.url, target: "_blank", rel: "noopener", "aria-label": `Link: ${msg.richLink.title || msg.richLink.url}` },
         msg.richLink.image ? h("img", { src: msg.richLink.image, alt: "" }) : null,
         h("div", { class: "card-title" }, msg.richLink.title || msg.richLink.url),
-        h("div", { class: "card-sub" }, (msg.richLink.appClip ? "App Clip · " : "") + new URL(msg.richLink.url, location.href).host)));
+        h("div", { class: "card-sub" }, (msg.richLink.appClip ? "App Clip · " : "") + hostOf(msg.richLink.url))));
     }
     if (idata && fromBusiness) {
       const answered = Boolean(inter.answered);
