@@ -45,9 +45,11 @@ routes = [
     Route(WS + "/projects", h.list_projects, methods=["GET"]),
     Route("/organizations/{organization_id}/workspaces", h.list_workspaces, methods=["GET"]),
     Route("/organizations/{organization_id}/workspaces/{workspace_id}", h.get_workspace, methods=["GET"]),
-    # media: presigned uploads (three spellings seen for the channel flavour), the upload itself, downloads
+    # media: presigned uploads (three spellings seen for the channel flavour, plus the Conversations API twin whose
+    # flow Bird documents in full), the upload itself, downloads
     Route(WS + "/presigned-upload", mh.presign_workspace, methods=["POST"]),
     Route(WS + "/channel-media/presigned-upload", mh.presign_workspace, methods=["POST"]),
+    Route(WS + "/conversations/{conversation_id}/presigned-upload", mh.presign_workspace, methods=["POST"]),
     Route(CH + "/presigned-upload", mh.presign_channel, methods=["POST"]),
     Route(UPLOAD_PATH, mh.upload, methods=["POST"]),
     Route(CH + "/media/{media_id}", mh.get_channel_media, methods=["GET"]),

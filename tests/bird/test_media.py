@@ -22,6 +22,8 @@ def presign(sim, content_type="image/png", channel_id=None, variant="channel"):
         path = f"/workspaces/{ws}/channels/{channel_id or sim.channel_id(mms=True)}/presigned-upload"
     elif variant == "workspace":
         path = f"/workspaces/{ws}/presigned-upload"
+    elif variant == "conversation":
+        path = f"/workspaces/{ws}/conversations/3f0c8a3e-9a3b-4a9e-8c6b-5d2f6c7e1a10/presigned-upload"
     else:
         path = f"/workspaces/{ws}/channel-media/presigned-upload"
     response = sim.http.post(path, json={"contentType": content_type}, headers=sim.bird_headers)
@@ -62,7 +64,7 @@ def test_round_trip_byte_for_byte(provider_sim):
     assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(PNG).hexdigest() and got.content == PNG
 
 
-@pytest.mark.parametrize("variant", ["workspace", "channel-media"])
+@pytest.mark.parametrize("variant", ["workspace", "channel-media", "conversation"])
 def test_workspace_level_variants(provider_sim, variant):
     ticket = presign(provider_sim, "application/pdf", variant=variant)
     assert "x-amz-meta-channel-id" not in ticket["uploadFormData"]
