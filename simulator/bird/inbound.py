@@ -136,6 +136,7 @@ class Inbound:
         number = contact.get("identifierValue")
         if not number:
             return None
+
         async def load() -> bool:
             row = await tx.fetch_one("SELECT opted_out FROM bird_opt_outs WHERE channel_id=? AND identifier=?",
                                      (channel.id, number))
