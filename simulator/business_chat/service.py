@@ -8,7 +8,7 @@ from typing import Any
 
 from simulator.business_chat import crypto, device
 from simulator.business_chat.actions import ActionError, Customer, find_interactive
-from simulator.business_chat.blobs import BlobStore
+from simulator.business_chat.blobs import Blob, BlobStore
 from simulator.business_chat.config import BCConfig, app_clip_title
 from simulator.business_chat.customers import Directory
 from simulator.business_chat.errors import BCError, NotFound, body_error, invalid
@@ -69,14 +69,22 @@ class BusinessChat:
             "title": title, "signature-base64": crypto.b64(blob.checksum), "size": blob.size, "url": blob.url,
             "owner": blob.owner, "key": crypto.key_field(key)}}
 
-    async def _resolve_app_clip(self, conn: Any, business_id: str, ref: dict[str, Any]) -> dict[str, Any]:
+    async def _referenced_blob(self, conn: Any, ref: dict[str, Any], field: str, kind: str, owners: tuple[str, ...],
+                               missing: str, what: str) -> Blob:
+        """The stored blob a ``…DataRef`` points at: its url must name a blob of ``kind`` owned by one of
+        ``owners`` (business ids; "" = any), and its owner must match; 400 at ``/<field>/…`` otherwise."""
         blob = await self.blobs.by_url(conn, str(ref.get("url")))
-        if (blob is None or blob.kind != "richlink" or blob.data is None
-                or blob.business_id not in ("", business_id)):
-            raise body_error("/richLinkDataRef/url", "no App Clip rich link at this url for this business "
-                                                     "(make one with /v1/constructPayload)")
+        if blob is None or blob.kind != kind or blob.data is None or blob.business_id not in owners:
+            raise body_error(f"/{field}/url", missing)
         if ref.get("owner") != blob.owner:
-            raise body_error("/richLinkDataRef/owner", "owner does not match the stored rich link")
+            raise body_error(f"/{field}/owner", f"owner does not match the stored {what}")
+        return blob
+
+    async def _resolve_app_clip(self, conn: Any, business_id: str, ref: dict[str, Any]) -> dict[str, Any]:
+        blob = await self._referenced_blob(conn, ref, "richLinkDataRef", "richlink", ("", business_id),
+                                           "no App Clip rich link at this url for this business (make one with "
+                                           "/v1/constructPayload)", "rich link")
+        assert blob.data is not None
         if "signature-base64" in ref and crypto.signature_bytes(str(ref["signature-base64"])) != blob.checksum:
             raise body_error("/richLinkDataRef/signature-base64", "signature does not match the stored rich link")
         key = bytes.fromhex(blob.meta["key"])
@@ -93,12 +101,9 @@ class BusinessChat:
                 "title": title, "dataRefSig": crypto.b64(crypto.checksum(blob.url.encode() + blob.owner.encode()))}
 
     async def _resolve_data_ref(self, conn: Any, business_id: str, ref: dict[str, Any]) -> dict[str, Any]:
-        blob = await self.blobs.by_url(conn, str(ref.get("url")))
-        if blob is None or blob.kind != "dataref" or blob.business_id != business_id:
-            raise body_error("/interactiveDataRef/url", "no stored payload at this url for this business "
-                                                        "(send it once with include-data-ref: true)")
-        if ref.get("owner") != blob.owner:
-            raise body_error("/interactiveDataRef/owner", "owner does not match the stored payload")
+        blob = await self._referenced_blob(conn, ref, "interactiveDataRef", "dataref", (business_id,),
+                                           "no stored payload at this url for this business (send it once with "
+                                           "include-data-ref: true)", "payload")
         if "interactiveData" in blob.meta:  # rows stored before the payload was kept only as the blob's bytes
             return dict(blob.meta["interactiveData"])
         return dict(loads(blob.data))

@@ -80,10 +80,11 @@ class Store:
         await self._conn.execute("PRAGMA cache_size=-16000")
         if self.path != ":memory:":
             # SQLite checkpoints inside the COMMIT that crosses 1,000 WAL pages: tens of ms with the event loop
-            # waiting (statements run on it). A second connection on aiosqlite's thread checkpoints instead
-            # (PASSIVE: writers go on meanwhile); the WAL restarts from its start once a checkpoint caught up.
+            # waiting (statements run on it). The Checkpointer's own connection, on aiosqlite's thread, does it
+            # instead (checkpoints.py: PASSIVE passes, then a paused TRUNCATE that empties the WAL).
             await self._conn.execute("PRAGMA wal_autocheckpoint=0")
-            await self._conn.execute("PRAGMA journal_size_limit=67108864")  # a restarted WAL shrinks to 64 MB
+            # Bounds the WAL file when SQLite restarts it by itself (an idle moment), not through the Checkpointer.
+            await self._conn.execute("PRAGMA journal_size_limit=67108864")
             self.checkpoints = Checkpointer(self.path, self.stats, self._writers_paused)
             await self.checkpoints.open()
         try:
