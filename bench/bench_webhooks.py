@@ -1,7 +1,8 @@
 """Benchmark 5: signed webhook deliveries per second to a loopback receiver (target >= 1,000/s), outbox durable
 (file db, WAL). Measured through the core outbox (sim.outbox.enqueue in-process, then the scheduler delivers),
 so it holds for every provider; the receiver (a separate process) checks each HMAC-SHA256 signature.
-Baseline: the same bodies POSTed straight with httpx at the same concurrency (the HTTP client's limit)."""
+Baseline: the same bodies POSTed straight with aiohttp (the outbox's client) at the same concurrency (the HTTP
+client's limit)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +14,7 @@ import tempfile
 import time
 from typing import Any
 
+import aiohttp
 import httpx2 as httpx
 
 import common
@@ -61,15 +63,16 @@ def run(events: int = 5000, runs: int = 3) -> dict[str, Any]:
             client.post(f"{receiver.url}/reset")
 
             async def direct() -> float:
-                limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-                async with httpx.AsyncClient(limits=limits) as ac:
+                # The same client the outbox delivers with (aiohttp), same concurrency cap, nothing stored.
+                connector = aiohttp.TCPConnector(limit=64, limit_per_host=32)
+                async with aiohttp.ClientSession(connector=connector) as session:
                     sem = asyncio.Semaphore(32)
 
                     async def one(i: int) -> None:
                         body, headers = _signed(i)
-                        async with sem:
-                            r = await ac.post(url, content=body, headers=headers)
-                            assert r.status_code == 204
+                        async with sem, session.post(url, data=body, headers=headers) as r:
+                            await r.read()
+                            assert r.status == 204
 
                     t0 = time.perf_counter()
                     await asyncio.gather(*(one(i) for i in range(events)))
@@ -85,6 +88,6 @@ def run(events: int = 5000, runs: int = 3) -> dict[str, Any]:
 
 def report(r: dict[str, Any]) -> list[str]:
     return ["## Webhooks (signed, durable outbox → loopback receiver)",
-            f"{r['deliveries_per_s']:.0f} deliveries/s over {r['events']} events via {r['via']}; raw httpx at the"
+            f"{r['deliveries_per_s']:.0f} deliveries/s over {r['events']} events via {r['via']}; raw aiohttp at the"
             f" same concurrency {r['limit_per_s']:.0f}/s; ratio {r['ratio']}",
             *[f"target {k}: {v}" for k, v in r["targets"].items()]]

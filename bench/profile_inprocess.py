@@ -91,7 +91,7 @@ async def _drive(what: str, n: int, profile: bool) -> None:
         print(f"{n} × {what}, 16 concurrent: {wall / n * 1e6:.0f} µs wall, {cpu / n * 1e6:.0f} µs CPU per request;"
               f" store {app.state.sim.store.stats}")
         if profiler:
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+            pstats.Stats(profiler).sort_stats(os.environ.get("SORT","tottime")).print_stats(int(os.environ.get("TOP","35")))
 
 
 async def _bc_requests(app, kind: str) -> list[tuple[list[tuple[bytes, bytes]], bytes]]:
@@ -138,7 +138,7 @@ async def _advance(db: str, profile: bool) -> None:
             print(f"advance 1 h: {result['ran']} jobs in {wall:.2f} s ({cpu:.2f} s CPU), {wall / ran * 1e6:.0f} µs"
                   f" per job; store {sim.store.stats}")
             if profiler:
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+                pstats.Stats(profiler).sort_stats(os.environ.get("SORT","tottime")).print_stats(int(os.environ.get("TOP","35")))
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(work + suffix).unlink(missing_ok=True)
