@@ -235,7 +235,8 @@ class Subscriptions:
         if row is None:
             raise NotFound(f"no delivery with request id {request_id} for subscription {sub_id}")
         attempts = await self.sim.store.fetch_all(
-            "SELECT attempt, at, status_code, error, duration_ms FROM outbox_attempts WHERE outbox_id=? ORDER BY id",
+            "SELECT attempt, at, status_code, error, duration_ms, response_body FROM outbox_attempts"
+            " WHERE outbox_id=? ORDER BY id",
             (row[0],))
         body = bytes(row[5])
         try:
@@ -247,7 +248,7 @@ class Subscriptions:
             "executionStatus": _execution_status(row[7], row[6]), "createdAt": iso_ms(row[8]),
             "request": {"method": "POST", "url": row[3], "headers": json.loads(row[4]), "body": request_body},
             "attempts": [{"attempt": a[0], "at": iso_ms(a[1]), "httpStatusCode": a[2], "error": a[3],
-                          "durationMs": round(a[4], 3)} for a in attempts],
+                          "durationMs": round(a[4], 3), "responseBody": a[5]} for a in attempts],
         }
 
 

@@ -379,12 +379,13 @@ async def _deliveries(sim: Simulation, limit: int, *, provider: str | None = Non
     if items:
         ids = [i["id"] for i in items]
         attempts = await sim.store.fetch_all(
-            f"SELECT outbox_id, attempt, at, status_code, error, duration_ms FROM outbox_attempts"  # noqa: S608
+            f"SELECT outbox_id, attempt, at, status_code, error, duration_ms, response_body"  # noqa: S608
+            f" FROM outbox_attempts"
             f" WHERE outbox_id IN ({','.join('?' * len(ids))}) ORDER BY id", ids)
         by_id = {i["id"]: i for i in items}
         for a in attempts:
             by_id[a[0]]["attempts"].append({"attempt": a[1], "at": iso_ms(a[2]), "statusCode": a[3], "error": a[4],
-                                            "durationMs": round(a[5], 1)})
+                                            "durationMs": round(a[5], 1), "responseBody": a[6]})
     return items
 
 

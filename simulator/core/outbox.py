@@ -215,9 +215,10 @@ class Outbox:
                 attempt = delivery.attempts + 1
                 ok = result.status_code is not None and 200 <= result.status_code < 300
                 await tx.insert(
-                    "INSERT INTO outbox_attempts (outbox_id, attempt, at, status_code, error, duration_ms)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (delivery.id, attempt, now, result.status_code, result.error, result.duration_ms),
+                    "INSERT INTO outbox_attempts (outbox_id, attempt, at, status_code, error, duration_ms,"
+                    " response_body) VALUES (?,?,?,?,?,?,?)",
+                    (delivery.id, attempt, now, result.status_code, result.error, result.duration_ms,
+                     result.response_body),
                 )
                 if job.payload.get("duplicate"):
                     await tx.execute("UPDATE outbox SET attempts = ? WHERE id = ?", (attempt, delivery.id))

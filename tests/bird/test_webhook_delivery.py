@@ -97,7 +97,7 @@ def test_connection_refused_is_retried(provider_sim, receiver):
 
 def test_logs_and_details(provider_sim, receiver):
     sub = subscribe(provider_sim, receiver.url)
-    receiver.set_responses([500])
+    receiver.set_responses([(500, b'{"error": "db down"}')])
     provider_sim.send_sms("+15551230000")
     provider_sim.advance(40)
     receiver.wait_for(5)
@@ -112,6 +112,7 @@ def test_logs_and_details(provider_sim, receiver):
     details = provider_sim.http.get(base + "/details", params={"requestId": accepted["requestId"]},
                                     headers=provider_sim.bird_headers).json()
     assert [a["httpStatusCode"] for a in details["attempts"]] == [500, 200]
+    assert details["attempts"][0]["responseBody"] == '{"error": "db down"}'  # what the receiver answered
     assert details["request"]["body"]["payload"]["status"] == "accepted"
     assert "messagebird-signature" in details["request"]["headers"]
     only_ok = provider_sim.http.get(base, params={"executionStatus": "failed"}, headers=provider_sim.bird_headers)
@@ -165,3 +166,18 @@ def test_deleting_a_subscription_stops_its_queued_retries(provider_sim, receiver
     assert len(receiver.requests) == 2
     outbox = provider_sim.control("GET", "/_sim/outbox", params={"status": "cancelled"})
     assert outbox["stats"]["cancelled"] == 1 and len(outbox["results"]) == 1
+
+
+def test_receiver_answer_is_logged_and_cut(provider_sim, receiver):
+    sub = subscribe(provider_sim, receiver.url, filters=[{"key": "messageStatus", "value": "accepted"}])
+    receiver.set_responses([(422, "é".encode() * 5000)])  # 10,000 bytes of UTF-8
+    provider_sim.send_sms("+15551230000")
+    provider_sim.wait_for_journal(kind="webhook")  # journalled once the attempt is recorded
+    outbox = provider_sim.http.get("/_sim/outbox", params={"provider": "bird"}).json()["results"]
+    attempt = outbox[0]["attempts"][0]
+    assert attempt["statusCode"] == 422 and attempt["responseBody"] == "é" * 2000
+    logs = provider_sim.http.get(subs_path(provider_sim) + f"/{sub['id']}/logs", headers=provider_sim.bird_headers)
+    request_id = logs.json()["results"][0]["requestId"]
+    details = provider_sim.http.get(subs_path(provider_sim) + f"/{sub['id']}/logs/details",
+                                    params={"requestId": request_id}, headers=provider_sim.bird_headers).json()
+    assert details["attempts"][0]["responseBody"] == "é" * 2000

@@ -26,7 +26,7 @@ def test_send_and_watch_the_status_move_to_delivered(ui_page: Any, provider_sim:
         f"/workspaces/{provider_sim.workspace_id}/webhook-subscriptions", headers=provider_sim.bird_headers,
         json={"service": "channels", "event": "sms.outbound", "url": provider_sim_receiver.url + "/bird"})
     has_webhooks = subscribed.status_code in (200, 201)
-    provider_sim_receiver.set_responses([503])  # the first delivery fails and is retried
+    provider_sim_receiver.set_responses([(503, b"maintenance until 10:00")])  # the first delivery fails, is retried
     _open(page)
     message = provider_sim.send_sms("+15551230000", "Your table for two is ready")
     conversation = page.locator('#bird-channels button[data-phone="+15551230000"]')
@@ -52,6 +52,10 @@ def test_send_and_watch_the_status_move_to_delivered(ui_page: Any, provider_sim:
             f"document.querySelectorAll('#bird-thread li[data-id=\"{message['id']}\"] .deliveries > li').length >= 4")
         codes = bubble.locator(".attempts li").all_inner_texts()
         assert any(c.startswith("#1 503") for c in codes) and any(" 200 " in c for c in codes), codes
+        # what the receiver said, for debugging (the delivery whose first attempt got the 503)
+        answers = bubble.locator(".deliveries details.answers").filter(has_text="maintenance")
+        answers.locator("summary").click()
+        assert "#1 503\nmaintenance until 10:00" in answers.locator("pre").inner_text()
     bubble.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot_dir / "bird-inbox.png"))
 

@@ -451,11 +451,16 @@ function renderDelivery(d) {
       d.nextAttemptAt ? h("span", { class: "small muted" }, `next attempt ${clockText(d.nextAttemptAt)}`) : null),
     h("div", { class: "url" }, `POST ${d.url}`),
     h("ol", { class: "attempts", "aria-label": "Attempts" }, d.attempts.map((a) =>
-      h("li", { class: a.statusCode && a.statusCode < 300 ? "ok" : "bad", title: a.error || "" },
+      h("li", { class: a.statusCode && a.statusCode < 300 ? "ok" : "bad",
+        title: [a.error, a.responseBody && `receiver answered: ${a.responseBody}`].filter(Boolean).join("\n") },
         `#${a.attempt} ${a.statusCode ?? (a.error || "error")} at ${timeOnly(a.at)} (${a.durationMs} ms)`))),
     d.attempts.length ? null : h("p", { class: "small muted" }, "Not attempted yet"),
     h("details", {}, h("summary", { class: "small" }, "Request headers and body"),
-      h("pre", {}, JSON.stringify({ headers: d.headers, body: d.body }, null, 2))));
+      h("pre", {}, JSON.stringify({ headers: d.headers, body: d.body }, null, 2))),
+    d.attempts.some((a) => a.responseBody) ? h("details", { class: "answers" },
+      h("summary", { class: "small" }, "What the receiver answered"),
+      h("pre", {}, d.attempts.filter((a) => a.responseBody)
+        .map((a) => `#${a.attempt} ${a.statusCode ?? ""}\n${a.responseBody}`).join("\n\n"))) : null);
 }
 
 async function sendInbound(event) {
