@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
+from simulator.bird.connectors import Connectors
 from simulator.bird.delivery import Delivery
 from simulator.bird.errors import bird_shape
 from simulator.bird.inbound import AUTO_REPLY_JOB, Inbound
@@ -24,6 +25,7 @@ class BirdProvider:
     subscriptions: Subscriptions
     delivery: Delivery
     inbound: Inbound
+    connectors: Connectors
 
     def on_full_reset(self) -> None:
         """A full reset deleted every media row: the files go too. Knobs return to their defaults."""
@@ -37,7 +39,8 @@ def install(sim: Simulation) -> tuple[list[BaseRoute], str, Any]:
 
     messages = BirdMessages(sim)
     provider = BirdProvider(messages=messages, media=Media(sim), subscriptions=Subscriptions(sim),
-                            delivery=Delivery(sim), inbound=Inbound(sim))
+                            delivery=Delivery(sim), inbound=Inbound(sim),
+                            connectors=Connectors(sim))
     sim.providers["bird"] = provider
     messages.listeners.append(provider.delivery.on_event)
     messages.listeners.append(provider.inbound.on_event)
@@ -80,4 +83,6 @@ def install(sim: Simulation) -> tuple[list[BaseRoute], str, Any]:
             tx.after_commit.append(remove_files)
 
     sim.reset_hooks.append(reset_scope)
+    sim.reset_hooks.append(provider.connectors.on_reset)
+    sim.open_hooks.append(provider.connectors.load)
     return list(control_routes) + list(routes), "", bird_shape

@@ -211,8 +211,35 @@ async def get_channel(request: Request) -> Response:
 
 async def list_connectors(request: Request) -> Response:
     ws = _workspace(request)
-    items = [views.connector_view(c) for c in ws.channels.values()]
+    connectors = _sim(request).providers["bird"].connectors
+    items = []
+    for channel in ws.channels.values():
+        installed = await connectors.get(ws, channel.connector_id) if channel.id in connectors.installed else None
+        items.append(views.connector_view(channel, installed))
     return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
+
+
+async def get_connector(request: Request) -> Response:
+    ws = _workspace(request)
+    connector_id = request.path_params["connector_id"]
+    channel = next((c for c in ws.channels.values() if c.connector_id == connector_id), None)
+    if channel is None:
+        raise NotFound(f"connector {connector_id} not found")
+    installed = await _sim(request).providers["bird"].connectors.get(ws, connector_id)
+    return respond(views.connector_view(channel, installed))
+
+
+async def install_connector(request: Request) -> Response:
+    ws = _workspace(request)
+    sim = _sim(request)
+    payload = await json_body(request)
+    if not isinstance(payload, dict):
+        raise InvalidPayload.one(".", "the request body must be a JSON object")
+    issues = sim.schemas.issues("bird/create-connector", payload)
+    if issues:
+        raise InvalidPayload.from_issues(issues)
+    record = await sim.providers["bird"].connectors.install(ws, payload)
+    return respond(views.connector_view(ws.channels[record["channelId"]], record), 201)
 
 
 def _organization(request: Request) -> None:

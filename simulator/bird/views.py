@@ -43,19 +43,31 @@ def workspace_view(world: BirdWorld, workspace: Workspace) -> dict[str, Any]:
     }
 
 
-def connector_view(channel: Channel) -> dict[str, Any]:
+def connector_view(channel: Channel, installed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Bird's connector object; ``installed`` is the record of one installed at runtime (connectors.py)."""
     caps = "mms-inbound,mms-outbound,sms-inbound,sms-outbound" if channel.mms else "sms-inbound,sms-outbound"
+    record = installed or {}
+    stamp = iso_ms(record["createdAt"]) if "createdAt" in record else SEEDED_AT
+    template = record.get("template", "sms-messagebird:1")
     return {
         "id": channel.connector_id,
         "workspaceId": channel.workspace_id,
+        "routingKey": record.get("routingKey", channel.connector_id.replace("-", "")[:16]),
         "name": channel.name,
-        "connectorTemplateRef": "sms-messagebird:1",
+        "region": "eu-west-1",
+        "description": "",
+        "arguments": record.get("arguments", {"channelMessageType": channel.message_type}),
+        "connectorTemplateRef": template,
+        "connectorTemplateSlug": template.split(":", 1)[0],
         "status": "active",
         "channel": {"channelId": channel.id, "platform": "sms-messagebird"},
-        "number": {"phoneNumber": channel.number, "capabilities": caps, "country": channel.country,
-                   "numberType": "mobile" if channel.mms else "longcode"},
-        "createdAt": SEEDED_AT,
-        "updatedAt": SEEDED_AT,
+        "number": {"profileId": record.get("profileId", channel.connector_id),
+                   "numberId": record.get("phoneNumberId", channel.connector_id), "phoneNumber": channel.number,
+                   "variables": {}, "capabilities": caps, "country": channel.country,
+                   "numberType": "mobile" if channel.mms else "longcode", "endpointType": "number",
+                   "profileAttachments": []},
+        "createdAt": stamp,
+        "updatedAt": stamp,
     }
 
 

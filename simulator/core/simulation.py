@@ -37,6 +37,7 @@ class Simulation:
     media_dir: Path
     started_at: float = field(default_factory=time.monotonic)
     reset_hooks: list[ResetHook] = field(default_factory=list)
+    open_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # after the store opened
     providers: dict[str, Any] = field(default_factory=dict)
     events: Any = None  # live event bus (simulator.control.events.EventBus), installed with the web UI
     _temp_media: bool = False
@@ -79,6 +80,8 @@ class Simulation:
         self.media_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         await self._restore_clock()
+        for hook in self.open_hooks:
+            await hook()
         await self.outbox.start()
         self.scheduler.start()
 

@@ -26,6 +26,7 @@ PATHS = [
     ("GET", "/workspaces/{ws}/messages"), ("GET", "/workspaces/{ws}/messages/{id}"), ("GET", "/workspaces/{ws}/channels"),
     ("GET", "/workspaces/{ws}/channels/{ch}"), ("POST", "/workspaces/{ws}/contacts"),
     ("GET", "/workspaces/{ws}/contacts/{id}"), ("GET", "/organizations/{org}/workspaces"),
+    ("POST", "/workspaces/{ws}/connectors"), ("GET", "/workspaces/{ws}/connectors/{id}"),
     ("POST", "/organizations/{org}/workspaces/{ws}/webhook-subscriptions"),
     ("POST", "/v1/message"), ("POST", "/v1/authenticate"), ("GET", "/v1/preUpload"), ("POST", "/v1/decodePayload"),
     ("POST", "/v1/constructPayload"),
@@ -63,7 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 def _state(db: Path) -> tuple:
     with sqlite3.connect(db) as raw:
         return tuple(raw.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM {t}").fetchone()
-                     for t in ("bird_messages", "bird_contacts")) + (
+                     for t in ("bird_messages", "bird_contacts", "bird_connectors")) + (
             raw.execute("SELECT COUNT(*) FROM outbox").fetchone(), raw.execute("SELECT COUNT(*) FROM jobs").fetchone())
 
 
