@@ -50,7 +50,7 @@ def machine() -> dict[str, Any]:
         cpu = platform.processor()
     versions = {}
     for dist in ("provider-simulator", "starlette", "uvicorn", "uvloop", "httptools", "aiosqlite", "jsonschema",
-                 "httpx2", "hypothesis", "pyinstrument"):
+                 "httpx2", "aiohttp", "hypothesis", "pyinstrument"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
