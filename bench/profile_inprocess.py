@@ -2,7 +2,7 @@
 callable in this process (16 concurrent senders), or the scheduler advances a copy of the scale db.
 
 Run:
-  .venv/bin/python bench/profile_inprocess.py send|bc-text|bc-list-picker [--n 3000] [--profile]
+  .venv/bin/python bench/profile_inprocess.py send|bc-text|bc-list-picker [--n 3000] [--profile]   (SORT=cumulative TOP=60 for another view)
   .venv/bin/python bench/profile_inprocess.py advance [--db bench/results/scale-1000000.base.db] [--profile]
 """
 from __future__ import annotations
