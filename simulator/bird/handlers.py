@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from simulator.core.errors import parse_json, read_body
 from simulator.core.simulation import Simulation
 from simulator.world import Channel, Workspace
 
+_PLATFORM = re.compile(r"[A-Za-z0-9-]+")
 STATUSES = {"accepted", "rejected", "processing", "scheduled", "sent", "sending_failed", "delivered",
             "delivery_failed", "deleted", "skipped"}
 
@@ -188,20 +190,37 @@ async def list_interactions(request: Request) -> Response:
 
 # -- world views ------------------------------------------------------------------------------------------------
 
-def _limit(request: Request, default: int = 10) -> int:
+def _limit(request: Request, default: int = 10, most: int = 100) -> int:
     try:
-        return max(1, min(100, int(request.query_params.get("limit", default))))
+        return max(1, min(most, int(request.query_params.get("limit", default))))
     except ValueError:
-        raise InvalidPayload.one("limit", "must be an integer from 1 to 100") from None
+        raise InvalidPayload.one("limit", f"must be an integer from 1 to {most}") from None
+
+
+def _values(request: Request, name: str) -> set[str]:
+    """A filter given once, repeated (?status=a&status=b) or comma-separated."""
+    return {v.strip() for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()}
 
 
 async def list_channels(request: Request) -> Response:
     ws = _workspace(request)
     items = [views.channel_view(c) for c in ws.channels.values()]
-    platform = request.query_params.get("platform")
-    if platform:
-        items = [c for c in items if c["platformId"] == platform]
-    return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
+    platforms = _values(request, "platform")
+    bad = next((p for p in platforms if not _PLATFORM.fullmatch(p)), None)
+    if bad is not None:
+        raise InvalidPayload.one("platform", f"must match ^[A-Za-z0-9-]+$, got {bad!r}")
+    if platforms:
+        items = [c for c in items if c["platformId"] in platforms]
+    statuses = _values(request, "status")
+    if statuses:
+        items = [c for c in items if c["status"] in statuses]
+    wanted = _values(request, "channelIds") | _values(request, "channelId")
+    if wanted:
+        items = [c for c in items if c["id"] in wanted]
+    if request.query_params.get("reverse", "false").lower() == "true":
+        items.reverse()
+    # Bird allows up to 1,000 channels per page here (100 on the message lists).
+    return respond(views.page(items, _limit(request, most=1000), request.query_params.get("pageToken")))
 
 
 async def get_channel(request: Request) -> Response:

@@ -90,3 +90,19 @@ def test_control_plane_info_and_health(provider_sim):
     assert info["bird"]["workspaces"][0]["id"] == "5b4b2a1e-0000-4000-8000-00000000a001"
     r = provider_sim.http.get("/_sim/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "NotFound"
+
+
+def test_channel_list_filters(provider_sim):
+    ws = provider_sim.workspace_id
+    path = f"/workspaces/{ws}/channels"
+    every = get(provider_sim, path)["results"]
+    assert [c["id"] for c in get(provider_sim, path, reverse="true")["results"]] == [c["id"] for c in every][::-1]
+    assert len(get(provider_sim, path, status="active")["results"]) == 3
+    assert get(provider_sim, path, status="inactive,suspended")["results"] == []
+    assert get(provider_sim, path, platform="whatsapp")["results"] == []
+    assert len(get(provider_sim, path, platform="sms-messagebird")["results"]) == 3
+    two = [every[0]["id"], every[2]["id"]]
+    assert [c["id"] for c in get(provider_sim, path, channelIds=",".join(two))["results"]] == two
+    assert len(get(provider_sim, path, limit=1000)["results"]) == 3  # the channel list allows pages of 1,000
+    bad = provider_sim.http.get(path, params={"platform": "sms/../x"}, headers=provider_sim.bird_headers)
+    assert bad.status_code == 422 and "platform" in bad.json()["details"]
