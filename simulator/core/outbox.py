@@ -203,6 +203,10 @@ class Outbox:
                 return AttemptResult(response.status, "", (time.perf_counter() - started) * 1000, body)
         except TimeoutError:
             return AttemptResult(None, "timeout", (time.perf_counter() - started) * 1000)
+        except aiohttp.ClientResponseError as exc:  # aiohttp labels an unparsable answer "400": say what it was
+            message = " ".join(str(exc.message).split())
+            return AttemptResult(None, f"invalid HTTP response from the receiver: {message}"[:500],
+                                 (time.perf_counter() - started) * 1000)
         except Exception as exc:  # refused, reset, a malformed URL or header: logged, retried, never a crash
             return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - started) * 1000)
 

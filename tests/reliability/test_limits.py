@@ -139,3 +139,86 @@ def test_hanging_receiver_never_blocks_the_api(tmp_path: Path) -> None:
             assert len(rows) == 12 and all(r[0] == "timeout" for r in rows), [r[0] for r in rows][:3]
     finally:
         receiver.close()
+
+
+class _RudeReceiver:
+    """Answers each connection in one of several broken ways, chosen by the request path."""
+
+    REPLIES = {
+        b"/garbage": b"this is not HTTP at all\r\n\r\n",
+        b"/close": b"",  # closes without a byte
+        b"/bad-status": b"HTTP/1.1 abc Nope\r\ncontent-length: 0\r\n\r\n",
+        b"/endless": None,  # 200, chunked, a body that never ends (until the client hangs up)
+        b"/huge-header": b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * 200_000 + b"\r\ncontent-length: 0\r\n\r\n",
+    }
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        try:
+            request = conn.recv(65536)
+            path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
+            reply = self.REPLIES.get(path, b"")
+            if reply is None:
+                conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    conn.sendall(b"400\r\n" + b"z" * 1024 + b"\r\n")
+            elif reply:
+                conn.sendall(reply)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_broken_receivers_are_logged_and_retried_never_crash(tmp_path: Path) -> None:
+    receiver = _RudeReceiver()
+    settings = Settings(db=str(tmp_path / "b.db"), clock="manual", port=0, webhook_timeout=2)
+    try:
+        with SimulatorServer(settings) as s:
+            sim = s.sim
+            paths = list(_RudeReceiver.REPLIES)
+
+            async def fill() -> None:
+                async with sim.store.transaction() as tx:
+                    for path in paths:
+                        await sim.outbox.enqueue(tx, provider="t", event="e", headers={}, body=b"{}",
+                                                 url=f"http://127.0.0.1:{receiver.port}{path.decode()}",
+                                                 request_id=path.decode())
+            sim.scheduler.paused = True
+            s.call(fill())
+            s.call(sim.scheduler.run_due(), timeout=30)
+            rows = s.call(sim.store.fetch_all(
+                "SELECT o.request_id, o.status, a.status_code, a.error, length(a.response_body) FROM outbox o"
+                " JOIN outbox_attempts a ON a.outbox_id = o.id ORDER BY o.id"))
+            by_path = {r[0]: r[1:] for r in rows}
+            assert set(by_path) == {p.decode() for p in paths}, rows  # every delivery was attempted and logged
+            for path in ("/garbage", "/close", "/bad-status", "/huge-header"):
+                status, code, error, _ = by_path[path]
+                assert status == "pending" and code is None and error, (path, by_path[path])  # a retry is queued
+            assert by_path["/garbage"][2].startswith("invalid HTTP response from the receiver: Bad status line")
+            assert by_path["/close"][2] == "ServerDisconnectedError: Server disconnected"
+            status, code, _, body_chars = by_path["/endless"]
+            assert status == "delivered" and code == 200 and body_chars == 2000  # read no further than the log shows
+            with httpx.Client(base_url=s.url, timeout=10) as client:
+                assert client.get("/_sim/health").status_code == 200
+                assert client.get(f"/workspaces/{WS}/channels/{CH}", headers=AUTH).status_code == 200
+    finally:
+        receiver.close()
