@@ -199,9 +199,18 @@ class Outbox:
             async with self.session.post(delivery.url, data=delivery.body, headers=delivery.headers,
                                          allow_redirects=False) as response:
                 # The log keeps the first 2,000 characters; a receiver answering more is not read further.
-                body = (await response.content.read(_LOGGED_BODY_BYTES)).decode("utf-8", "replace")[:2000]
+                head = bytearray()
+                while len(head) < _LOGGED_BODY_BYTES:
+                    chunk = await response.content.read(_LOGGED_BODY_BYTES - len(head))
+                    if not chunk:
+                        break
+                    head += chunk
+                body = head.decode("utf-8", "replace")[:2000]
                 return AttemptResult(response.status, "", (time.perf_counter() - started) * 1000, body)
         except TimeoutError:
+            # aiohttp closes the abandoned connection on the loop's next turn: let it, so a delivery that takes
+            # this slot never overlaps it (at most `concurrency` connections are ever open to receivers).
+            await asyncio.sleep(0)
             return AttemptResult(None, "timeout", (time.perf_counter() - started) * 1000)
         except aiohttp.ClientResponseError as exc:  # aiohttp labels an unparsable answer "400": say what it was
             message = " ".join(str(exc.message).split())
