@@ -310,6 +310,16 @@ class SimClient:
     def clear_faults(self) -> dict[str, Any]:
         return self._ok(self.http.delete("/_sim/faults"))  # type: ignore[no-any-return]
 
+    def bird_rate_limits(self, get_per_second: int | None = None, post_per_second: int | None = None, *,
+                         enabled: bool = True) -> dict[str, Any]:
+        """Turn Bird's per-workspace rate limits on (Bird's documented 50 GET / 500 POST per second for a value left
+        out) or off (``enabled=False``); a full reset returns to the world config."""
+        body: dict[str, Any] = {"enabled": enabled}
+        if enabled:
+            body.update({k: v for k, v in (("getPerSecond", get_per_second), ("postPerSecond", post_per_second))
+                         if v is not None})
+        return self._ok(self.http.put("/_sim/bird/rate-limits", json=body))  # type: ignore[no-any-return]
+
     def advance(self, seconds: float) -> dict[str, Any]:
         """Move the simulator clock forward; returns after everything due by then has run."""
         return self._ok(self.http.post("/_sim/clock/advance", json={"seconds": seconds}))  # type: ignore[no-any-return]

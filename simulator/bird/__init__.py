@@ -12,6 +12,7 @@ from simulator.bird.delivery import Delivery
 from simulator.bird.errors import bird_shape
 from simulator.bird.inbound import AUTO_REPLY_JOB, Inbound
 from simulator.bird.media import Media
+from simulator.bird.rate_limits import RateLimits
 from simulator.bird.messages import BirdMessages
 from simulator.bird.webhooks import Subscriptions
 from simulator.core.simulation import Simulation
@@ -26,11 +27,13 @@ class BirdProvider:
     delivery: Delivery
     inbound: Inbound
     connectors: Connectors
+    rate_limits: RateLimits
 
     def on_full_reset(self) -> None:
         """A full reset deleted every media row: the files go too. Knobs return to their defaults."""
         shutil.rmtree(self.media.root, ignore_errors=True)
         self.delivery.knobs.dlr_delay_s = 0.0
+        self.rate_limits.restore()
 
 
 def install(sim: Simulation) -> tuple[list[BaseRoute], str, Any]:
@@ -40,7 +43,9 @@ def install(sim: Simulation) -> tuple[list[BaseRoute], str, Any]:
     messages = BirdMessages(sim)
     provider = BirdProvider(messages=messages, media=Media(sim), subscriptions=Subscriptions(sim),
                             delivery=Delivery(sim), inbound=Inbound(sim),
-                            connectors=Connectors(sim))
+                            connectors=Connectors(sim),
+                            rate_limits=RateLimits.from_config(
+                                sim.clock, (sim.world.raw.get("bird") or {}).get("rate_limits")))
     sim.providers["bird"] = provider
     messages.listeners.append(provider.delivery.on_event)
     messages.listeners.append(provider.inbound.on_event)

@@ -8,7 +8,7 @@ from starlette.routing import Route
 import base64
 import binascii
 
-from simulator.bird import interactions, lifecycle
+from simulator.bird import interactions, lifecycle, rate_limits
 from simulator.bird.errors import BirdError, NotFound
 from simulator.control.common import control_body, number_field, sim_of
 from simulator.control.errors import ControlError, ControlNotFound
@@ -151,7 +151,37 @@ async def opt_outs(request: Request) -> Response:
         request.query_params.get("workspaceId"))})
 
 
+async def get_rate_limits(request: Request) -> Response:
+    """GET /_sim/bird/rate-limits: Bird's per-workspace limits as the simulator applies them now."""
+    return JSONResponse(sim_of(request).providers["bird"].rate_limits.describe())
+
+
+async def put_rate_limits(request: Request) -> Response:
+    """PUT /_sim/bird/rate-limits {"getPerSecond": 50, "postPerSecond": 500} (Bird's documented values when a
+    field is left out; {"enabled": false} turns them off). Back to the world config on a full reset."""
+    limits = sim_of(request).providers["bird"].rate_limits
+    body = await control_body(request)
+    unknown = sorted(set(body) - {"getPerSecond", "postPerSecond", "enabled"})
+    if unknown:
+        raise ControlError(f"unknown field(s): {', '.join(unknown)}", details={k: ["unknown field"] for k in unknown})
+    if "enabled" in body and not isinstance(body["enabled"], bool):
+        raise ControlError('"enabled" must be true or false', details={"enabled": ["must be a boolean"]})
+    if body.get("enabled") is False:
+        limits.set(None, None)
+    else:
+        values = {}
+        for name in ("getPerSecond", "postPerSecond"):
+            value = number_field(body, name, minimum=1, maximum=1_000_000, default=rate_limits.DOCUMENTED[name])
+            if not value.is_integer():
+                raise ControlError(f'"{name}" must be a whole number', details={name: ["must be an integer"]})
+            values[name] = int(value)
+        limits.set(values["getPerSecond"], values["postPerSecond"])
+    return JSONResponse(limits.describe())
+
+
 routes = [
+    Route("/_sim/bird/rate-limits", get_rate_limits, methods=["GET"]),
+    Route("/_sim/bird/rate-limits", put_rate_limits, methods=["PUT"]),
     Route("/_sim/bird/inbound", inbound, methods=["POST"]),
     Route("/_sim/bird/messages/{message_id}/click", click, methods=["POST"]),
     Route("/_sim/bird/webhooks/knobs", get_knobs, methods=["GET"]),

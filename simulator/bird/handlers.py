@@ -39,6 +39,7 @@ def _workspace(request: Request) -> Workspace:
     ws = sim.world.bird.workspaces.get(ws_id)
     if ws is None:
         raise NotFound(f"workspace {ws_id} not found")
+    sim.providers["bird"].rate_limits.check(ws_id, request.method)
     return ws
 
 

@@ -41,6 +41,10 @@ DESCRIBED: dict[str, tuple[str, Any]] = {
     "GET /_sim/docs": ("A page rendering this document.", None),
     "POST /_sim/bird/messages/{message_id}/status": ("Force a Bird message status now (webhook emitted).",
                                                      {"status": "delivered"}),
+    "GET /_sim/bird/rate-limits": ("Bird's per-workspace rate limits as applied now (off unless configured).", None),
+    "PUT /_sim/bird/rate-limits": ("Turn on Bird's rate limits (GET/POST per workspace per simulated second; 429 "
+                                   "with Retry-After beyond) or off with {enabled: false}.",
+                                   {"getPerSecond": 50, "postPerSecond": 500}),
     "GET /_sim/bird/outcomes": ("Receiver-suffix outcomes, available outcomes, timing profiles.", None),
     "GET /_sim/business-chat": ("Business Chat: MSP id, secret, gateway URL, businesses and settings.", None),
     "GET /_sim/business-chat/customers": ("Simulated customers (seeded and created).", None),

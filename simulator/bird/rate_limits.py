@@ -1,0 +1,77 @@
+"""Bird's per-workspace rate limits (docs: GET 50 req/s, POST 500 req/s; over → 429, request not processed).
+
+Off unless the world config has ``bird.rate_limits`` or a test turns them on (``PUT /_sim/bird/rate-limits``).
+Requests are counted in windows of one second of the simulator's clock: with a manual clock a window refills only
+when the test advances time, so "the 501st send in a second gets 429" is deterministic. Writes of every method
+(POST, PATCH, DELETE) share the POST budget; HEAD counts as GET.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.bird.errors import BirdError
+from simulator.core.clock import Clock
+
+DOCUMENTED = {"getPerSecond": 50, "postPerSecond": 500}
+
+
+class TooManyRequests(BirdError):
+    status = 429
+    code = "TooManyRequests"
+
+
+@dataclass
+class RateLimits:
+    clock: Clock
+    configured: dict[str, int] = field(default_factory=dict)  # from the world config; reset returns here
+    limits: dict[str, int] = field(default_factory=dict)  # {"GET": n, "POST": n}; empty = off
+    _window: int = -1
+    _counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (workspace, bucket) → requests this second
+    rejected: int = 0
+
+    @classmethod
+    def from_config(cls, clock: Clock, raw: dict[str, Any] | None) -> RateLimits:
+        configured = {}
+        if raw is not None:
+            configured = {"GET": int(raw.get("get_per_second", DOCUMENTED["getPerSecond"])),
+                          "POST": int(raw.get("post_per_second", DOCUMENTED["postPerSecond"]))}
+        return cls(clock, configured, dict(configured))
+
+    def set(self, get_per_second: int | None, post_per_second: int | None) -> None:
+        """New limits (None = that bucket unlimited); counting restarts."""
+        self.limits = {k: v for k, v in (("GET", get_per_second), ("POST", post_per_second)) if v is not None}
+        self._counts.clear()
+
+    def restore(self) -> None:
+        self.limits = dict(self.configured)
+        self._counts.clear()
+        self.rejected = 0
+
+    def check(self, workspace_id: str, method: str) -> None:
+        """Count this request; raise 429 when the workspace's bucket for this second is spent."""
+        if not self.limits:
+            return
+        bucket = "GET" if method in ("GET", "HEAD") else "POST"
+        limit = self.limits.get(bucket)
+        if limit is None:
+            return
+        now = self.clock.now_ms()
+        window = now // 1000
+        if window != self._window:
+            self._window = window
+            self._counts.clear()
+        key = (workspace_id, bucket)
+        used = self._counts.get(key, 0)
+        if used >= limit:
+            self.rejected += 1
+            retry_after = max(1, -(-(1000 - now % 1000) // 1000))  # whole seconds until the window turns
+            raise TooManyRequests(f"rate limit exceeded: this workspace may make {limit} {bucket} requests per"
+                                  " second; the request was not processed, retry later",
+                                  headers={"retry-after": str(retry_after)})
+        self._counts[key] = used + 1
+
+    def describe(self) -> dict[str, Any]:
+        return {"enabled": bool(self.limits), "getPerSecond": self.limits.get("GET"),
+                "postPerSecond": self.limits.get("POST"), "documented": DOCUMENTED,
+                "window": "one second of the simulator clock", "rejected": self.rejected}
