@@ -77,6 +77,11 @@ class Connectors:
                                           (workspace.id, phone_number_id))
             if existing is not None:
                 raise Conflict(f"connector already exists: {existing[0]} for phoneNumberId {phone_number_id}")
+            # Checked again in the transaction: an install running concurrently is not in the world yet.
+            same_number = await tx.fetch_one("SELECT id FROM bird_connectors WHERE workspace_id=? AND"
+                                             " json_extract(data, '$.number')=?", (workspace.id, number))
+            if same_number is not None:
+                raise Conflict(f"connector already exists: {same_number[0]} uses {number}")
             await tx.execute("INSERT INTO bird_connectors (id, workspace_id, channel_id, phone_number_id, created_at,"
                              " data) VALUES (?,?,?,?,?,?)",
                              (connector_id, workspace.id, channel_id, phone_number_id, now, dumps(record)))

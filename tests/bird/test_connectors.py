@@ -125,3 +125,27 @@ def test_installed_channel_survives_a_restart(tmp_path):
         sim.advance(10)
         assert sim.get_message(sent["id"], channel_id=channel_id)["status"] == "delivered"
         assert sim.send_sms("+31612345679", channel_id=channel_id)["channelId"] == channel_id
+
+
+def test_concurrent_installs_of_one_number_make_one_channel(tmp_path):
+    import asyncio
+
+    from simulator.bird.errors import Conflict
+
+    with SimulatorServer(Settings(db=str(tmp_path / "c.db"), clock="manual", port=0, log_level="warning")) as server:
+        sim = server.sim
+        connectors = sim.providers["bird"].connectors
+        workspace = next(iter(sim.world.bird.workspaces.values()))
+
+        async def race() -> list[object]:
+            # Both pass the check against the world before either has committed (group commit keeps the first
+            # one waiting), so only the check inside the transaction can stop the second.
+            return await asyncio.gather(*(connectors.install(workspace, {
+                "name": f"race {i}", "arguments": {"phoneNumberId": f"id-{i}", "channelMessageType": "2fa",
+                                                   "phoneNumber": "+3197010259999"}}) for i in range(4)),
+                return_exceptions=True)
+
+        results = server.call(race())
+        assert sum(isinstance(r, dict) for r in results) == 1, results
+        assert all(isinstance(r, Conflict) for r in results if not isinstance(r, dict)), results
+        assert [c.number for c in workspace.channels.values()].count("+3197010259999") == 1
