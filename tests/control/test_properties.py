@@ -66,3 +66,18 @@ def test_reset_never_answers_5xx(provider_sim, body):
     if isinstance(data, dict) and not ({"workspace", "channel", "business", "customer"} & set(data)):
         return  # a valid full reset: fine, but not what this property is about
     assert provider_sim.http.post("/_sim/reset", content=body).status_code < 500
+
+
+limit_like = st.dictionaries(st.sampled_from(["getPerSecond", "postPerSecond", "enabled", "x"]), json_values,
+                             max_size=3)
+
+
+@PROPS
+@given(body=st.one_of(raw_bodies, limit_like.map(lambda v: json.dumps(v).encode())))
+def test_bird_rate_limit_api_never_answers_5xx(provider_sim, body):
+    response = provider_sim.http.put("/_sim/bird/rate-limits", content=body, headers={"content-type": "application/json"})
+    assert response.status_code < 500, response.text
+    state = provider_sim.http.get("/_sim/bird/rate-limits").json()
+    if response.status_code == 200:
+        assert response.json() == state
+    provider_sim.http.put("/_sim/bird/rate-limits", json={"enabled": False})
