@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import httpx2 as httpx
+import yarl
 
 from simulator.core import scheduler as sched
 from simulator.core.clock import Clock
@@ -41,6 +42,18 @@ class WebhookKnobs:
     def to_dict(self) -> dict[str, Any]:
         return {"duplicateProbability": self.duplicate_probability, "reorder": self.reorder,
                 "extraDelaySeconds": self.extra_delay_s, "reorderWindowSeconds": self.reorder_window_s}
+
+
+def _wire_url(url: str) -> yarl.URL | str:
+    """The URL exactly as registered when it is valid as it stands: Bird signs the URL, and a receiver that checks
+    the signature against the URL it was called on must see the same bytes (aiohttp would re-quote ``%2F`` in a
+    query to ``/``). Spaces, non-ASCII or control characters still get percent-encoded."""
+    if url.isascii() and url.isprintable() and " " not in url:
+        try:
+            return yarl.URL(url, encoded=True)
+        except ValueError:
+            return url
+    return url
 
 
 @dataclass(slots=True)
@@ -196,7 +209,7 @@ class Outbox:
         assert self.session is not None
         started = time.perf_counter()
         try:
-            async with self.session.post(delivery.url, data=delivery.body, headers=delivery.headers,
+            async with self.session.post(_wire_url(delivery.url), data=delivery.body, headers=delivery.headers,
                                          allow_redirects=False) as response:
                 # The log keeps the first 2,000 characters; a receiver answering more is not read further.
                 head = bytearray()
