@@ -117,6 +117,36 @@ def test_uses_it(provider_sim, provider_sim_server):
         assert len(server.sim.providers["control"].journal.query({"operation": "send_message"})) == 1
 
 
+XDIST_TEST = '''
+import os
+import pytest
+
+@pytest.mark.parametrize("n", range(8))
+def test_isolated(provider_sim, n):
+    sent = provider_sim.send_sms("+15551230000", f"test {n}")
+    provider_sim.advance(10)
+    listing = provider_sim.http.get(provider_sim.messages_path(), headers=provider_sim.bird_headers).json()
+    assert [m["id"] for m in listing["results"]] == [sent["id"]]  # nothing from tests running alongside
+    with open(os.environ["SEEN_FILE"], "a") as seen:
+        seen.write(f"{os.environ.get('PYTEST_XDIST_WORKER', '-')} {provider_sim.url}\\n")
+'''
+
+
+def test_parallel_workers_each_get_their_own_simulator(pytester, tmp_path, monkeypatch):
+    """pytest-xdist: the session-scoped server is per worker process, so parallel tests never see each other's
+    messages (the isolation users of shared mock servers keep asking for)."""
+    pytest.importorskip("xdist")
+    seen = tmp_path / "seen.txt"
+    pytester.makepyfile(test_parallel=XDIST_TEST)
+    monkeypatch.setenv("SEEN_FILE", str(seen))
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=8)
+    lines = seen.read_text().splitlines()
+    workers = {line.split()[0]: line.split()[1] for line in lines}
+    assert len(lines) == 8 and len(workers) == 2, lines
+    assert len(set(workers.values())) == 2  # two workers, two simulators
+
+
 def test_plugin_can_be_disabled(pytester):
     pytester.makepyfile(test_off="def test_x(provider_sim):\n    pass\n")
     result = pytester.runpytest_subprocess("-q", "-p", "no:provider_simulator", "-p", "no:cacheprovider")
