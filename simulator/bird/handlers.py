@@ -61,6 +61,17 @@ async def json_body(request: Request) -> Any:
     return parse_json(raw)
 
 
+async def schema_body(request: Request, schema: str) -> dict[str, Any]:
+    """The body as a JSON object valid against ``schemas/<schema>.json``; 422 with Bird's details otherwise."""
+    payload = await json_body(request)
+    if not isinstance(payload, dict):
+        raise InvalidPayload.one(".", "the request body must be a JSON object")
+    issues = _sim(request).schemas.issues(schema, payload)
+    if issues:
+        raise InvalidPayload.from_issues(issues)
+    return payload
+
+
 def _validate_send(sim: Simulation, channel: Channel, payload: Any) -> dict[str, list[str]]:
     if not isinstance(payload, dict):
         return {".": ["the request body must be a JSON object"]}
@@ -90,13 +101,8 @@ async def send_message(request: Request) -> Response:
 
 async def send_batch(request: Request) -> Response:
     _, channel = _channel(request)
-    payload = await json_body(request)
+    payload = await schema_body(request, "bird/batch-messages")
     sim = _sim(request)
-    if not isinstance(payload, dict):
-        raise InvalidPayload.one(".", "the request body must be a JSON object")
-    issues = sim.schemas.issues("bird/batch-messages", payload)
-    if issues:
-        raise InvalidPayload.from_issues(issues)
     backend = _backend(request)
     late = {id(item): await backend.async_issues(channel, item) for item in payload["messageRequests"]}
     result = await backend.send_batch(
@@ -251,14 +257,8 @@ async def get_connector(request: Request) -> Response:
 
 async def install_connector(request: Request) -> Response:
     ws = _workspace(request)
-    sim = _sim(request)
-    payload = await json_body(request)
-    if not isinstance(payload, dict):
-        raise InvalidPayload.one(".", "the request body must be a JSON object")
-    issues = sim.schemas.issues("bird/create-connector", payload)
-    if issues:
-        raise InvalidPayload.from_issues(issues)
-    record = await sim.providers["bird"].connectors.install(ws, payload)
+    payload = await schema_body(request, "bird/create-connector")
+    record = await _sim(request).providers["bird"].connectors.install(ws, payload)
     return respond(views.connector_view(ws.channels[record["channelId"]], record), 201)
 
 
@@ -332,12 +332,7 @@ async def get_contact(request: Request) -> Response:
 async def create_contact(request: Request) -> Response:
     ws = _workspace(request)
     sim = _sim(request)
-    payload = await json_body(request)
-    if not isinstance(payload, dict):
-        raise InvalidPayload.one(".", "the request body must be a JSON object")
-    issues = sim.schemas.issues("bird/create-contact", payload)
-    if issues:
-        raise InvalidPayload.from_issues(issues)
+    payload = await schema_body(request, "bird/create-contact")
     ident = payload["identifiers"][0]
     for i, extra in enumerate(payload["identifiers"]):
         if extra["key"] == "phonenumber" and not extra["value"].startswith("+"):

@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from simulator.bird.errors import InvalidPayload, NotFound
-from simulator.bird.handlers import _channel, _sim, _workspace, json_body, respond
+from simulator.bird.errors import NotFound
+from simulator.bird.handlers import _channel, _sim, _workspace, respond, schema_body
 from simulator.bird.media import UUID, Media, S3Error
 
 FORM_OVERHEAD = 256 * 1024  # room for the form fields and multipart boundaries around the file
@@ -23,12 +23,7 @@ def _media(request: Request) -> Media:
 
 
 async def _content_type(request: Request) -> str:
-    payload = await json_body(request)
-    if not isinstance(payload, dict):
-        raise InvalidPayload.one(".", "the request body must be a JSON object")
-    issues = _sim(request).schemas.issues("bird/presigned-upload", payload)
-    if issues:
-        raise InvalidPayload.from_issues(issues)
+    payload = await schema_body(request, "bird/presigned-upload")
     return str(payload["contentType"])
 
 

@@ -5,7 +5,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from simulator.bird.errors import InvalidPayload, NotFound
-from simulator.bird.handlers import _limit, _sim, _workspace, json_body, respond
+from simulator.bird.handlers import _limit, _sim, _workspace, respond, schema_body
 from simulator.bird.webhooks import EXECUTION_STATUSES, Subscriptions
 from simulator.world import Workspace
 
@@ -22,19 +22,9 @@ def _scope(request: Request) -> Workspace:
     return ws
 
 
-async def _body(request: Request, schema: str) -> dict:  # type: ignore[type-arg]
-    payload = await json_body(request)
-    if not isinstance(payload, dict):
-        raise InvalidPayload.one(".", "the request body must be a JSON object")
-    issues = _sim(request).schemas.issues(schema, payload)
-    if issues:
-        raise InvalidPayload.from_issues(issues)
-    return payload
-
-
 async def create_subscription(request: Request) -> Response:
     ws = _scope(request)
-    body = await _body(request, "bird/webhook-subscription-create")
+    body = await schema_body(request, "bird/webhook-subscription-create")
     return respond(await _subs(request).create(ws.id, body), 201)
 
 
@@ -50,7 +40,7 @@ async def get_subscription(request: Request) -> Response:
 
 async def patch_subscription(request: Request) -> Response:
     ws = _scope(request)
-    body = await _body(request, "bird/webhook-subscription-patch")
+    body = await schema_body(request, "bird/webhook-subscription-patch")
     return respond(await _subs(request).patch(ws.id, request.path_params["subscription_id"], body))
 
 
