@@ -33,7 +33,9 @@ def _country_of(number: str) -> str:
 class Connectors:
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
-        self.installed: dict[str, str] = {}  # channel id -> workspace id, for the channels this module added
+        # channel id -> the connector record, for the channels this module added (what bird_connectors holds,
+        # loaded at start-up and kept in step after each commit, so reads need no query)
+        self.installed: dict[str, dict[str, Any]] = {}
 
     async def load(self) -> None:
         """Put every installed channel back into the world (start-up)."""
@@ -58,7 +60,7 @@ class Connectors:
         taken = next((c for c in workspace.channels.values() if c.number == number), None)
         if taken is not None:
             raise Conflict(f"connector already exists: channel {taken.id} uses {number}")
-        installed_here = sum(1 for ws in self.installed.values() if ws == workspace.id)
+        installed_here = sum(1 for r in self.installed.values() if r["workspaceId"] == workspace.id)
         if installed_here >= MAX_INSTALLED_PER_WORKSPACE:
             raise BirdError(f"this workspace already has {MAX_INSTALLED_PER_WORKSPACE} installed connectors (the"
                             " simulator's cap); reset the workspace to remove them", status=422,
@@ -88,17 +90,16 @@ class Connectors:
             tx.after_commit.append(lambda: self._add(workspace, record))
         return record
 
-    async def get(self, workspace: Workspace, connector_id: str) -> dict[str, Any] | None:
-        row = await self.sim.store.fetch_one("SELECT data FROM bird_connectors WHERE workspace_id=? AND id=?",
-                                             (workspace.id, connector_id))
-        return loads(row[0]) if row is not None else None
+    def record_of(self, channel_id: str) -> dict[str, Any] | None:
+        """The install record behind a channel, None for a channel from the world config."""
+        return self.installed.get(channel_id)
 
     async def on_reset(self, tx: Tx, scope: dict[str, str]) -> None:
         if scope and "workspace" not in scope:
             return
         if "workspace" in scope:
             await tx.execute("DELETE FROM bird_connectors WHERE workspace_id=?", (scope["workspace"],))
-        doomed = [ch for ch, ws in self.installed.items() if not scope or ws == scope["workspace"]]
+        doomed = [ch for ch, r in self.installed.items() if not scope or r["workspaceId"] == scope["workspace"]]
         tx.after_commit.append(lambda: self._remove(doomed))
 
     def _add(self, workspace: Workspace, record: dict[str, Any]) -> None:
@@ -108,10 +109,11 @@ class Connectors:
             id=record["channelId"], workspace_id=workspace.id, connector_id=record["id"], name=record["name"],
             number=number, country=country, mms=country in ("US", "CA"),
             message_type=record["arguments"]["channelMessageType"], timing="default", status="active")
-        self.installed[record["channelId"]] = workspace.id
+        self.installed[record["channelId"]] = record
 
     def _remove(self, channel_ids: list[str]) -> None:
         for channel_id in channel_ids:
-            workspace = self.sim.world.bird.workspaces.get(self.installed.pop(channel_id, ""))
+            record = self.installed.pop(channel_id, None)
+            workspace = self.sim.world.bird.workspaces.get(record["workspaceId"]) if record else None
             if workspace is not None:
                 workspace.channels.pop(channel_id, None)

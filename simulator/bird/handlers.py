@@ -238,10 +238,7 @@ async def get_channel(request: Request) -> Response:
 async def list_connectors(request: Request) -> Response:
     ws = _workspace(request)
     connectors = _sim(request).providers["bird"].connectors
-    items = []
-    for channel in ws.channels.values():
-        installed = await connectors.get(ws, channel.connector_id) if channel.id in connectors.installed else None
-        items.append(views.connector_view(channel, installed))
+    items = [views.connector_view(c, connectors.record_of(c.id)) for c in ws.channels.values()]
     return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
 
 
@@ -251,8 +248,7 @@ async def get_connector(request: Request) -> Response:
     channel = next((c for c in ws.channels.values() if c.connector_id == connector_id), None)
     if channel is None:
         raise NotFound(f"connector {connector_id} not found")
-    installed = await _sim(request).providers["bird"].connectors.get(ws, connector_id)
-    return respond(views.connector_view(channel, installed))
+    return respond(views.connector_view(channel, _sim(request).providers["bird"].connectors.record_of(channel.id)))
 
 
 async def install_connector(request: Request) -> Response:
