@@ -174,4 +174,7 @@ async def find_interactive(conn: Any, business_id: str, customer_id: str, featur
     row = await conn.fetch_one(sql + " ORDER BY seq DESC LIMIT 1", params)
     if row is None:
         return None
-    return int(row[0]), json.loads(row[1])["message"]["interactiveData"]
+    from simulator.business_chat.device import stored_interactive
+
+    interactive = await stored_interactive(conn, json.loads(row[1])["message"])
+    return None if interactive is None else (int(row[0]), interactive)

@@ -29,12 +29,19 @@ def feature_of(interactive: dict[str, Any] | None) -> str:
 
 
 async def record(tx: Tx, sim: Simulation, direction: str, business_id: str, customer_id: str, body: dict[str, Any],
-                 view: dict[str, Any], request_id: str = "", feature: str = "") -> int:
+                 view: dict[str, Any], request_id: str = "", feature: str = "", payload_blob: str | None = None) -> int:
     shown = view.get("interactive")
     if isinstance(shown, dict) and shown.get("interactiveData") is body.get("interactiveData") is not None:
         # Stored once (a list picker can be 50 KB+): view_row puts it back from the message.
         view = {**view, "interactive": {**{k: v for k, v in shown.items() if k != "interactiveData"},
                                         "interactiveDataInMessage": True}}
+    interactive = body.get("interactiveData")
+    if payload_blob is not None and isinstance(interactive, dict):
+        # The payload is already in the data-ref blob (the same bytes): the row keeps a pointer, not a second copy
+        # (a 50 KB list picker written twice was ~30 % of its send). Blobs outlive the rows that point at them:
+        # a business's data-ref blobs go only with a reset that also empties its device messages.
+        body = {**{k: v for k, v in body.items() if k != "interactiveData"},
+                "interactiveDataBlob": {"id": payload_blob, "sessionIdentifier": interactive.get("sessionIdentifier")}}
     return await tx.insert(
         "INSERT INTO bc_device_messages (id, direction, business_id, customer_id, type, request_id, feature,"
         " created_at, data) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -42,9 +49,26 @@ async def record(tx: Tx, sim: Simulation, direction: str, business_id: str, cust
          sim.clock.now_ms(), dumps({"message": body, "view": view})))
 
 
+async def stored_interactive(conn: Any, message: dict[str, Any]) -> dict[str, Any] | None:
+    """The interactiveData a device message holds, inline or in the data-ref blob it points at (see record)."""
+    if "interactiveData" in message:
+        return message["interactiveData"]  # type: ignore[no-any-return]
+    ref = message.get("interactiveDataBlob")
+    if not isinstance(ref, dict):
+        return None
+    row = await conn.fetch_one("SELECT data FROM bc_blobs WHERE id=?", (ref.get("id"),))
+    if row is None or row[0] is None:
+        return None
+    interactive = dict(loads(bytes(row[0])))
+    if ref.get("sessionIdentifier") is not None:
+        interactive["sessionIdentifier"] = ref["sessionIdentifier"]
+    return interactive
+
+
 async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, business_id: str,
                   customer: dict[str, Any], body: dict[str, Any], attachments: list[dict[str, Any]],
-                  interactive: dict[str, Any] | None, *, app_clip: dict[str, Any] | None = None) -> None:
+                  interactive: dict[str, Any] | None, *, app_clip: dict[str, Any] | None = None,
+                  payload_blob: str | None = None) -> None:
     """A business message reaches the device (inside the gateway's transaction, before its 200)."""
     conversation = await directory.conversation(tx, business_id, customer["id"])
     if conversation["closed"] and config.closed_conversation_status != 200:
@@ -81,7 +105,8 @@ async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, bus
     if interactive is not None:
         stored["interactiveData"] = interactive
         stored.pop("interactiveDataRef", None)
-    await record(tx, sim, "received", business_id, customer["id"], stored, view, request_id, feature)
+    await record(tx, sim, "received", business_id, customer["id"], stored, view, request_id, feature,
+                 payload_blob=payload_blob if interactive is not None else None)
     if conversation["closed"] or body["type"] in ("typing_start", "typing_end"):
         return
     count = await directory.count_received(tx, business_id, customer["id"])
@@ -115,13 +140,13 @@ async def _schedule_behaviour(tx: Tx, sim: Simulation, business_id: str, custome
         await later(behaviour.get("close", {"after_seconds": 0}), {"action": "close", "params": {}})
 
 
-def view_row(row: Any) -> dict[str, Any]:
+async def view_row(conn: Any, row: Any) -> dict[str, Any]:
     data = loads(row["data"])
     out = {"seq": row["seq"], "id": row["id"], "direction": row["direction"], "businessId": row["business_id"],
            "type": row["type"], "at": row["created_at"], **data["view"]}
     shown = out.get("interactive")
     if isinstance(shown, dict) and shown.pop("interactiveDataInMessage", False):
-        shown["interactiveData"] = data["message"].get("interactiveData")
+        shown["interactiveData"] = await stored_interactive(conn, data["message"])
     if row["request_id"]:
         out.setdefault("interactive", {})["answered"] = bool(row["answered"])
     return out
@@ -134,4 +159,4 @@ async def inbox(conn: Any, customer_id: str, direction: str | None = None) -> li
         sql += " AND direction=?"
         params.append(direction)
     rows = await conn.fetch_all(sql + " ORDER BY seq", params)
-    return [view_row(r) for r in rows]
+    return [await view_row(conn, r) for r in rows]

@@ -40,18 +40,19 @@ class BusinessChat:
             if issues:
                 raise invalid(issues)
             interactive = body.get("interactiveData")
+            payload_blob = None  # the data-ref blob holding `interactive`, if there is one
             if "interactiveDataRef" in body:
-                interactive = await self._resolve_data_ref(tx, business_id, body["interactiveDataRef"])
+                interactive, payload_blob = await self._resolve_data_ref(tx, business_id, body["interactiveDataRef"])
             data_ref = None
             if interactive is not None and body.get("interactiveData") is not None:
                 raw = dumps_bytes(interactive)
                 if want_data_ref or len(raw) > self.config.idr_threshold_bytes:
-                    data_ref = await self._store_data_ref(tx, business_id, interactive, raw)
+                    data_ref, payload_blob = await self._store_data_ref(tx, business_id, interactive, raw)
             app_clip = None
             if "richLinkDataRef" in body:
                 app_clip = await self._resolve_app_clip(tx, business_id, body["richLinkDataRef"])
             await device.receive(tx, self.sim, self.config, self.directory, business_id, customer, body,
-                                 attachments, interactive, app_clip=app_clip)
+                                 attachments, interactive, app_clip=app_clip, payload_blob=payload_blob)
         return {"dataRef": data_ref} if data_ref else None
 
     async def construct_payload(self, business_id: str, url: str, store_region: str | None) -> dict[str, Any]:
@@ -93,20 +94,23 @@ class BusinessChat:
         return dict(loads(gzip.decompress(crypto.aes_ctr(key, blob.data))))
 
     async def _store_data_ref(self, tx: Any, business_id: str, interactive: dict[str, Any], raw: bytes
-                              ) -> dict[str, Any]:
+                              ) -> tuple[dict[str, Any], str]:
+        """The ``dataRef`` answered for a stored payload, and the stored blob's id."""
         blob = await self.blobs.store(tx, "dataref", business_id, "", raw)
         title = (interactive.get("receivedMessage") or {}).get("title", "")
         return {"bid": interactive.get("bid", ""), "owner": blob.owner, "url": blob.url, "size": blob.size,
                 "signature": blob.checksum.hex().upper(), "signature-base64": crypto.b64(blob.checksum),
-                "title": title, "dataRefSig": crypto.b64(crypto.checksum(blob.url.encode() + blob.owner.encode()))}
+                "title": title, "dataRefSig": crypto.b64(crypto.checksum(blob.url.encode() + blob.owner.encode()))}, blob.id
 
-    async def _resolve_data_ref(self, conn: Any, business_id: str, ref: dict[str, Any]) -> dict[str, Any]:
+    async def _resolve_data_ref(self, conn: Any, business_id: str, ref: dict[str, Any]
+                                ) -> tuple[dict[str, Any], str | None]:
+        """The payload an ``interactiveDataRef`` names, and the id of the blob that holds it as its bytes."""
         blob = await self._referenced_blob(conn, ref, "interactiveDataRef", "dataref", (business_id,),
                                            "no stored payload at this url for this business (send it once with "
                                            "include-data-ref: true)", "payload")
         if "interactiveData" in blob.meta:  # rows stored before the payload was kept only as the blob's bytes
-            return dict(blob.meta["interactiveData"])
-        return dict(loads(blob.data))
+            return dict(blob.meta["interactiveData"]), None
+        return dict(loads(blob.data)), blob.id
 
     async def pre_upload(self, business_id: str, size: int) -> dict[str, str]:
         async with self.sim.store.transaction() as tx:
