@@ -1,7 +1,7 @@
 """The seeded world: read from a YAML config (validated by schemas/config/world.json) or the embedded default."""
 from __future__ import annotations
 
-import fnmatch
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,27 @@ class AccessKey:
     key: str
     name: str
     allowed_paths: tuple[str, ...]
+    allowed_methods: tuple[str, ...] = ("*",)
+    _patterns: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
-    def allows(self, path: str) -> bool:
-        return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.allowed_paths)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_patterns", tuple(_resource_pattern(p) for p in self.allowed_paths))
+
+    def allows(self, path: str, method: str = "GET") -> bool:
+        """As Bird's access policies: a resource pattern and the actions allowed on it."""
+        method = "GET" if method == "HEAD" else method
+        if "*" not in self.allowed_methods and method not in self.allowed_methods:
+            return False
+        return any(pattern.fullmatch(path) for pattern in self._patterns)
+
+
+def _resource_pattern(pattern: str) -> re.Pattern[str]:
+    # Bird's policy resources name one segment per '*' (/workspaces/*/channels/*/messages/* does not reach
+    # …/messages/{id}/interactions); '**' spans segments; a lone '*' is every path.
+    if pattern in ("*", "**", "/**"):
+        return re.compile(r".*")
+    parts = re.split(r"(\*\*|\*)", pattern.rstrip("/") or "/")
+    return re.compile("".join(".*" if p == "**" else "[^/]*" if p == "*" else re.escape(p) for p in parts))
 
 
 @dataclass
@@ -153,7 +171,8 @@ def build_world(raw: dict[str, Any]) -> World:
             if ch.timing not in profiles:
                 raise ConfigError(f"bird: channel {ch.id}: timing profile {ch.timing!r} is not defined in timing_profiles")
     keys = {
-        k["key"]: AccessKey(k["key"], k.get("name", ""), tuple(k.get("allowed_paths") or ["*"]))
+        k["key"]: AccessKey(k["key"], k.get("name", ""), tuple(k.get("allowed_paths") or ["*"]),
+                            tuple(k.get("allowed_methods") or ["*"]))
         for k in bird_raw.get("access_keys", [])
     }
     bird = BirdWorld(
@@ -165,7 +184,7 @@ def build_world(raw: dict[str, Any]) -> World:
         outcomes=dict(bird_raw.get("outcomes") or DEFAULT_OUTCOMES),
         auto_replies=list(bird_raw.get("auto_replies") or []),
         opt_out_behaviour=bird_raw.get("opt_out_behaviour", "skipped"),
-        max_list_limit=int(bird_raw.get("max_list_limit", 100)),
+        max_list_limit=int(bird_raw.get("max_list_limit", 1000)),
     )
     return World(
         seed=int(raw.get("seed", 0)), bird=bird, business_chat=dict(raw.get("business_chat") or {}),

@@ -1,4 +1,4 @@
-"""Access keys: `Authorization: AccessKey <key>` (also `Bearer <key>`), with per-key allowed path globs."""
+"""Access keys: `Authorization: AccessKey <key>` (also `Bearer <key>`), each with its allowed resources and methods."""
 from __future__ import annotations
 
 import hmac
@@ -24,6 +24,6 @@ def authenticate(request: Request, world: BirdWorld) -> AccessKey:
     if key is None:
         raise Unauthorized("the access key is not valid")
     path = request.scope["path"].rstrip("/") or "/"
-    if not key.allows(path):
+    if not key.allows(path, request.method):
         raise Forbidden(f"the access key '{key.name or 'unnamed'}' has no policy allowing {request.method} {path}")
     return key

@@ -44,7 +44,9 @@ class InvalidPayload(BirdError):
     def __init__(self, details: dict[str, list[str]], message: str | None = None) -> None:
         first_key = next(iter(details), "")
         first = details.get(first_key, [""])[0] if details else ""
-        summary = message or "One or more fields provided in the request body are malformed"
+        # Body fields are keyed by JSON path (".receiver…"); query parameters by their name.
+        summary = message or ("One or more fields provided in the request body are malformed"
+                              if not first_key or first_key.startswith(".") else "Invalid query parameters")
         if first_key:
             summary = f"{summary}: {first_key}: {first}"
         super().__init__(summary, details=details)

@@ -61,15 +61,20 @@ async def json_body(request: Request) -> Any:
     return parse_json(raw)
 
 
-async def schema_body(request: Request, schema: str) -> dict[str, Any]:
-    """The body as a JSON object valid against ``schemas/<schema>.json``; 422 with Bird's details otherwise."""
-    payload = await json_body(request)
+async def schema_body(request: Request, schema: str, empty_as: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body as a JSON object valid against ``schemas/<schema>.json``; 422 with Bird's details otherwise.
+    ``empty_as``: what an empty body stands for (else it is a 400, as malformed JSON is)."""
+    payload = empty_as if empty_as is not None and await _is_empty(request) else await json_body(request)
     if not isinstance(payload, dict):
         raise InvalidPayload.one(".", "the request body must be a JSON object")
     issues = _sim(request).schemas.issues(schema, payload)
     if issues:
         raise InvalidPayload.from_issues(issues)
     return payload
+
+
+async def _is_empty(request: Request) -> bool:
+    return not (await read_body(request, _sim(request).settings.max_body_bytes)).strip()
 
 
 def _validate_send(sim: Simulation, channel: Channel, payload: Any) -> dict[str, list[str]]:
@@ -122,7 +127,7 @@ def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> 
                 raise ValueError
         except ValueError:
             problems["limit"] = [f"must be an integer from 1 to {sim.world.bird.max_list_limit}"]
-    statuses = [s.strip() for s in params.get("status", "").split(",") if s.strip()]
+    statuses = sorted(_values(request, "status"))
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
         problems["status"] = [f"unknown status {', '.join(bad)}; expected a comma list of {', '.join(sorted(STATUSES))}"]
@@ -282,6 +287,12 @@ async def get_workspace(request: Request) -> Response:
     return respond(views.workspace_view(world, ws))
 
 
+async def get_workspace_plain(request: Request) -> Response:
+    """GET /workspaces/{id} (no organization prefix): practitioners meet it (a 403 for keys without its policy)."""
+    ws = _workspace(request)
+    return respond(views.workspace_view(_sim(request).world.bird, ws))
+
+
 async def available_webhooks(request: Request) -> Response:
     _workspace(request)
     events = [{"service": "channels", "event": e, "description": d} for e, d in (
@@ -305,12 +316,8 @@ async def list_contacts(request: Request) -> Response:
     sql = "SELECT data, seq FROM bird_contacts WHERE workspace_id=?"
     token = request.query_params.get("pageToken")
     if token:
-        try:
-            after = int(token)
-        except ValueError:
-            raise InvalidPayload.one("pageToken", "is not a page token this API issued") from None
         sql += " AND seq > ?"
-        params.append(after)
+        params.append(views.int_token(token))
     rows = await sim.store.fetch_all(sql + " ORDER BY seq LIMIT ?", params + [limit + 1])
     page = rows[:limit]
     return respond({"results": [json.loads(r[0]) for r in page],

@@ -56,6 +56,11 @@ async def create(sim: Simulation, tx: Tx, message: dict[str, Any], kind: str, *,
         "messagePartsCount": len(parts),
         "messageTags": list(message.get("tags") or []),
         "messageCreatedAt": message.get("createdAt"),
+        # Studio template, journey and notification the message came from: SMS sends here have none of them.
+        "bodyTemplateProjectId": ((message.get("template") or {}).get("projectId") or "")
+        if isinstance(message.get("template"), dict) else "",
+        "journey": None,
+        "notification": None,
         "isFirstInteraction": first_human and not prefetched,
         "isFirstInteractionIncludingBots": row_any is None or row_any[0] == 0,
         "platformReferenceId": parts[0]["platformReference"] if parts else "",

@@ -23,7 +23,8 @@ def _media(request: Request) -> Media:
 
 
 async def _content_type(request: Request) -> str:
-    payload = await schema_body(request, "bird/presigned-upload")
+    # An empty body is an invalid one (contentType is required): 422 as for {}, not a 400 about JSON.
+    payload = await schema_body(request, "bird/presigned-upload", empty_as={})
     return str(payload["contentType"])
 
 

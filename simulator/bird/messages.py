@@ -29,6 +29,37 @@ PLATFORM_ID = "sms-messagebird"
 EventListener = Callable[[Tx, str, dict[str, Any], dict[str, Any]], Awaitable[None]]
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else {}: rejected batch items are stored as sent, whatever their shape."""
+    return value if isinstance(value, dict) else {}
+
+
+def receiver_address(contact: dict[str, Any]) -> str | None:
+    """The phone number a receiver names: ``identifierValue``, else ``platformAddress`` (the raw address toward
+    the platform), else a ``phonenumber`` entry of ``identifiers`` (Bird's extra identifiers for matching)."""
+    for name in ("identifierValue", "platformAddress"):
+        if isinstance(contact.get(name), str) and contact[name]:
+            return contact[name]  # type: ignore[no-any-return]
+    identifiers = contact.get("identifiers")
+    for item in identifiers if isinstance(identifiers, list) else []:
+        if isinstance(item, dict) and item.get("identifierKey") in (None, "phonenumber") \
+                and isinstance(item.get("identifierValue"), str) and item["identifierValue"]:
+            return item["identifierValue"]  # type: ignore[no-any-return]
+    return None
+
+
+def invalid_input(problems: dict[str, list[str]]) -> dict[str, Any]:
+    """The failure a batch item gets for what a single send would answer 422: Bird's 11001/11002 pre-processing."""
+    many = any("exactly one receiver" in m for msgs in problems.values() for m in msgs)
+    return {
+        "reason": "; ".join(f"{path}: {', '.join(msgs)}" for path, msgs in problems.items())[:1000],
+        "details": "invalid_channel_configuration" if many else "invalid_input",
+        "failure": {"code": 11001 if many else 11002,
+                    "description": "invalid channel configuration" if many else "invalid input",
+                    "source": {"code": "11001" if many else "11002", "name": "pre-processing"}},
+    }
+
+
 @dataclass
 class ListQuery:
     workspace_id: str
@@ -56,7 +87,8 @@ def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> d
     def add(path: str, message: str) -> None:
         issues.setdefault(path, []).append(message)
 
-    has_body, has_template = "body" in request, "template" in request
+    # Bird declares template nullable: "template": null is a body send.
+    has_body, has_template = "body" in request, request.get("template") is not None
     if has_body == has_template:
         add(".body" if not has_body else ".template",
             "exactly one of body or template must be set" if not has_body
@@ -66,14 +98,17 @@ def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> d
         add(".receiver.contacts", f"SMS messages take exactly one receiver, got {len(contacts_list)}"
             " (multiple receivers are only supported for email)")
     for i, contact in enumerate(contacts_list[:1]):
-        value = contact.get("identifierValue")
+        value = receiver_address(contact)
         key = contact.get("identifierKey")
         if key is not None and key != "phonenumber":
             add(f".receiver.contacts[{i}].identifierKey", f'SMS receivers are identified by "phonenumber", got "{key}"')
         if value is None and "id" not in contact:
-            add(f".receiver.contacts[{i}]", 'property "identifierValue" (or a contact "id") is required')
+            add(f".receiver.contacts[{i}]", 'property "identifierValue" (or "platformAddress", a phonenumber in '
+                '"identifiers", or a contact "id") is required')
         elif value is not None and not E164.match(value):
-            add(f".receiver.contacts[{i}].identifierValue",
+            field = "identifierValue" if "identifierValue" in contact else "platformAddress" \
+                if "platformAddress" in contact else "identifiers"
+            add(f".receiver.contacts[{i}].{field}",
                 f'"{value}" is not an E.164 phone number (expected + followed by 7 to 15 digits)')
     body = request.get("body")
     if isinstance(body, dict):
@@ -91,7 +126,7 @@ def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> d
                 add(".body.type", f'{kind} messages need an MMS-capable channel; channel {channel.id} '
                     f'({channel.number}, {channel.country}) is SMS only')
             else:
-                value = (contacts_list[0].get("identifierValue") if contacts_list else None) or ""
+                value = (receiver_address(contacts_list[0]) if contacts_list else None) or ""
                 if value and E164.match(value) and not value.startswith("+1"):
                     add(".receiver.contacts[0].identifierValue",
                         f"MMS can only be sent to US/CA numbers (+1), got {value}")
@@ -158,44 +193,41 @@ class BirdMessages:
         async with self.sim.store.transaction() as tx:
             for item in items:
                 problems = validate(item)
-                rejected = None
-                if problems:
-                    many = any("exactly one receiver" in m for msgs in problems.values() for m in msgs)
-                    rejected = {
-                        "reason": "; ".join(f"{path}: {', '.join(msgs)}" for path, msgs in problems.items())[:1000],
-                        "details": "invalid_channel_configuration" if many else "invalid_input",
-                        "failure": {"code": 11001 if many else 11002,
-                                    "description": "invalid channel configuration" if many else "invalid input",
-                                    "source": {"code": "11001" if many else "11002", "name": "pre-processing"}},
-                    }
-                await self._store_outgoing(tx, channel, item if isinstance(item, dict) else {}, now, batch_id,
-                                           rejected)
+                await self._store_outgoing(tx, channel, _object(item), now, batch_id,
+                                           invalid_input(problems) if problems else None)
         return {"batchId": batch_id}
 
     async def _store_outgoing(self, tx: Tx, channel: Channel, request: dict[str, Any], now: int,
                               batch_id: str | None, rejected: dict[str, Any] | None) -> dict[str, Any]:
         rand = self.sim.random
-        receiver_in = ((request.get("receiver") or {}).get("contacts") or [{}])
-        receiver_in = receiver_in if isinstance(receiver_in, list) else [{}]
-        first = receiver_in[0] if receiver_in and isinstance(receiver_in[0], dict) else {}
-        number = first.get("identifierValue") if isinstance(first.get("identifierValue"), str) else ""
+        receiver_in = _object(request.get("receiver")).get("contacts")
+        first = _object(receiver_in[0]) if isinstance(receiver_in, list) and receiver_in else {}
+        number = (receiver_address(first) or "") if rejected is None else (
+            first["identifierValue"] if isinstance(first.get("identifierValue"), str) else "")
         contact_out: dict[str, Any] = {}
         if rejected is None:
             if number:
                 contact, _ = await contacts.find_or_create(tx, rand, channel.workspace_id, "phonenumber", number, now)
             else:
-                contact = await contacts.get_by_id(tx, channel.workspace_id, first.get("id", ""))
-                if contact is None:
-                    raise InvalidPayload.one(".receiver.contacts[0].id", f'contact "{first.get("id")}" does not exist')
-                number = next((i["value"] for i in contact["featuredIdentifiers"] if i["key"] == "phonenumber"), "")
-                if not number:
-                    raise InvalidPayload.one(".receiver.contacts[0].id", "contact has no phone number identifier")
-            contact_out = {"id": contact["id"], "identifierKey": "phonenumber", "identifierValue": number}
-        else:
+                contact = await contacts.get_by_id(tx, channel.workspace_id, str(first.get("id", "")))
+                problem = None if contact else f'contact "{first.get("id")}" does not exist'
+                if contact is not None:
+                    number = next((i["value"] for i in contact["featuredIdentifiers"] if i["key"] == "phonenumber"),
+                                  "")
+                    problem = None if number else "contact has no phone number identifier"
+                if problem is not None:
+                    if batch_id is None:
+                        raise InvalidPayload.one(".receiver.contacts[0].id", problem)
+                    # In a batch this is the item's failure, not the batch's: Bird rejects it asynchronously.
+                    rejected = invalid_input({".receiver.contacts[0].id": [problem]})
+            if contact is not None and number:
+                contact_out = {"id": contact["id"], "identifierKey": "phonenumber", "identifierValue": number}
+        if rejected is not None and not contact_out:
             contact_out = {k: v for k, v in first.items() if k in ("id", "identifierKey", "identifierValue")}
         message_id = rand.uuid()
         stamp = iso_ms(now)
-        tags = [t.lower() for t in request.get("tags", []) if isinstance(t, str)]
+        tags_in = request.get("tags")
+        tags = [t.lower() for t in tags_in if isinstance(t, str)] if isinstance(tags_in, list) else []
         message: dict[str, Any] = {
             "id": message_id,
             "channelId": channel.id,
@@ -203,7 +235,7 @@ class BirdMessages:
                                      "annotations": {"name": channel.name}}},
             "receiver": {"contacts": [contact_out]},
         }
-        if "template" in request:
+        if request.get("template") is not None:
             message["template"] = request["template"]
         else:
             message["body"] = request.get("body", {})
@@ -243,7 +275,8 @@ class BirdMessages:
                 policy_outcome = await policy(tx, channel, request, contact_out)
                 if policy_outcome:
                     break
-        context = {"channel": channel, "notificationUrl": (request.get("notification") or {}).get("url"),
+        notify = _object(request.get("notification")).get("url")
+        context = {"channel": channel, "notificationUrl": notify if isinstance(notify, str) and rejected is None else None,
                    "atMs": now, "createdMs": now}
         if rejected is not None:
             self._apply_status(message, "rejected", now, failure=rejected)
@@ -469,8 +502,8 @@ def decode_token(token: str) -> tuple[int, int]:
     try:
         padded = token + "=" * (-len(token) % 4)
         created, seq = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if not (isinstance(created, int) and isinstance(seq, int)):
-            raise ValueError
+        if not all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63 for v in (created, seq)):
+            raise ValueError  # SQLite compares 64-bit integers only
         return created, seq
     except (ValueError, TypeError, binascii.Error, UnicodeEncodeError):
         raise InvalidPayload.one("pageToken", "is not a page token this API issued; pass nextPageToken unchanged"

@@ -47,6 +47,7 @@ routes = [
     Route(WS + "/projects", h.list_projects, methods=["GET"]),
     Route("/organizations/{organization_id}/workspaces", h.list_workspaces, methods=["GET"]),
     Route("/organizations/{organization_id}/workspaces/{workspace_id}", h.get_workspace, methods=["GET"]),
+    Route(WS, h.get_workspace_plain, methods=["GET"]),
     # media: presigned uploads (three spellings seen for the channel flavour, plus the Conversations API twin whose
     # flow Bird documents in full), the upload itself, downloads
     Route(WS + "/presigned-upload", mh.presign_workspace, methods=["POST"]),

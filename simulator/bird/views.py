@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulator.bird.errors import InvalidPayload
 from simulator.core.clock import iso_ms
 from simulator.world import BirdWorld, Channel, Workspace
 
@@ -71,14 +72,25 @@ def connector_view(channel: Channel, installed: dict[str, Any] | None = None) ->
     }
 
 
+MAX_TOKEN = 2**63 - 1  # SQLite's INTEGER
+
+
+def int_token(token: str) -> int:
+    """A numeric page token this API issued (a row number or offset); 422 for anything else, a too-large number too
+    (SQLite cannot compare it)."""
+    try:
+        value = int(token)
+        if not 0 <= value <= MAX_TOKEN:
+            raise ValueError
+    except ValueError:
+        raise InvalidPayload.one("pageToken", "is not a page token this API issued; pass nextPageToken unchanged"
+                                 ) from None
+    return value
+
+
 def page(items: list[dict[str, Any]], limit: int, token: str | None) -> dict[str, Any]:
     """Offset paging for small, fixed collections (the seeded world)."""
-    start = 0
-    if token:
-        try:
-            start = max(0, int(token))
-        except ValueError:
-            start = 0
+    start = int_token(token) if token else 0
     chunk = items[start:start + limit]
     nxt = str(start + limit) if start + limit < len(items) else ""
     return {"results": chunk, "nextPageToken": nxt}

@@ -13,12 +13,18 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from simulator.bird import views
 from simulator.bird.errors import BirdError, InvalidPayload, NotFound
 from simulator.core.clock import iso_ms
 from simulator.core.simulation import Simulation
 
 BIRD_URL = re.compile(r"^https://([a-zA-Z0-9-]+\.)+[a-zA-Z]{2,}(/[^\s]*)?$")
 EVENTS = ("sms.outbound", "sms.inbound", "sms.interaction")
+# Channel platforms Bird has besides SMS: their events can be subscribed to (integrations subscribe to
+# <platform>.inbound for every platform) but never fire here, as no such channel exists in the simulator.
+OTHER_PLATFORMS = ("whatsapp", "email", "rcs", "telegram", "line", "instagram", "facebook", "linkedin", "viber",
+                   "wechat", "apple", "push", "voice", "mms")
+EVENT_KINDS = ("outbound", "inbound", "interaction")
 FILTER_KEYS = ("channelId", "messageStatus", "interactionType", "platformId")
 STATUSES = ("accepted", "rejected", "processing", "scheduled", "sent", "sending_failed", "delivered",
             "delivery_failed", "deleted", "skipped")
@@ -113,8 +119,10 @@ class Subscriptions:
                 " created_at, updated_at")
 
     async def create(self, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        if body["event"] not in EVENTS:
-            raise InvalidPayload.one(".event", f'the simulator delivers {", ".join(EVENTS)}; got "{body["event"]}"')
+        platform, _, kind = body["event"].partition(".")
+        if body["event"] not in EVENTS and (platform not in OTHER_PLATFORMS or kind not in EVENT_KINDS):
+            raise InvalidPayload.one(".event", f'unknown event "{body["event"]}": expected <platform>.<kind> with kind '
+                                     f'{", ".join(EVENT_KINDS)} (the simulator delivers {", ".join(EVENTS)})')
         self._check_url(body["url"])
         filters = self._check_filters(workspace_id, body.get("eventFilters"))
         filter_set = _filter_set(filters)
@@ -253,10 +261,4 @@ class Subscriptions:
 
 
 def _int_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return max(0, int(token))
-    except ValueError:
-        raise InvalidPayload.one("pageToken", "is not a page token this API issued; pass nextPageToken unchanged"
-                                 ) from None
+    return views.int_token(token) if token else 0

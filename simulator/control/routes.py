@@ -28,7 +28,8 @@ async def info(request: Request) -> Response:
         "clock": sim.clock.describe(),
         "bird": {
             "organizationId": bird.organization_id,
-            "accessKeys": [{"key": k.key, "name": k.name, "allowedPaths": list(k.allowed_paths)}
+            "accessKeys": [{"key": k.key, "name": k.name, "allowedPaths": list(k.allowed_paths),
+                            "allowedMethods": list(k.allowed_methods)}
                            for k in bird.access_keys.values()],
             "workspaces": [
                 {"id": ws.id, "name": ws.name, "channels": [

@@ -63,7 +63,9 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    request._body = body  # noqa: SLF001 - Starlette's own cache: a second read (stream/body) gets the same bytes
+    return body
 
 
 def parse_json(raw: bytes) -> Any:

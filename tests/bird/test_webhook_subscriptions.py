@@ -64,7 +64,8 @@ def test_url_rules(provider_sim, url, ok):
 @pytest.mark.parametrize("body, path", [
     ({"service": "channels", "url": "https://h.example.com/x"}, ".event"),
     ({"service": "chanels", "event": "sms.outbound", "url": "https://h.example.com/x"}, ".service"),
-    ({"service": "channels", "event": "whatsapp.inbound", "url": "https://h.example.com/x"}, ".event"),
+    ({"service": "channels", "event": "sms.outbund", "url": "https://h.example.com/x"}, ".event"),
+    ({"service": "channels", "event": "whatsapp.inbond", "url": "https://h.example.com/x"}, ".event"),
     ({"service": "channels", "event": "sms.outbound", "url": "https://h.example.com/x", "extra": 1}, "."),
     ({"service": "channels", "event": "sms.outbound", "url": "https://h.example.com/x",
       "eventFilters": [{"key": "color", "value": "red"}]}, ".eventFilters[0].key"),
@@ -190,3 +191,18 @@ def test_scoped_reset_removes_subscriptions_media_and_opt_outs(provider_sim, pro
     provider_sim.send_sms("+15551230099")
     provider_sim.advance(10)
     assert receiver.requests == []
+
+
+def test_other_platforms_events_are_accepted_and_never_fire(provider_sim, receiver):
+    """Integrations subscribe to <platform>.inbound for every platform (Pipedream does): Bird accepts them; no
+    such channel exists here, so nothing arrives, while sms events still do."""
+    other = subscribe(provider_sim, receiver.url + "/wa", event="whatsapp.inbound")
+    assert other["event"] == "whatsapp.inbound" and other["status"] == "active"
+    subscribe(provider_sim, receiver.url + "/sms", event="sms.inbound")
+    provider_sim.bird_inbound("+15551230020", "hello")
+    provider_sim.advance(1)
+    got = receiver.wait_for(1)
+    assert [r.path for r in got] == ["/sms"], [r.path for r in got]
+    assert got[0].json()["event"] == "sms.inbound"
+    queued = provider_sim.control("GET", "/_sim/outbox", params={"provider": "bird"})
+    assert [d["url"] for d in queued["results"]] == [receiver.url + "/sms"], queued
