@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import random
-import uuid
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from faker import Faker
+
+
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # version and variant bits
+_UUID_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 
 
 class Randomness:
@@ -33,7 +36,10 @@ class Randomness:
         return self._faker
 
     def uuid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        # The same string as str(uuid.UUID(int=bits, version=4)) (tested), in half the time: a send makes several.
+        bits = (self.rng.getrandbits(128) & _UUID_CLEAR) | _UUID_SET
+        h = "%032x" % bits
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def hex(self, nbytes: int) -> str:
         return self.rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
