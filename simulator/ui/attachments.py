@@ -35,8 +35,10 @@ async def download(request: Request) -> Response:
     customer_id = request.path_params["customer_id"]
     try:
         seq, index = int(request.path_params["seq"]), int(request.path_params["index"])
+        if not (0 <= seq < 2**63 and 0 <= index < 2**63):
+            raise ValueError  # SQLite integers are 64-bit: a larger number names nothing
     except ValueError:
-        raise ControlNotFound("message seq and attachment index are numbers") from None
+        raise ControlNotFound("message seq and attachment index are numbers (0 to 2**63-1)") from None
     row = await sim.store.fetch_one("SELECT data FROM bc_device_messages WHERE customer_id=? AND seq=?",
                                     (customer_id, seq))
     if row is None:

@@ -19,7 +19,7 @@ from simulator.settings import Settings
 pytestmark = pytest.mark.slow
 
 HOSTILE_IDS = ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%00", "a" * 5000, "' OR 1=1 --", "%ff%fe", "😀",
-               "00000000-0000-4000-8000-000000000000", "%0d%0aX-Injected:%201"]
+               "00000000-0000-4000-8000-000000000000", "%0d%0aX-Injected:%201", "99999999999999999999999", "-1"]
 PATHS = [
     ("POST", "/workspaces/{ws}/channels/{ch}/messages"), ("GET", "/workspaces/{ws}/channels/{ch}/messages"),
     ("GET", "/workspaces/{ws}/channels/{ch}/messages/{id}"), ("POST", "/workspaces/{ws}/channels/{ch}/batch/messages"),
@@ -32,6 +32,10 @@ PATHS = [
     ("POST", "/v1/constructPayload"),
     ("POST", "/_sim/clock/advance"), ("POST", "/_sim/reset?workspace={id}"), ("GET", "/_sim/clock"),
     ("POST", "/_sim/bird/inbound"), ("POST", "/_sim/faults"), ("GET", "/_sim/journal?limit={id}"),
+    ("GET", "/_sim/journal?since={id}&sinceSeq={id}"), ("GET", "/_sim/outbox?limit={id}"),
+    ("GET", "/_sim/bird/messages?limit={id}&since={id}"),
+    ("GET", "/_sim/business-chat/customers/{id}/device/{id}/attachments/{id}"),
+    ("GET", "/_sim/business-chat/customers/urn:mbid:AQAAYSimulatedCustomerOne0001/device/{id}/attachments/{id}"),
 ]
 
 leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**200), 2**200), st.floats(), st.text(max_size=50),
@@ -93,6 +97,19 @@ def test_hostile_requests_never_5xx_and_change_nothing_when_rejected(server, end
     if r.status_code >= 400 and not path.startswith("/_sim/reset"):
         assert _state(db) == before, (method, path, r.status_code)
     assert httpx.get(f"{srv.url}/_sim/health", timeout=10).status_code == 200
+
+
+BIG = "99999999999999999999999"  # beyond SQLite's 64-bit integers: must be a 4xx, never an OverflowError
+
+
+@pytest.mark.parametrize("path", [p.format(ws=WS, ch=CH, org=ORG, id=BIG) for m, p in PATHS if m == "GET"] + [
+    f"/workspaces/{WS}/channels/{CH}/messages?pageToken={BIG}", f"/workspaces/{WS}/contacts?pageToken={BIG}",
+    f"/workspaces/{WS}/webhook-subscriptions?pageToken={BIG}", f"/workspaces/{WS}/channels?pageToken={BIG}",
+    f"/_sim/journal?since={BIG}", f"/_sim/journal?sinceSeq={BIG}", f"/_sim/bird/messages?limit={BIG}"])
+def test_numbers_beyond_64_bits_never_5xx(server, path) -> None:
+    srv, _ = server
+    r = httpx.get(srv.url + path, headers=AUTH, timeout=10)
+    assert r.status_code < 500, (path, r.status_code, r.text[:300])
 
 
 VALID_SEND = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}]},
