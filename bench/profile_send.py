@@ -6,9 +6,7 @@ Run: .venv/bin/python bench/profile_send.py [--conns 16] [--duration 5]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import socket
-import subprocess
 import sys
 import tempfile
 import threading

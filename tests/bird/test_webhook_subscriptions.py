@@ -36,7 +36,7 @@ def test_auth_org_and_workspace_checks(provider_sim):
     assert provider_sim.http.post(subs_path(provider_sim), json=body).status_code == 401
     wrong_org = subs_path(provider_sim).replace(ORG, "0b3f5e2a-0000-4000-8000-000000000000")
     assert provider_sim.http.post(wrong_org, json=body, headers=provider_sim.bird_headers).status_code == 404
-    wrong_ws = f"/workspaces/0b3f5e2a-0000-4000-8000-000000000000/webhook-subscriptions"
+    wrong_ws = "/workspaces/0b3f5e2a-0000-4000-8000-000000000000/webhook-subscriptions"
     assert provider_sim.http.get(wrong_ws, headers=provider_sim.bird_headers).status_code == 404
     readonly = {"Authorization": "AccessKey sim-bird-readonly-key-0002"}
     assert provider_sim.http.get(subs_path(provider_sim), headers=readonly).status_code == 403

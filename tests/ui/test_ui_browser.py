@@ -218,11 +218,7 @@ class _MSP:
 
     def send_list_picker(self) -> str:
         import base64
-        import json
-        import time
         import uuid
-
-        import jwt
 
         def image(name: str, rgb: tuple[int, int, int]) -> dict[str, str]:
             return {"identifier": name, "data": base64.b64encode(_png(rgb)).decode()}
