@@ -50,10 +50,13 @@ class Customer:
     async def typing(self, start: bool = True) -> dict[str, Any]:
         return await self._send("typing_start" if start else "typing_end")
 
-    async def text(self, text: str, *, typing: bool = True) -> dict[str, Any]:
+    async def text(self, text: str, *, typing: bool = True, intent: str | None = None,
+                   group: str | None = None) -> dict[str, Any]:
+        """``intent`` / ``group`` override the customer's defaults (digest §4: from biz-intent-id / biz-group-id)."""
         if typing:
             await self.typing(True)  # devices send typing_start before the text
-        return await self._send("text", {"body": text}, body=text)
+        view = {"body": text, **{k: v for k, v in (("intent", intent), ("group", group)) if v is not None}}
+        return await self._send("text", view, body=text, intent=intent, group=group)
 
     async def close(self) -> dict[str, Any]:
         body = await self._send("close")
@@ -129,6 +132,8 @@ class Customer:
         await self.tx.execute("UPDATE bc_device_messages SET answered=1 WHERE seq=?", (seq,))
         view = {"interactive": {"feature": feature, "requestIdentifier": reply.get("data", {}).get(
             "requestIdentifier", ""), "reply": reply, "inline": "interactiveData" in payload}}
+        if feature == "payment" and gateway is not None:
+            view["interactive"]["paymentGateway"] = gateway  # the update endpoints and gateway, as the device saw them
         return await self._send("interactive", view, "", feature, **payload)
 
 

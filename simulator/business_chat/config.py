@@ -13,6 +13,14 @@ from urllib.parse import urlsplit
 BUILTIN_BID = ("com.apple.messages.MSMessageExtensionBalloonPlugin:0000000000:"
                "com.apple.icloud.apps.messages.business.extension")
 DEFAULT_CAPABILITIES = ["QUICK", "LIST", "TIME", "AUTH", "AUTH2", "FORM"]
+# Forms and iMessage apps are iPhone/iPad only (digest §3, §13); every other feature is assumed everywhere.
+IPHONE_IPAD = ("iPhone OS", "iPadOS")
+
+
+def default_capabilities(device_agent: str) -> list[str]:
+    """The capability-list of a device nobody configured: everything, minus FORM off iPhone/iPad."""
+    return list(DEFAULT_CAPABILITIES) if device_agent in IPHONE_IPAD else [
+        c for c in DEFAULT_CAPABILITIES if c != "FORM"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,10 @@ class BCConfig:
     download_url_ttl_s: int = 60
     idr_threshold_bytes: int = 10240
     closed_conversation_status: int = 410
+    # Only the customer starts a conversation (digest §14); the status is our choice (404: Apple documents it as
+    # "destination-id not recognized", and a business cannot know an opaque id nobody gave it). 200 = allow.
+    unstarted_conversation_status: int = 404
+    webhook_timeout_s: float = 30.0  # Apple waits up to 30 s for the MSP's answer (digest §6)
     enforce_capabilities: bool = True
     attachment_key_check: str = "heuristic"
     max_attachment_bytes: int = 100 * 1024 * 1024
@@ -61,17 +73,30 @@ def decode_secret(secret_b64: str) -> bytes:
         return secret_b64.encode()
 
 
-def customer_record(raw: dict[str, Any]) -> dict[str, Any]:
-    """One normalised customer dict: what the device looks like to the MSP and how it behaves."""
-    return {
+def customer_record(raw: dict[str, Any], *, existing_conversation: bool = False) -> dict[str, Any]:
+    """One normalised customer dict: what the device looks like to the MSP and how it behaves.
+
+    ``existingConversation``: the customer counts as having written before (seeded customers do), so the business
+    may message them before they write; otherwise business messages are refused until they do (digest §14).
+    ``intent`` / ``group``: defaults for what the customer's messages carry (the biz-intent-id / biz-group-id of
+    the link they started from)."""
+    agent = raw.get("device_agent") or raw.get("deviceAgent") or "iPhone OS"
+    capabilities = raw.get("capabilities")
+    existing = raw.get("existing_conversation", raw.get("existingConversation"))
+    record = {
         "id": raw["id"],
         "name": raw.get("name", ""),
         "businessId": raw.get("business_id") or raw.get("businessId") or "",
-        "deviceAgent": raw.get("device_agent") or raw.get("deviceAgent") or "iPhone OS",
-        "capabilities": list(raw.get("capabilities") or DEFAULT_CAPABILITIES),
+        "deviceAgent": agent,
+        "capabilities": list(capabilities) if capabilities is not None else default_capabilities(agent),
         "locale": raw.get("locale", "en_US"),
         "behaviour": dict(raw.get("behaviour") or {}),
+        "existingConversation": bool(existing_conversation if existing is None else existing),
     }
+    for key in ("intent", "group"):
+        if raw.get(key):
+            record[key] = str(raw[key])
+    return record
 
 
 def load_config(raw: dict[str, Any]) -> BCConfig:
@@ -79,7 +104,7 @@ def load_config(raw: dict[str, Any]) -> BCConfig:
         b["id"]: Business(b["id"], b.get("name", ""), b.get("webhook_url"), b.get("payment_gateway_url"))
         for b in raw.get("businesses", [])
     }
-    customers = {c["id"]: customer_record(c) for c in raw.get("customers", [])}
+    customers = {c["id"]: customer_record(c, existing_conversation=True) for c in raw.get("customers", [])}
     secret_b64 = str(raw.get("secret", ""))
     return BCConfig(
         msp_id=str(raw.get("msp_id", "")),
@@ -93,6 +118,8 @@ def load_config(raw: dict[str, Any]) -> BCConfig:
         download_url_ttl_s=int(raw.get("download_url_ttl_seconds", 60)),
         idr_threshold_bytes=int(raw.get("idr_threshold_bytes", 10240)),
         closed_conversation_status=int(raw.get("closed_conversation_status", 410)),
+        unstarted_conversation_status=int(raw.get("unstarted_conversation_status", 404)),
+        webhook_timeout_s=float(raw.get("webhook_timeout_seconds", 30.0)),
         enforce_capabilities=bool(raw.get("enforce_capabilities", True)),
         attachment_key_check=str(raw.get("attachment_key_check", "heuristic")),
         max_attachment_bytes=int(raw.get("max_attachment_bytes", 100 * 1024 * 1024)),

@@ -18,7 +18,9 @@ from simulator.control.common import control_body, sim_of
 from simulator.control.errors import ControlError, ControlNotFound
 
 P = "/_sim/business-chat"
-C = P + "/businesses/{business_id}/customers/{customer_id}"
+# Opaque ids may contain '/', '+', '=' (digest §1): {customer_id:path} takes them raw or percent-encoded (%2F); each
+# route ends in a fixed suffix, so the id is everything between /customers/ and that suffix.
+C = P + "/businesses/{business_id}/customers/{customer_id:path}"
 MBID = re.compile(r"^urn:mbid:[A-Za-z0-9+/=_-]+$")
 FEATURE_PATHS = {"list-picker": "listPicker", "time-picker": "event", "quick-reply": "quick-reply",
                  "authentication": "authenticate", "apple-pay": "payment", "form": "dynamic",
@@ -58,9 +60,17 @@ def _text(body: dict[str, Any], name: str, default: str | None = None) -> str:
     return value
 
 
+def _optional_text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ControlError(f'"{name}" must be a string', details={name: ["string"]})
+    return value
+
+
 async def send_text(request: Request) -> Response:
-    return await _act(request, lambda c, b: c.text(_text(b, "text"), typing=b.get("typing", True) is not False),
-                      True)
+    return await _act(request, lambda c, b: c.text(_text(b, "text"), typing=b.get("typing", True) is not False,
+                                                    intent=_optional_text(b, "intent"),
+                                                    group=_optional_text(b, "group")), True)
 
 
 async def send_attachment(request: Request) -> Response:
@@ -144,7 +154,15 @@ async def create_customer(request: Request) -> Response:
         "name": body.get("name", ""), "business_id": body.get("businessId", ""),
         "device_agent": body.get("deviceAgent"), "capabilities": body.get("capabilities"),
         "locale": body.get("locale", "en_US"), "behaviour": body.get("behaviour") or {},
+        "existingConversation": body.get("existingConversation", False),
+        "intent": body.get("intent"), "group": body.get("group"),
     }
+    if not isinstance(raw["existingConversation"], bool):
+        raise ControlError('"existingConversation" must be true or false (true: the customer counts as having '
+                           'written before, so the business may message them first)')
+    for key in ("intent", "group"):
+        if raw[key] is not None and not isinstance(raw[key], str):
+            raise ControlError(f'"{key}" must be a string', details={key: ["string"]})
     if not isinstance(raw["id"], str) or not MBID.match(raw["id"]):
         raise ControlError('"id" must look like urn:mbid:<opaque>')
     if raw["business_id"] and not bc.directory.known_business(raw["business_id"]):
@@ -185,6 +203,8 @@ async def overview(request: Request) -> Response:
                      "legacyAttachmentKeys": cfg.legacy_attachment_keys,
                      "downloadUrlTtlSeconds": cfg.download_url_ttl_s, "idrThresholdBytes": cfg.idr_threshold_bytes,
                      "closedConversationStatus": cfg.closed_conversation_status,
+                     "unstartedConversationStatus": cfg.unstarted_conversation_status,
+                     "webhookTimeoutSeconds": cfg.webhook_timeout_s,
                      "enforceCapabilities": cfg.enforce_capabilities, "attachmentKeyCheck": cfg.attachment_key_check,
                      "appClipUrls": [{"url": u, "title": t} if t else u for u, t in cfg.app_clips.items()]},
     })
@@ -194,7 +214,7 @@ routes = [
     Route(P, overview, methods=["GET"]),
     Route(P + "/customers", list_customers, methods=["GET"]),
     Route(P + "/customers", create_customer, methods=["POST"]),
-    Route(P + "/customers/{customer_id}/device", device_messages, methods=["GET"]),
+    Route(P + "/customers/{customer_id:path}/device", device_messages, methods=["GET"]),
     Route(P + "/businesses/{business_id}", business, methods=["GET", "POST"]),
     Route(C + "/text", send_text, methods=["POST"]),
     Route(C + "/attachment", send_attachment, methods=["POST"]),

@@ -77,10 +77,14 @@ class Directory:
     # -- conversation state ------------------------------------------------------------------------------------
 
     async def conversation(self, conn: Any, business_id: str, customer_id: str) -> dict[str, int]:
+        """``started``: the customer wrote (or closed) at least once — a row exists only then, or once a business
+        message reached a customer who counts as having an existing conversation (``existingConversation``)."""
         row = await conn.fetch_one(
             "SELECT closed, received_count FROM bc_conversations WHERE business_id=? AND customer_id=?",
             (business_id, customer_id))
-        return {"closed": int(row[0]), "receivedCount": int(row[1])} if row else {"closed": 0, "receivedCount": 0}
+        if row is None:
+            return {"closed": 0, "receivedCount": 0, "started": 0}
+        return {"closed": int(row[0]), "receivedCount": int(row[1]), "started": 1}
 
     async def _upsert(self, tx: Any, business_id: str, customer_id: str) -> None:
         await tx.execute(

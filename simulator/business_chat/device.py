@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.business_chat.config import BUILTIN_BID, BCConfig
-from simulator.business_chat.errors import ConversationClosed
+from simulator.business_chat.errors import ConversationClosed, ConversationNotStarted
 from simulator.business_chat.validation import FEATURES
 from simulator.core import scheduler as sched
 from simulator.core.codec import dumps, loads
@@ -71,6 +71,12 @@ async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, bus
                   payload_blob: str | None = None) -> None:
     """A business message reaches the device (inside the gateway's transaction, before its 200)."""
     conversation = await directory.conversation(tx, business_id, customer["id"])
+    if (not conversation["started"] and not customer.get("existingConversation")
+            and config.unstarted_conversation_status != 200):
+        raise ConversationNotStarted(
+            f"the customer {customer['id']} has not written to business {business_id}: only the customer can start "
+            "a conversation", status=config.unstarted_conversation_status,
+            details=[{"header": "destination-id", "message": "no conversation: the customer never wrote"}])
     if conversation["closed"] and config.closed_conversation_status != 200:
         raise ConversationClosed(
             f"the customer {customer['id']} closed this conversation; messages are refused until they write again",

@@ -40,6 +40,10 @@ class ConversationClosed(BCError):
     code = "ConversationClosed"
 
 
+class ConversationNotStarted(BCError):
+    code = "ConversationNotStarted"
+
+
 def header_error(name: str, message: str, status: int = 400, cls: type[BCError] = BCError) -> BCError:
     return cls(f"header {name}: {message}", status=status, details=[{"header": name, "message": message}])
 

@@ -135,6 +135,9 @@ async def decode_payload(request: Request) -> Response:
     sim, bc = _sim(request), _bc(request)
     verify_request(request, bc.config)
     _business(request, bc)
+    bid = _header(request, "bid")
+    if bid is None:  # digest §3: required, the bid of the interactiveDataRef (Apple's sample sends it)
+        raise header_error("bid", "required: the bid of the interactiveDataRef being decoded")
     raw = await read_body(request, sim.settings.max_body_bytes)
     if not raw:
         raise BCError("the body must be the decrypted interactive data bytes")
@@ -146,8 +149,7 @@ async def decode_payload(request: Request) -> Response:
         data: Any = parse_json(decoded)
     except MalformedBody as exc:
         raise BCError(f"cannot decode payload: {exc.message}; was it decrypted with the right key?") from None
-    bid = _header(request, "bid")
-    if bid is not None and isinstance(data, dict) and data.get("bid") not in (None, bid):
+    if isinstance(data, dict) and data.get("bid") not in (None, bid):
         raise invalid([Issue(("headers", "bid"), f"bid header {bid!r} does not match the payload's bid")])
     return Response(dumps_bytes(data), media_type="application/json")
 

@@ -26,8 +26,9 @@ def webhook_target(base: str, path: str) -> str:
 def envelope(msg_id: str, kind: str, customer: dict[str, Any], business_id: str, **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"v": 1, "id": msg_id, "type": kind, "sourceId": customer["id"],
                             "destinationId": business_id}
-    if kind in ("text", "interactive") and customer.get("locale"):
-        body["locale"] = customer["locale"]
+    if kind in ("text", "interactive"):
+        # locale, and the intent/group of the link the customer started from (biz-intent-id / biz-group-id)
+        body.update({k: customer[k] for k in ("locale", "intent", "group") if customer.get(k)})
     body.update({k: v for k, v in fields.items() if v is not None})
     return body
 
@@ -79,7 +80,7 @@ async def interactive_payload(tx: Tx, blobs: BlobStore, config: BCConfig, key: b
     if len(raw) <= config.idr_threshold_bytes:
         return {"interactiveData": data}
     ciphertext = crypto.aes_ctr(key, gzip.compress(raw, mtime=0))
-    title = ((data.get("data") or {}).get("replyMessage") or data.get("receivedMessage") or {}).get("title", "")
+    title = (data.get("receivedMessage") or {}).get("title", "")  # digest §9.2: matches receivedMessage.title
     blob = await blobs.store(tx, "idr", business_id, customer_id, ciphertext, {"bid": data.get("bid", "")})
     ref = {"bid": data.get("bid", ""), "url": blob.url, "owner": blob.owner, "size": blob.size,
            "signature": blob.checksum.hex().upper(), "signature-base64": crypto.b64(blob.checksum),

@@ -110,9 +110,11 @@ def authenticate(orig: dict[str, Any], session: str, params: dict[str, Any]) -> 
 def apple_pay(orig: dict[str, Any], session: str, params: dict[str, Any], gateway: dict[str, Any]) -> dict[str, Any]:
     """``gateway`` is what the business's payment gateway answered (or why it was not called)."""
     status = "success" if gateway.get("approved") else "failed"
+    # What the gateway said stays in the control plane's answer and the device view, not in the MSP's reply.
     value = {"status": status, "paymentMethod": gateway.get("paymentMethod"),
-             "transactionIdentifier": gateway.get("transactionIdentifier"), "gateway": gateway.get("summary")}
-    total = ((orig["data"]["payment"].get("paymentRequest") or {}).get("total") or {}).get("amount", "")
+             "transactionIdentifier": gateway.get("transactionIdentifier")}
+    total = (gateway.get("total") or (orig["data"]["payment"].get("paymentRequest") or {}).get("total")
+             or {}).get("amount", "")
     return _base(orig, session, value, "payment", f"Paid {total}" if status == "success" else "Payment failed")
 
 

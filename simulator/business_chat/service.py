@@ -20,6 +20,28 @@ from simulator.core.simulation import Simulation
 
 log = logging.getLogger("simulator.business_chat")
 
+# The customer's Apple Pay contact (override with "shippingContact" when answering); keys as in Apple Pay JS.
+SHIPPING_CONTACT = {"givenName": "Jane", "familyName": "Appleseed", "phoneticGivenName": "", "phoneticFamilyName": "",
+                    "emailAddress": "jane.appleseed@example.com", "phoneNumber": "+14085550100",
+                    "addressLines": ["1 Apple Park Way"], "subLocality": "", "locality": "Cupertino",
+                    "administrativeArea": "CA", "postalCode": "95014", "country": "United States",
+                    "countryCode": "US"}
+REDACTED_KEEP = ("locality", "administrativeArea", "postalCode", "country", "countryCode")
+
+
+def _shipping_method(request: dict[str, Any], wanted: Any) -> dict[str, Any] | None:
+    """The shipping method the customer picks: ``wanted`` (an identifier) or the first offered; None if none."""
+    methods = [m for m in request.get("shippingMethods") or [] if isinstance(m, dict)]
+    if not methods:
+        return None
+    if wanted is None:
+        return methods[0]
+    for method in methods:
+        if method.get("identifier") == wanted:
+            return method
+    raise ActionError(f"unknown shippingMethod {wanted!r}; the request offers "
+                      f"{[m.get('identifier') for m in methods]}")
+
 
 class BusinessChat:
     def __init__(self, sim: Simulation, config: BCConfig) -> None:
@@ -28,6 +50,8 @@ class BusinessChat:
         self.directory = Directory(config, sim.clock)
         self.blobs = BlobStore(config, sim.clock, sim.random, sim.settings.base_url)
         sim.scheduler.register(device.BEHAVIOUR_JOB, self._run_behaviour)
+        # Apple waits up to 30 s for the MSP's webhook answer (digest §6); Bird keeps the shared timeout.
+        sim.outbox.provider_timeouts["business_chat"] = config.webhook_timeout_s
 
     # -- gateway -----------------------------------------------------------------------------------------------
 
@@ -157,35 +181,92 @@ class BusinessChat:
 
     async def payment_gateway(self, business_id: str, customer_id: str, request_id: str | None,
                               params: dict[str, Any]) -> dict[str, Any]:
-        """Approve an Apple Pay request the way the device does: POST the token to the business's gateway."""
+        """Answer an Apple Pay request the way the device does (digest §8.7, Apple's samples 15/16): the sheet
+        calls the business's update endpoints (payment method always; shipping contact / method when the request
+        asks for shipping fields / offers methods), honours their newTotal / newLineItems, and on approval POSTs
+        the token to the payment gateway. Update endpoints that fail are logged and change nothing."""
         row = await find_interactive(self.sim.store, business_id, customer_id, "payment", request_id)
         if row is None:
             raise ActionError("the device has no unanswered Apple Pay request", 404)
-        orig = row[1]
-        if params.get("approve", True) is False:
-            return {"approved": False, "summary": "declined by the customer"}
-        payment = orig["data"]["payment"]
-        endpoints = await self.directory.business_endpoints(self.sim.store, business_id)
-        url = endpoints["paymentGatewayUrl"] or (payment.get("endpoints") or {}).get("paymentGatewayUrl")
+        data = row[1]["data"]
+        payment = data["payment"]
+        request = payment.get("paymentRequest") or {}
+        endpoints = payment.get("endpoints") or {}
         network = str(params.get("network", "Visa"))
-        method = {"displayName": f"{network} 1234", "network": network, "type": params.get("type", "credit")}
+        method = {"displayName": f"{network} 1234", "network": network, "type": str(params.get("type", "Credit"))}
+        if not isinstance(params.get("shippingContact") or {}, dict):
+            raise ActionError('"shippingContact" must be an object of Apple Pay contact fields')
+        contact = {**SHIPPING_CONTACT, **(params.get("shippingContact") or {})}
+        shipping_method = _shipping_method(request, params.get("shippingMethod"))
+        common = {"requestIdentifier": data.get("requestIdentifier"),
+                  "version": data.get("version") or data.get("mspVersion") or "1.0"}
+        sheet: dict[str, Any] = {"total": request.get("total"), "lineItems": request.get("lineItems") or []}
+        calls = [("paymentMethodUpdateUrl", "paymentMethod", {"type": method["type"]})]
+        if request.get("requiredShippingContactFields"):
+            # Before authorization Apple Pay reveals only a redacted address (Apple's sample 15 shows one).
+            calls.append(("shippingContactUpdateUrl", "shippingContact",
+                          {k: (v if k in REDACTED_KEEP else [""] if k == "addressLines" else "")
+                           for k, v in contact.items() if k not in ("emailAddress", "phoneNumber")}))
+        if shipping_method is not None:
+            calls.append(("shippingMethodUpdateUrl", "shippingMethod", shipping_method))
+        updates = []
+        for key, name, value in calls:
+            if endpoints.get(key):
+                updates.append(await self._payment_update(key, str(endpoints[key]),
+                                                          {**common, "payment": {name: value}}, sheet))
+        if params.get("approve", True) is False:  # the sheet was shown (updates called), then cancelled
+            return {"approved": False, "summary": "declined by the customer", **sheet, "updates": updates}
         txn = self.sim.random.hex(32).upper()
+        result = {"paymentMethod": method, "transactionIdentifier": txn, **sheet, "updates": updates}
+        configured = await self.directory.business_endpoints(self.sim.store, business_id)
+        url = configured["paymentGatewayUrl"] or endpoints.get("paymentGatewayUrl")
         token = {"paymentData": {"version": "EC_v1", "data": crypto.b64(self.sim.random.token_bytes(64)),
                                  "signature": crypto.b64(self.sim.random.token_bytes(32)),
                                  "header": {"transactionId": txn.lower()}},
                  "paymentMethod": method, "transactionIdentifier": txn}
-        result = {"paymentMethod": method, "transactionIdentifier": txn}
         if not url or self.sim.outbox.client is None:
             return {**result, "approved": True, "summary": "no payment gateway URL; approved without a call"}
-        request = {"requestIdentifier": orig["data"].get("requestIdentifier"), "payment": {"paymentToken": token}}
+        paid: dict[str, Any] = {"paymentToken": token}
+        if request.get("requiredBillingContactFields"):
+            paid["billingContact"] = {k: v for k, v in contact.items() if k not in ("emailAddress", "phoneNumber")}
+        if request.get("requiredShippingContactFields"):
+            paid["shippingContact"] = contact
+        if shipping_method is not None:
+            paid["shippingMethod"] = shipping_method
+        paid.update(sheet)  # the amounts as the update endpoints left them
         try:
-            response = await self.sim.outbox.client.post(url, json=request)
+            response = await self.sim.outbox.client.post(url, json={"requestIdentifier": common["requestIdentifier"],
+                                                                    "payment": paid})
             answer = response.json() if response.content else {}
         except Exception as exc:  # the business's gateway is outside our control: report, never crash
             return {**result, "approved": False, "summary": f"payment gateway unreachable: {type(exc).__name__}"}
         status = answer.get("status") if isinstance(answer, dict) else None
         approved = response.status_code == 200 and status == "STATUS_SUCCESS"
         return {**result, "approved": approved, "summary": f"{response.status_code} {status}"}
+
+    async def _payment_update(self, key: str, url: str, request: dict[str, Any],
+                              sheet: dict[str, Any]) -> dict[str, Any]:
+        """POST one update endpoint; a 200 JSON answer's newTotal / newLineItems replace the sheet's ({} = none)."""
+        outcome: dict[str, Any] = {"endpoint": key, "url": url, "applied": False}
+        if self.sim.outbox.client is None:
+            return {**outcome, "result": "not called (no HTTP client)"}
+        try:
+            response = await self.sim.outbox.client.post(url, json=request)
+            answer = response.json() if response.status_code == 200 and response.content else None
+        except Exception as exc:  # the business's endpoint is outside our control: log, never crash
+            log.warning("Apple Pay %s %s failed: %s: %s", key, url, type(exc).__name__, exc)
+            return {**outcome, "result": f"unreachable or not JSON: {type(exc).__name__}"}
+        if response.status_code != 200:
+            log.warning("Apple Pay %s %s answered %s; the sheet keeps its amounts", key, url, response.status_code)
+            return {**outcome, "result": f"{response.status_code}: ignored"}
+        if isinstance(answer, dict):
+            if isinstance(answer.get("newTotal"), dict):
+                sheet["total"] = answer["newTotal"]
+                outcome["applied"] = True
+            if isinstance(answer.get("newLineItems"), list):
+                sheet["lineItems"] = answer["newLineItems"]
+                outcome["applied"] = True
+        return {**outcome, "result": "200"}
 
     async def _run_behaviour(self, jobs: list[Job]) -> None:
         for job in jobs:

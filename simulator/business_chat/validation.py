@@ -17,6 +17,8 @@ OBJECT_REPLACEMENT = "\ufffc"
 FEATURES = ("quick-reply", "listPicker", "event", "authenticate", "payment", "dynamic")
 # What the device must list in capability-list for each feature (Apple Pay and rich links are universal).
 CAPABILITY = {"quick-reply": "QUICK", "listPicker": "LIST", "event": "TIME", "dynamic": "FORM"}
+# receivedMessage (the bubble) is required "for most types" (digest §8.1); Apple's quick-reply sample has none (§8.3).
+NEEDS_RECEIVED_MESSAGE = ("listPicker", "event", "authenticate", "payment", "dynamic")
 RICH_LINK_IMAGE_MAX = 200 * 1024
 CUSTOM_APP_DEVICES = ("iPhone OS", "iPadOS")
 
@@ -107,6 +109,10 @@ def _interactive(data_obj: dict[str, Any]) -> list[Issue]:
         what = ", ".join(present) if present else "none"
         issues.append(Issue(("interactiveData", "data"), f"data must hold exactly one of {', '.join(FEATURES)}; "
                                                          f"found {what}"))
+    elif present[0] in NEEDS_RECEIVED_MESSAGE and "receivedMessage" not in data_obj:
+        issues.append(Issue(("interactiveData", "receivedMessage"),
+                            f'property "receivedMessage" is required for {present[0]} messages (the bubble the '
+                            "customer sees); only quick replies may omit it"))
     images = data.get("images") if isinstance(data.get("images"), list) else []
     ids = [img.get("identifier") for img in images if isinstance(img, dict)]
     for i, ident in enumerate(ids):
@@ -178,11 +184,14 @@ def capability_issue(body: dict[str, Any], customer: dict[str, Any]) -> Issue | 
             return Issue(("interactiveData", "data", feature),
                          f"the customer's device does not support {feature} (capability-list lacks {cap})")
     if "authenticate" in data:
+        # Legacy (responseEncryptionKey) is AUTH, the current flow (redirectURI) is AUTH2 (digest §3, §8.6).
         oauth = (data["authenticate"] or {}).get("oauth2") or {}
-        needed = "AUTH" if isinstance(oauth, dict) and "responseEncryptionKey" in oauth else "AUTH2"
-        if needed not in caps and "AUTH" not in caps and "AUTH2" not in caps:
+        legacy = isinstance(oauth, dict) and "responseEncryptionKey" in oauth
+        needed = "AUTH" if legacy else "AUTH2"
+        if needed not in caps:
+            flow = "legacy authentication (responseEncryptionKey)" if legacy else "authentication (redirectURI)"
             return Issue(("interactiveData", "data", "authenticate"),
-                         f"the customer's device does not support authentication (capability-list lacks {needed})")
+                         f"the customer's device does not support {flow} (capability-list lacks {needed})")
     return None
 
 

@@ -85,6 +85,8 @@ class Outbox:
     scheduler: Scheduler
     rng: random.Random
     timeout_s: float = 5.0
+    # Per-provider webhook timeouts overriding ``timeout_s`` (e.g. Business Chat: Apple waits 30 s).
+    provider_timeouts: dict[str, float] = field(default_factory=dict)
     concurrency: int = 32
     retry_schedule_s: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_S
     knobs: WebhookKnobs = field(default_factory=WebhookKnobs)
@@ -208,9 +210,12 @@ class Outbox:
     async def _attempt(self, delivery: Delivery) -> AttemptResult:
         assert self.session is not None
         started = time.perf_counter()
+        timeout = self.provider_timeouts.get(delivery.provider)
+        # No ``timeout`` argument = the session's (``timeout_s``); aiohttp reads timeout=None as "no timeout".
+        extra = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
         try:
             async with self.session.post(_wire_url(delivery.url), data=delivery.body, headers=delivery.headers,
-                                         allow_redirects=False) as response:
+                                         allow_redirects=False, **extra) as response:
                 # The log keeps the first 2,000 characters; a receiver answering more is not read further.
                 head = bytearray()
                 while len(head) < _LOGGED_BODY_BYTES:

@@ -140,7 +140,30 @@ def _describe(error: ValidationError) -> list[Issue]:
         return [Issue(path, f"value {_short(error.instance)} is not a valid {error.validator_value}")]
     if kind == "not" and isinstance(error.validator_value, dict) and "required" in error.validator_value:
         return [Issue(path, f"properties {error.validator_value['required']} must not be used together")]
+    if kind == "not":
+        # e.g. not: {anyOf: [{required: [attachments]}, …]}: name the property that matched, never dump the instance
+        names = _matched_required(error.validator_value, error.instance)
+        return [Issue(path + (n,), f'property "{n}" is not allowed here') for n in names] or [
+            Issue(path, "value is not allowed here")]
     return [Issue(path, error.message)]
+
+
+def _matched_required(schema: Any, instance: Any) -> list[str]:
+    """The properties named by ``required`` in the branches of a ``not`` schema that the instance matches."""
+    if not isinstance(schema, dict) or not isinstance(instance, dict):
+        return []
+    branches = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    names: list[str] = []
+    for branch in branches:
+        if not isinstance(branch, dict) or not isinstance(branch.get("required"), list):
+            continue
+        try:
+            matched = Draft202012Validator(branch).is_valid(instance)
+        except Exception:  # e.g. a $ref this bare validator cannot resolve: judge by presence alone
+            matched = all(n in instance for n in branch["required"])
+        if matched:
+            names += [n for n in branch["required"] if n not in names]
+    return names
 
 
 def _bound_message(kind: str, bound: Any, instance: Any) -> str:

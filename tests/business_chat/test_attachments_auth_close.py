@@ -32,7 +32,7 @@ def test_outbound_attachment_decrypted_on_device(provider_sim: Any, hooked: MSP)
     ("owner", "Mnot-the-owner.0000", "/attachments/0/owner"),
     ("signature-base64", base64.b64encode(b"\x81" + bytes(20)).decode(), "/attachments/0/signature-base64"),
     ("size", "1", "/attachments/0/size"),
-    ("key", "00" + os.urandom(32).hex(), "/attachments/0/key"),
+    ("key", "00" + hashlib.sha256(b"not the upload key").hexdigest(), "/attachments/0/key"),  # fixed: xdist ids
     ("url", "https://p1-content.example/none", "/attachments/0/url"),
 ])
 def test_wrong_attachment_refused(provider_sim: Any, msp: MSP, field: str, value: str, pointer: str) -> None:
@@ -198,14 +198,17 @@ def test_scripted_behaviour(provider_sim: Any, hooked: MSP) -> None:
                       "reply_to_text": {"text": "agent", "after_seconds": 2}, "close_after_messages": 3}})
     assert r.status_code == 201, r.text
     who = r.json()["id"]
-    hooked.send_text("hello", to=who)
+    # Only the customer starts a conversation (digest §14): a created customer writes first.
+    r = provider_sim.http.post(customer_path(hooked, who) + "/text", json={"text": "hi", "typing": False})
+    assert r.status_code == 200, r.text
+    assert hooked.send_text("hello", to=who).status_code == 200
     picker = {"sections": [{"items": [{"identifier": "a", "title": "A"}, {"identifier": "b", "title": "B"}]}]}
     hooked.send(hooked.interactive("listPicker", picker, to=who))
     provider_sim.advance(2)
     provider_sim.advance(3)
     hooked.send_text("third", to=who)
     provider_sim.advance(3)
-    bodies = [json.loads(__import__("gzip").decompress(x.body)) for x in hooked.receiver.wait_for(6)]  # type: ignore
+    bodies = [json.loads(__import__("gzip").decompress(x.body)) for x in hooked.receiver.wait_for(7)]  # type: ignore
     kinds = [(b["type"], b.get("body")) for b in bodies]
     assert ("text", "agent") in kinds
     picked = [b for b in bodies if b["type"] == "interactive"][0]

@@ -164,7 +164,7 @@ def test_apple_pay_card_pay_and_cancel(ui_page: Any, provider_sim: Any, provider
     second = msp.webhooks(2)[1]["interactiveData"]["data"]
     assert second["requestIdentifier"] == _request_id(declined)
     assert second["payment"]["status"] == "failed"
-    assert second["payment"]["gateway"] == "declined by the customer"
+    assert "gateway" not in second["payment"]  # the gateway's answer is not part of the MSP's reply
     assert len([r for r in provider_sim_receiver.requests if r.path == "/paymentGateway"]) == 1
 
 
