@@ -63,5 +63,6 @@ async def download(request: Request) -> Response:
 
 
 routes = [
-    Route("/_sim/business-chat/customers/{customer_id}/device/{seq}/attachments/{index}", download, methods=["GET"]),
+    Route("/_sim/business-chat/customers/{customer_id:path}/device/{seq}/attachments/{index}", download,
+          methods=["GET"]),  # opaque customer ids may contain "/"
 ]

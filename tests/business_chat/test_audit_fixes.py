@@ -217,6 +217,13 @@ def test_customer_ids_with_slash_plus_equals_can_act(provider_sim: Any, hooked: 
     assert {b["sourceId"] for b in bodies} == {cid}
     r = provider_sim.http.post(base + cid + "/answer/list-picker", json={})
     assert r.status_code == 404 and "unanswered" in r.text
+    # The UI downloads what the device received, decrypted, under the same kind of id.
+    att, _ = hooked.upload(PNG)
+    r = hooked.send(hooked.envelope("text", cid, body="\ufffc", attachments=[att]))
+    assert r.status_code == 200, r.text
+    seq = provider_sim.http.get(f"{CONTROL}/customers/{cid}/device").json()["messages"][-1]["seq"]
+    r = provider_sim.http.get(f"{CONTROL}/customers/{cid}/device/{seq}/attachments/0")
+    assert r.status_code == 200 and r.content == PNG, r.text[:200]
 
 
 # -- 6. Apple Pay update endpoints (digest §8.7, Apple's sample 15/16) -----------------------------------------------
