@@ -18,6 +18,18 @@ WS = "5b4b2a1e-0000-4000-8000-00000000a001"
 CH = "7c0f4a8e-0000-4000-8000-00000000c002"
 ORG = "0b3f5e2a-0000-4000-8000-00000000b1d0"
 AUTH = {"Authorization": f"AccessKey {BIRD_KEY}"}
+
+
+def json_paths(value: object, prefix: tuple = ()) -> list[tuple]:
+    """Every path into a JSON document (keys and list indexes), the root () first: where to mutate it."""
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += json_paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += json_paths(v, prefix + (i,))
+    return out
 PROVIDER_SIM = str(Path(sys.executable).with_name("provider-sim"))
 
 

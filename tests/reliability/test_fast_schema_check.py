@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _support import json_paths
+
 from simulator.core.schemas import SchemaStore
 
 STORE = SchemaStore()
@@ -31,23 +33,12 @@ SEEDS: dict[str, list[Any]] = {
 }
 
 
-def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
 @st.composite
 def mutated(draw: Any, key: str) -> Any:
     seeds = SEEDS.get(key) or [{}]
     doc = copy.deepcopy(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(0, 3))):
-        paths = _paths(doc)
+        paths = json_paths(doc)
         path = draw(st.sampled_from(paths))
         if not path:
             continue

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from _support import AUTH, CH, ORG, WS
+from _support import AUTH, CH, ORG, WS, json_paths
 
 from simulator.server import SimulatorServer
 from simulator.settings import Settings
@@ -117,17 +117,6 @@ VALID_SEND = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}]},
               "notification": {"url": "http://127.0.0.1:9/x"}, "meta": {"extraInformation": {"useCase": "x"}}}
 
 
-def _paths_of(value, prefix=()):
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths_of(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths_of(v, prefix + (i,))
-    return out
-
-
 def _replaced(doc, path, new):
     if not path:
         return new
@@ -141,7 +130,7 @@ def _replaced(doc, path, new):
 
 # A valid request with one part swapped for anything: reaches the code behind the schema (rejected batch items
 # are stored as sent, whatever their shape), where random documents rarely get.
-near_valid = st.tuples(st.sampled_from(_paths_of(VALID_SEND)), json_docs).map(lambda p: _replaced(VALID_SEND, *p))
+near_valid = st.tuples(st.sampled_from(json_paths(VALID_SEND)), json_docs).map(lambda p: _replaced(VALID_SEND, *p))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
