@@ -275,8 +275,8 @@ class BirdMessages:
                 policy_outcome = await policy(tx, channel, request, contact_out)
                 if policy_outcome:
                     break
-        notify = _object(request.get("notification")).get("url")
-        context = {"channel": channel, "notificationUrl": notify if isinstance(notify, str) and rejected is None else None,
+        # The delivery layer uses the URL only if it is a non-empty string.
+        context = {"channel": channel, "notificationUrl": _object(request.get("notification")).get("url"),
                    "atMs": now, "createdMs": now}
         if rejected is not None:
             self._apply_status(message, "rejected", now, failure=rejected)
