@@ -155,14 +155,11 @@ async def create_customer(request: Request) -> Response:
         "device_agent": body.get("deviceAgent"), "capabilities": body.get("capabilities"),
         "locale": body.get("locale", "en_US"), "behaviour": body.get("behaviour") or {},
         "existingConversation": body.get("existingConversation", False),
-        "intent": body.get("intent"), "group": body.get("group"),
+        "intent": _optional_text(body, "intent"), "group": _optional_text(body, "group"),
     }
     if not isinstance(raw["existingConversation"], bool):
         raise ControlError('"existingConversation" must be true or false (true: the customer counts as having '
                            'written before, so the business may message them first)')
-    for key in ("intent", "group"):
-        if raw[key] is not None and not isinstance(raw[key], str):
-            raise ControlError(f'"{key}" must be a string', details={key: ["string"]})
     if not isinstance(raw["id"], str) or not MBID.match(raw["id"]):
         raise ControlError('"id" must look like urn:mbid:<opaque>')
     if raw["business_id"] and not bc.directory.known_business(raw["business_id"]):

@@ -112,7 +112,7 @@ async def receive(tx: Tx, sim: Simulation, config: BCConfig, directory: Any, bus
         stored["interactiveData"] = interactive
         stored.pop("interactiveDataRef", None)
     await record(tx, sim, "received", business_id, customer["id"], stored, view, request_id, feature,
-                 payload_blob=payload_blob if interactive is not None else None)
+                 payload_blob=payload_blob)
     if conversation["closed"] or body["type"] in ("typing_start", "typing_end"):
         return
     count = await directory.count_received(tx, business_id, customer["id"])
