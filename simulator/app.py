@@ -87,7 +87,11 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await sim.open()
+        try:
+            await sim.open()
+        except Exception as exc:
+            app.state.startup_error = exc  # uvicorn only logs it; SimulatorServer reports it to its caller
+            raise
         if settings.tune_gc:
             gc.freeze()  # no collect first: it costs start-up time, and start-up leaves little garbage
             gc.set_threshold(20_000, 50, 100)

@@ -27,6 +27,8 @@ def main() -> None:
 @_opt("--host", help="Address to bind (default 127.0.0.1).")
 @_opt("--port", type=int, help="Port (default 8790; 0 picks a free one and prints it).")
 @_opt("--db", help="SQLite file, or :memory: (default ./.provider-sim/simulator.db).")
+@_opt("--durability", type=click.Choice(["process", "full"]),
+      help="process (default): survives kill -9; full: also power loss (fsync per commit).")
 @_opt("--config", help="World config YAML (default: the embedded default world).")
 @_opt("--seed", type=int, help="Seed for ids and fake data.")
 @_opt("--clock", type=click.Choice(["real", "manual"]), help="real (default) or manual.")
@@ -37,6 +39,8 @@ def serve(**flags: Any) -> None:
     import uvicorn
 
     from simulator.app import create_app
+    from simulator.core.db_guard import DatabaseUnusable, preflight
+    from simulator.core.store import migration_files
     from simulator.world import ConfigError
 
     # Flags were already merged with env by click; Settings.from_env fills the rest (env-only settings).
@@ -55,6 +59,11 @@ def serve(**flags: Any) -> None:
         sys.exit(2)
     sock.listen(2048)
     settings = settings.replace(port=sock.getsockname()[1])
+    try:
+        preflight(settings.db, migration_files())  # what the store would refuse, said in one line
+    except DatabaseUnusable as exc:
+        click.echo(f"provider-sim: {exc}", err=True)
+        sys.exit(2)
     try:
         app = create_app(settings)
     except ConfigError as exc:

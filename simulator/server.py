@@ -44,7 +44,10 @@ class SimulatorServer:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _run(self) -> None:
-        asyncio.run(self._serve())
+        try:
+            asyncio.run(self._serve())
+        except SystemExit:
+            pass  # uvicorn exits this way when the app's start-up fails; start() reports the cause
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -63,6 +66,10 @@ class SimulatorServer:
         deadline = time.monotonic() + self._startup_timeout
         while not self._server.started:
             if not self._thread.is_alive():
+                cause = getattr(self.app.state, "startup_error", None)
+                self._sock.close()
+                if cause is not None:
+                    raise SimulatorStartError(f"the simulator could not start: {cause}") from cause
                 raise SimulatorStartError("the simulator thread exited during start-up (see the log above)")
             if time.monotonic() > deadline:
                 raise SimulatorStartError(f"the simulator did not start within {self._startup_timeout} s")

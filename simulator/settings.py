@@ -30,6 +30,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8790
     db: str = DEFAULT_DB
+    # "process": survives kill -9 (commits reach the OS, not the disk); "full": every COMMIT and checkpoint is
+    # fsynced, so an OS crash or power loss loses nothing either (slower writes).
+    durability: str = "process"
     config: str | None = None
     seed: int = 0
     clock: str = "real"  # "real" or "manual"

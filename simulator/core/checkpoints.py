@@ -28,8 +28,9 @@ class Checkpointer:
     writers back (its write lock, with any pending group committed first)."""
 
     def __init__(self, path: str, stats: dict[str, Any],
-                 paused: Callable[[], AbstractAsyncContextManager[None]]) -> None:
+                 paused: Callable[[], AbstractAsyncContextManager[None]], *, synced: bool = False) -> None:
         self.path = path
+        self.synced = synced
         self.stats = stats
         self._paused = paused
         self._conn: aiosqlite.Connection | None = None
@@ -41,10 +42,10 @@ class Checkpointer:
     async def open(self) -> None:
         self._conn = await aiosqlite.connect(self.path, isolation_level=None)
         await self._conn.execute("PRAGMA busy_timeout=5000")
-        # Checkpoints without fsync: on this VM the fsyncs were a third of an hour-long advance's wall time, with
-        # writers waiting on the WAL-restart pass. A killed process loses nothing (the OS holds the writes); an
-        # OS crash or power loss may lose or damage the db, which a simulator can afford.
-        await self._conn.execute("PRAGMA synchronous=OFF")
+        # Checkpoints without fsync by default: on this VM the fsyncs were a third of an hour-long advance's wall
+        # time, with writers waiting on the WAL-restart pass. A killed process loses nothing (the OS holds the
+        # writes); an OS crash or power loss may lose or damage the db unless durability="full" asked for syncs.
+        await self._conn.execute(f"PRAGMA synchronous={'FULL' if self.synced else 'OFF'}")
 
     async def close(self) -> None:
         if self._task is not None:

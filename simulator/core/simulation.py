@@ -49,7 +49,7 @@ class Simulation:
         world = load_world(schemas, settings.config)
         start_ms = parse_rfc3339(settings.start_time) if settings.start_time else None
         clock = Clock(settings.clock, settings.clock_speed, start_ms)
-        store = Store(settings.db)
+        store = Store(settings.db, settings.durability)
         scheduler = Scheduler(store, clock)
         seed = settings.seed if settings.seed else world.seed
         randomness = Randomness(seed)

@@ -16,14 +16,15 @@ import aiosqlite
 
 from simulator.core.cache import MISSING, ReadCache
 from simulator.core.checkpoints import Checkpointer
+from simulator.core.db_guard import CREATED_TABLE, DatabaseUnusable, DbLock, check_file
 
 log = logging.getLogger("simulator.store")
 
+DURABILITY = ("process", "full")  # survives kill -9 / also power loss (see docs/architecture.md)
 _GROUP_MAX = 64  # transactions per group commit
 _GROUP_WAIT_S = 0.002  # the longest a finished transaction waits for others to join its group commit
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-_CREATED_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([A-Za-z_][A-Za-z0-9_]*)", re.I)
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -47,8 +48,12 @@ class Store:
     Reads may run at any time; SQLite in WAL mode gives them a consistent snapshot.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, durability: str = "process") -> None:
         self.path = path
+        if durability not in DURABILITY:
+            raise ValueError(f"durability must be one of {', '.join(DURABILITY)}, not {durability!r}")
+        self.durability = durability
+        self._lock: DbLock | None = None
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self.cache = ReadCache()
@@ -68,13 +73,31 @@ class Store:
         return self._conn
 
     async def open(self) -> None:
+        """Open (creating or migrating) the db; DatabaseUnusable says why a file cannot be used."""
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lock = DbLock(self.path)
+            self._lock.acquire()
+        try:
+            if self.path != ":memory:":
+                check_file(self.path, migration_files())
+            await self._connect()
+            await self.migrate()
+        except BaseException as exc:
+            await self.close()  # no connection thread or lock left behind to keep the process or the db held
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise DatabaseUnusable(f"{self.path} is damaged or not a simulator database ({exc}); move it aside"
+                                       " or choose another --db") from exc
+            raise
+
+    async def _connect(self) -> None:
         self._conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = aiosqlite.Row
         await self._conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable against a killed process (what a simulator meets); FULL would also cover power loss.
-        await self._conn.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL is durable against a killed process (what a simulator meets); FULL syncs every COMMIT, for those
+        # who also want to survive power loss (durability="full").
+        synchronous = "FULL" if self.durability == "full" else "NORMAL"
+        await self._conn.execute(f"PRAGMA synchronous={synchronous}")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA busy_timeout=5000")
         await self._conn.execute("PRAGMA cache_size=-16000")
@@ -85,13 +108,9 @@ class Store:
             await self._conn.execute("PRAGMA wal_autocheckpoint=0")
             # Bounds the WAL file when SQLite restarts it by itself (an idle moment), not through the Checkpointer.
             await self._conn.execute("PRAGMA journal_size_limit=67108864")
-            self.checkpoints = Checkpointer(self.path, self.stats, self._writers_paused)
+            self.checkpoints = Checkpointer(self.path, self.stats, self._writers_paused,
+                                            synced=self.durability == "full")
             await self.checkpoints.open()
-        try:
-            await self.migrate()
-        except BaseException:
-            await self.close()  # no connection thread left behind to keep the process alive
-            raise
 
     async def close(self) -> None:
         if self.checkpoints is not None:
@@ -103,6 +122,9 @@ class Store:
                     await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await self._conn.close()
             self._conn = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @contextlib.asynccontextmanager
     async def _writers_paused(self) -> AsyncIterator[None]:
@@ -125,7 +147,7 @@ class Store:
             if "schema_migrations" not in tables and tables:
                 # A db from before schema_migrations existed: a migration counts as applied when its tables exist.
                 for version, name, sql in migration_files():
-                    created = _CREATED_TABLE.findall(sql)
+                    created = CREATED_TABLE.findall(sql)
                     if created and all(t in tables for t in created):
                         await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
         done = {r[0] for r in await self.fetch_all("SELECT version FROM schema_migrations")}
