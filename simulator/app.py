@@ -17,6 +17,7 @@ from simulator import __version__
 from simulator.core.errors import BodyTooLarge, MalformedBody, SimulatorError
 from simulator.core.schemas import SchemaStore
 from simulator.core.simulation import Simulation
+from simulator.core.store import storage_failure
 from simulator.settings import Settings
 
 log = logging.getLogger("simulator")
@@ -80,10 +81,22 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
         assert isinstance(exc, MalformedBody)
         return shape_for(request.url.path)(400, "BadRequest", exc.message)
 
+    def unexpected(method: str, path: str, exc: Exception) -> Response:
+        """The answer to an exception no handler expected (never a bare 500 page, never a dropped connection)."""
+        if storage_failure(exc):
+            # The db cannot take writes now (disk full, I/O error): the request was rolled back. Not a bug, and a
+            # retry can succeed once that is fixed, so 503 with Retry-After, as a provider would answer.
+            log.error("storage unavailable on %s %s: %s", method, path, exc)
+            response = shape_for(path)(
+                503, "ServiceUnavailable", f"the simulator's database cannot be written ({exc}; db: {settings.db}): what"
+                " failed was rolled back; retry once the cause is fixed")
+            response.headers["retry-after"] = "1"
+            return response
+        log.error("unhandled error on %s %s", method, path, exc_info=exc)  # with the traceback, to get it fixed
+        return shape_for(path)(500, "InternalError", f"simulator bug: {type(exc).__name__}: {exc}")
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        # Last line of defence: never a bare 500 page. Logged with a traceback so it gets fixed.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return shape_for(request.url.path)(500, "InternalError", f"simulator bug: {type(exc).__name__}: {exc}")
+        return unexpected(request.method, request.url.path, exc)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -106,7 +119,7 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ControlMiddleware, shape_for=shape_for)],
+        middleware=[Middleware(ControlMiddleware, shape_for=shape_for, unexpected=unexpected)],
         exception_handlers={
             SimulatorError: on_simulator_error,
             HTTPException: on_http_error,

@@ -27,9 +27,13 @@ ROUTE_KEY = "simulator.route"
 class ControlMiddleware:
     """Registered once in ``create_app``; ``shape_for(path)`` renders an error in that path's provider shape."""
 
-    def __init__(self, app: ASGIApp, shape_for: Callable[[str], Callable[[int, str, str], Response]]) -> None:
+    def __init__(self, app: ASGIApp, shape_for: Callable[[str], Callable[[int, str, str], Response]],
+                 unexpected: Callable[[str, str, Exception], Response] | None = None) -> None:
         self.app = app
         self.shape_for = shape_for
+        # Renders an exception no handler expected. Answering here, not in Starlette's ServerErrorMiddleware,
+        # matters: that one re-raises after its answer and uvicorn then closes the connection under the client.
+        self.unexpected = unexpected
         # Route matching walks every route's regex; the table is fixed once the app is built, so remember
         # results per (method, path). Sends to one channel share a path, so a load test mostly hits the cache.
         self._matches: dict[tuple[str, str], tuple[str | None, str | None, dict[str, Any], str | None, str]] = {}
@@ -124,8 +128,10 @@ class ControlMiddleware:
                 await self.app(scope, replay, capture)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            status_box["status"] = status_box["status"] or 500
-            raise
+            if status_box["status"] is not None or self.unexpected is None:
+                status_box["status"] = status_box["status"] or 500
+                raise  # the answer had begun: only closing the connection can tell the client
+            await self.unexpected(method, path, exc)(scope, replay, capture)
         finally:
             store.request_finished()
             # Only what the entry is built from is kept now; masking and parsing wait until someone reads the

@@ -15,7 +15,7 @@ from typing import Any
 
 from simulator.core.clock import Clock
 from simulator.core.codec import dumps, loads
-from simulator.core.store import Store, Tx
+from simulator.core.store import Store, Tx, storage_failure
 
 log = logging.getLogger("simulator.scheduler")
 
@@ -184,7 +184,10 @@ class Scheduler:
             return
         try:
             await handler(group)
-        except Exception as exc:  # a broken handler must not stop the clock; drop the jobs and record why
+        except Exception as exc:
+            if storage_failure(exc):
+                raise  # disk full, I/O error: the handler's transaction rolled back, the jobs stay for a retry
+            # A broken handler must not stop the clock: drop its jobs and record why.
             log.exception("job handler %s failed", group[0].kind)
             self.errors.append(f"{group[0].kind}: {exc!r}")
             del self.errors[:-50]
@@ -213,6 +216,11 @@ class Scheduler:
                     self._sleeping_until = None
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("scheduler loop error")
-                await asyncio.sleep(0.05)
+            except Exception as exc:
+                if storage_failure(exc):
+                    # Due jobs wait until the db takes writes again; one line per attempt, not a traceback.
+                    log.error("scheduler: the db cannot be written (%s); retrying in 1 s", exc)
+                    await asyncio.sleep(1.0)
+                else:
+                    log.exception("scheduler loop error")
+                    await asyncio.sleep(0.05)

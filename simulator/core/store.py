@@ -42,6 +42,17 @@ def migration_files() -> list[tuple[int, str, str]]:
     return found
 
 
+# Primary result codes of a db that cannot take writes now, as opposed to a wrong statement (a bug): BUSY, LOCKED,
+# NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
+_STORAGE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """The db could not do its job (disk full, I/O error, read-only file): retry later, nothing was kept."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and isinstance(code, int) and code & 0xFF in _STORAGE_CODES
+
+
 class Store:
     """The simulator's database. Writes go through :meth:`transaction`, which serialises them.
 
@@ -179,27 +190,23 @@ class Store:
             raw = self.conn._conn  # noqa: SLF001
             try:
                 yield tx
-            except BaseException:
+                deferred = tx.take_deferred()
+                if deferred and not tx.begun:
+                    raw.execute(tx.begin_sql).close()
+                    tx.begun = True
+                _flush_deferred(raw, deferred)
+                if tx.begun and self._group:
+                    raw.execute("RELEASE grouped").close()
+            except BaseException as exc:
                 if tx.begun:
-                    if tx.begin_sql.startswith("SAVEPOINT"):
-                        raw.execute("ROLLBACK TO grouped").close()
-                        raw.execute("RELEASE grouped").close()
-                    else:
-                        raw.execute("ROLLBACK").close()
+                    self._undo(tx, exc)
                 self._maybe_commit()  # the group it was part of still needs its COMMIT
                 raise
             if tx.remembered:
                 self.cache.put_many(tx.remembered)
-            deferred = tx.take_deferred()
-            if deferred and not tx.begun:
-                raw.execute(tx.begin_sql).close()
-                tx.begun = True
-            _flush_deferred(raw, deferred)
             committed: asyncio.Future[None] | None = None
             if tx.begun or self._group:
                 self.stats["transactions"] += 1
-                if tx.begun and self._group:
-                    raw.execute("RELEASE grouped").close()
                 committed = asyncio.get_running_loop().create_future()
                 self._group.append(committed)
                 self._maybe_commit()
@@ -207,6 +214,27 @@ class Store:
             await committed
         for callback in tx.after_commit:
             callback()
+
+    def _undo(self, tx: Tx, exc: BaseException) -> None:
+        """Roll back what ``tx`` wrote. A full disk or an I/O error can make SQLite roll back the whole transaction
+        by itself: then the finished members of the group waiting for its COMMIT lost their writes too."""
+        raw = self.conn._conn  # noqa: SLF001
+        try:
+            if raw.in_transaction:
+                if tx.begin_sql.startswith("SAVEPOINT"):
+                    raw.execute("ROLLBACK TO grouped").close()
+                    raw.execute("RELEASE grouped").close()
+                else:
+                    raw.execute("ROLLBACK").close()
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                raw.execute("ROLLBACK").close()  # the savepoint is beyond repair: give up the whole group
+        if not raw.in_transaction and self._group:
+            group, self._group = self._group, []
+            self.cache.forget()
+            for future in group:
+                if not future.done():
+                    future.set_exception(exc)
 
     def request_started(self) -> None:
         """An HTTP request that may write has started: a group commit waits for it (briefly, see _maybe_commit)."""
