@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from simulator.control.common import sim_of
 from simulator.control.errors import ControlError, ControlNotFound
 from simulator.core.clock import iso_ms, parse_rfc3339
+from simulator.core.codec import loads_shown
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 
@@ -338,8 +339,8 @@ def _decode_body(headers: dict[str, str], body: bytes) -> Any:
     except UnicodeDecodeError:
         return {"_binary": len(body)}
     try:
-        return json.loads(text)
-    except ValueError:
+        return loads_shown(text)
+    except (ValueError, RecursionError):
         return text
 
 

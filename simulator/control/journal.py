@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import functools
-import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.core.clock import iso_ms
+from simulator.core.codec import loads_shown
 
 BODY_LIMIT = 4096  # characters kept of each request/response body
 SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
@@ -67,7 +67,9 @@ def body_for_journal(raw: bytes, content_type: str = "", limit: int = BODY_LIMIT
     ctype = content_type.lower()
     if size <= limit * 4 and ("json" in ctype or raw[:1] in (b"{", b"[")):
         try:
-            return _mask_json(json.loads(raw)), False
+            # Decoded strictly first: json.loads(bytes) would let UTF-8-encoded surrogates through ("surrogatepass").
+            # What a JSON response could not carry is shown as the text it was.
+            return _mask_json(loads_shown(raw.decode("utf-8"))), False
         except (ValueError, RecursionError):
             pass
     if ctype.startswith(("image/", "audio/", "video/", "application/octet-stream", "multipart/")):

@@ -47,7 +47,7 @@ class ControlMiddleware:
         control_request = path == "/_sim" or path.startswith("/_sim/")
         if control_request and (method in ("GET", "HEAD") or path.startswith(("/_sim/journal", "/_sim/faults", "/_sim/reset",
                                                                            "/_sim/ui"))):
-            await self.app(scope, receive, send)
+            await self._unjournaled(scope, receive, send)
             return
         sim = scope["app"].state.sim
         plane = control_of(sim)
@@ -141,6 +141,23 @@ class ControlMiddleware:
                 _entry, provider, method, path, scope.get("query_string", b""), list(scope.get("headers", [])),
                 keepable(raw), len(raw), more, operation, route, near, status_box, at_ms, duration_ms, decision,
                 error))
+
+    async def _unjournaled(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A control request that is not journaled; an unexpected error is still answered, not a dropped
+        connection (see ``unexpected``)."""
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started or self.unexpected is None:
+                raise
+            await self.unexpected(scope["method"], scope["path"], exc)(scope, receive, send)
 
     async def _apply(self, decision: Decision, scope: Scope, receive: Receive, send: Send) -> None:
         rule = decision.rule

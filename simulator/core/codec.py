@@ -35,3 +35,25 @@ class FastJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return dumps_bytes(content)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def finite_float(text: str) -> float:
+    """``parse_float`` for json.loads: 1e999 would be read as infinity, which JSON cannot carry back (and Go's
+    encoding/json refuses to read)."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def loads_shown(text: str) -> Any:
+    """Parse JSON that will be shown again (journal, UI): ValueError for what a JSON response could not carry,
+    which Python's json reads anyway: NaN/Infinity, 1e999, and escaped lone surrogates ("\\ud800", not text)."""
+    value = json.loads(text, parse_constant=_not_json, parse_float=finite_float)
+    if "\\ud" in text.lower():
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone one
+    return value

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+
+from simulator.core.codec import finite_float
 
 
 class SimulatorError(Exception):
@@ -83,11 +86,32 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedBody(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=finite_float)
     except RecursionError:
         raise MalformedBody("request body is nested too deeply") from None
     except ValueError as exc:
         raise MalformedBody(f"request body is not valid JSON: {exc}") from None
+    if "\\ud" in text.lower():
+        # An escaped lone surrogate ("\ud800") is valid JSON syntax but no text: nothing could store or answer it.
+        # Replaced by U+FFFD, as Go's encoding/json does (a plausible guess for the providers' servers).
+        try:
+            value = _without_lone_surrogates(value)
+        except RecursionError:
+            raise MalformedBody("request body is nested too deeply") from None
+    return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _reject_constant(name: str) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 
+import pytest
+
 from simulator.server import SimulatorServer
 from simulator.settings import Settings
 from simulator.testing import SimClient
@@ -36,3 +38,55 @@ def test_a_bug_is_a_500_in_birds_shape_and_the_connection_survives():
         conn.close()
         entry = sim.journal(operation="send_message")[0]
         assert entry["response"]["status"] == 500 and entry["error"] == "RuntimeError: boom"
+
+
+def test_a_bug_behind_an_unjournaled_control_route_is_answered_too():
+    with SimulatorServer(Settings(db=":memory:", clock="manual", port=0)) as server:
+        def broken() -> dict:
+            raise ZeroDivisionError("division by zero")
+
+        server.sim.clock.describe = broken
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        conn.request("GET", "/_sim/clock")
+        response = conn.getresponse()
+        assert response.status == 500
+        assert json.loads(response.read()) == {"error": {"code": "InternalError",
+                                                         "message": "simulator bug: ZeroDivisionError: division by zero"}}
+        sock = conn.sock
+        conn.request("GET", "/_sim/journal")
+        again = conn.getresponse()
+        assert again.status == 200 and conn.sock is sock
+        again.read()
+        conn.close()
+
+
+@pytest.mark.parametrize(("raw", "status"), [
+    # Python's json reads NaN and Infinity; JSON has neither, so a journal holding them could not be served.
+    (b'{"receiver": {"contacts": [{"identifierValue": NaN}]}, "body": Infinity}', 400),
+    # 1e999 is read as infinity (Go's encoding/json refuses it: out of range).
+    (b'{"receiver": {"contacts": [{"identifierValue": 1e999}]}}', 400),
+    # An escaped lone surrogate parses into a str that UTF-8 cannot encode (the API reads it as U+FFFD; no body: 422).
+    (b'{"receiver": {"contacts": [{"identifierValue": "\\ud800"}]}}', 422),
+    # The same surrogate UTF-8-encoded (not UTF-8 text): json.loads(bytes) reads it anyway ("surrogatepass").
+    (b'{"receiver": {"contacts": [{"identifierValue": "\xed\xa0\x80"}]}}', 400),
+])
+def test_a_body_json_cannot_carry_is_journaled_as_text_and_the_journal_stays_readable(provider_sim, raw, status):
+    r = provider_sim.http.post(provider_sim.messages_path(), content=raw,
+                               headers={**provider_sim.bird_headers, "Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    listing = provider_sim.http.get("/_sim/journal")
+    assert listing.status_code == 200, listing.text
+    entry = next(e for e in listing.json()["entries"] if e["operation"] == "send_message")
+    assert entry["body"] == raw.decode("utf-8", errors="replace")
+    waited = provider_sim.http.post("/_sim/journal/wait", json={"operation": "send_message", "timeout": 1})
+    assert waited.status_code == 200, waited.text
+
+
+def test_a_lone_surrogate_escape_is_read_as_u_fffd_as_gos_json_does(provider_sim):
+    raw = (b'{"receiver": {"contacts": [{"identifierValue": "+15551230000"}]},'
+           b' "body": {"type": "text", "text": {"text": "half \\ud83d of an emoji, whole \\ud83d\\ude00"}}}')
+    r = provider_sim.http.post(provider_sim.messages_path(), content=raw,
+                               headers={**provider_sim.bird_headers, "Content-Type": "application/json"})
+    assert r.status_code == 202, r.text
+    stored = provider_sim.get_message(r.json()["id"])
+    assert stored["body"]["text"]["text"] == "half \ufffd of an emoji, whole \U0001f600"
