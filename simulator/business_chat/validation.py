@@ -114,11 +114,14 @@ def _interactive(data_obj: dict[str, Any]) -> list[Issue]:
                             f'property "receivedMessage" is required for {present[0]} messages (the bubble the '
                             "customer sees); only quick replies may omit it"))
     images = data.get("images") if isinstance(data.get("images"), list) else []
-    ids = [img.get("identifier") for img in images if isinstance(img, dict)]
-    for i, ident in enumerate(ids):
-        if ids.index(ident) != i:
+    known: set[str] = set()
+    for i, img in enumerate(images):
+        ident = img.get("identifier") if isinstance(img, dict) else None
+        if not isinstance(ident, str):
+            continue  # the schema reports it
+        if ident in known:
             issues.append(Issue(("interactiveData", "data", "images", i, "identifier"), f"duplicate image {ident!r}"))
-    known = set(ids)
+        known.add(ident)
     for path, ref in _image_refs(data_obj):
         if ref not in known:
             issues.append(Issue(path, f"imageIdentifier {ref!r} is not in data.images"))
@@ -126,7 +129,7 @@ def _interactive(data_obj: dict[str, Any]) -> list[Issue]:
     if isinstance(picker, dict) and isinstance(picker.get("sections"), list):
         seen: set[str] = set()
         for s, section in enumerate(picker["sections"]):
-            for i, item in enumerate(section.get("items") or [] if isinstance(section, dict) else []):
+            for i, item in enumerate(_items(section)):
                 ident = item.get("identifier") if isinstance(item, dict) else None
                 if isinstance(ident, str):
                     if ident in seen:
@@ -151,13 +154,19 @@ def _image_refs(data_obj: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
             refs.append(((("interactiveData", key, "imageIdentifier")), bubble["imageIdentifier"]))
     data = data_obj.get("data") if isinstance(data_obj.get("data"), dict) else {}
     picker = data.get("listPicker")
-    if isinstance(picker, dict):
-        for s, section in enumerate(picker.get("sections") or []):
-            for i, item in enumerate((section.get("items") or []) if isinstance(section, dict) else []):
+    if isinstance(picker, dict) and isinstance(picker.get("sections"), list):  # the schema reports other types
+        for s, section in enumerate(picker["sections"]):
+            for i, item in enumerate(_items(section)):
                 if isinstance(item, dict) and isinstance(item.get("imageIdentifier"), str):
                     refs.append((("interactiveData", "data", "listPicker", "sections", s, "items", i,
                                   "imageIdentifier"), item["imageIdentifier"]))
     return refs
+
+
+def _items(section: Any) -> list[Any]:
+    """A list-picker section's items when they are a list (the schema reports any other shape)."""
+    items = section.get("items") if isinstance(section, dict) else None
+    return items if isinstance(items, list) else []
 
 
 def _b64_size(text: str) -> int | None:

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import jwt
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,3 +89,75 @@ def test_message_never_5xx(provider_sim: Any, msp: MSP, body: Any, id_header: st
     assert r.status_code in (200, 400, 404), r.text
     if r.status_code == 400:
         assert r.json()["message"]
+
+
+def _interactive_samples() -> dict[str, tuple[dict[str, Any], str]]:
+    """A valid value per built-in interactive feature, and the customer action that answers it."""
+    import test_interactive as samples
+
+    picker = {"sections": [{"title": "S", "order": 0, "multipleSelection": True, "items": [
+        {"identifier": "1", "title": "A", "order": 0, "style": "icon", "imageIdentifier": "1"},
+        {"identifier": "2", "title": "B", "order": 1, "style": "default"}]}]}
+    auth = {"oauth2": {"responseType": "code", "scope": ["email"], "state": "s", "clientSecret": "c",
+                       "responseEncryptionKey": base64.b64encode(b"\x04" + bytes(64)).decode()}}
+    return {"listPicker": (picker, "list-picker"), "event": (samples.EVENT, "time-picker"),
+            "quick-reply": (samples.QUICK, "quick-reply"), "payment": (samples.PAYMENT, "apple-pay"),
+            "dynamic": (samples.FORM, "form"), "authenticate": (auth, "authentication")}
+
+
+def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+_ANSWERS = [{}, {"selections": ["1"]}, {"selections": ["1", "2"]}, {"timeslot": "1"}, {"item": "2"},
+            {"success": False}, {"values": {"p2": "Bob"}}, {"selections": "x"}, {"timeslot": 7}, []]
+# One value of each JSON type, and a few shapes: type confusion is what the checks behind the schema meet.
+_REPLACEMENTS = [None, True, 0, -1, "", "x", [], {}, [1], ["1"], [{}], {"x": 1}, [{"identifier": {}}],
+                 {"items": True}]
+_REMOVED = object()
+
+
+@pytest.mark.parametrize("feature", sorted(_interactive_samples()))
+def test_every_part_of_an_interactive_message_swapped_or_removed_never_5xx(provider_sim: Any, msp: MSP,
+                                                                          feature: str) -> None:
+    """Each part of a valid message (every JSON path) replaced by each value above, or removed: exhaustive for
+    single-point type confusion, deterministic. Accepted ones are answered by the customer and read back."""
+    from bc_msp import PNG
+
+    value, action = _interactive_samples()[feature]
+    images = [{"identifier": "1", "data": base64.b64encode(PNG).decode()}] if feature == "listPicker" else None
+    valid = msp.interactive(feature, value, images=images)
+    accepted = 0
+    paths = _paths(valid["interactiveData"])[1:]
+    for n, (path, replacement) in enumerate((p, r) for p in paths for r in [*_REPLACEMENTS, _REMOVED]):
+        body = json.loads(json.dumps(valid))
+        body["id"] = str(uuid.uuid4())
+        target = body["interactiveData"]
+        for step in path[:-1]:
+            target = target[step]
+        if replacement is _REMOVED:
+            if not isinstance(target, dict):
+                continue
+            del target[path[-1]]
+        else:
+            target[path[-1]] = replacement
+        r = msp.send(body)
+        assert r.status_code < 500, (path, replacement, r.text)
+        if r.status_code == 200:
+            accepted += 1
+            if accepted % 4 == 1:  # answering every one would make this slow; the mix still covers each kind
+                for kind in (action, "interactive"):
+                    a = provider_sim.http.post(customer_path(msp) + f"/answer/{kind}", json=_ANSWERS[n % len(_ANSWERS)])
+                    assert a.status_code < 500, (path, replacement, kind, a.text)
+    assert accepted, "no variant was accepted: the sample itself is invalid"
+    assert provider_sim.http.post("/_sim/clock/advance", json={"seconds": 5}).status_code == 200
+    for direction in ("received", "sent"):
+        d = provider_sim.http.get(f"/_sim/business-chat/customers/{msp.customer}/device", params={"direction": direction})
+        assert d.status_code == 200, d.text

@@ -178,7 +178,7 @@ def _every_route(app) -> list[tuple[str, str]]:
 _PARAM = __import__("re").compile(r"\{([a-z_]+)(?::path)?\}")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data(), body=st.one_of(json_docs.map(lambda d: json.dumps(d, allow_nan=True).encode()), raw_bodies),
        auth=st.sampled_from(["bird", "business_chat", "none"]))
 def test_every_route_with_any_ids_and_body_never_5xx(server, data, body, auth) -> None:
