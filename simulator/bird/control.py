@@ -25,7 +25,7 @@ async def force_status(request: Request) -> Response:
     sim = sim_of(request)
     body = await control_body(request, required=True)
     status = body.get("status")
-    if status not in FORCEABLE:
+    if not isinstance(status, str) or status not in FORCEABLE:
         raise ControlError(f'"status" must be one of {", ".join(sorted(FORCEABLE))}', details={"status": ["invalid"]})
     real_status = "delivery_failed" if status == "expired" else status
     try:

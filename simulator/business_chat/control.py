@@ -157,11 +157,28 @@ async def create_customer(request: Request) -> Response:
         "existingConversation": body.get("existingConversation", False),
         "intent": _optional_text(body, "intent"), "group": _optional_text(body, "group"),
     }
+    # Checked as a customer of the world config is (types, device agents, capabilities, behaviour knobs): a
+    # wrongly typed knob would otherwise fail later, inside the send that meets it.
+    as_configured = {k: v for k, v in {
+        "id": raw["id"], "name": body.get("name"), "business_id": raw["business_id"] or None,
+        "device_agent": raw["device_agent"], "capabilities": raw["capabilities"], "locale": body.get("locale"),
+        "existing_conversation": raw["existingConversation"], "intent": body.get("intent"),
+        "group": body.get("group"), "behaviour": body.get("behaviour")}.items() if v is not None}
+    problems = sim.schemas.issues("config/world#/$defs/customer", as_configured)
+    if problems:
+        camel = {"business_id": "businessId", "device_agent": "deviceAgent", "existing_conversation":
+                 "existingConversation"}
+        details = {".".join(camel.get(str(p), str(p)) for p in issue.path) or ".": [issue.message]
+                   for issue in problems}
+        raise ControlError("invalid customer: " + "; ".join(f"{k}: {v[0]}" for k, v in details.items()),
+                           details=details)
     if not isinstance(raw["existingConversation"], bool):
         raise ControlError('"existingConversation" must be true or false (true: the customer counts as having '
                            'written before, so the business may message them first)')
     if not isinstance(raw["id"], str) or not MBID.match(raw["id"]):
         raise ControlError('"id" must look like urn:mbid:<opaque>')
+    if not isinstance(raw["business_id"], str):
+        raise ControlError('"businessId" must be a string: the id of one of the world\'s businesses')
     if raw["business_id"] and not bc.directory.known_business(raw["business_id"]):
         raise ControlError(f"unknown businessId {raw['business_id']}")
     if raw["capabilities"] is not None and not (isinstance(raw["capabilities"], list)

@@ -76,10 +76,18 @@ class SchemaStore:
         return sorted(self._validators)
 
     def validator(self, key: str) -> Draft202012Validator:
+        """``key`` may name a part of a schema: ``config/world#/$defs/customer`` (compiled once, on first use)."""
         try:
             return self._validators[key]
         except KeyError:
-            raise KeyError(f"no schema {key!r}; known: {', '.join(self.keys())}") from None
+            pass
+        name, _, fragment = key.partition("#")
+        if fragment and name in self.documents:
+            validator = Draft202012Validator({"$ref": self.documents[name]["$id"] + "#" + fragment},
+                                             registry=self.registry)
+            self._validators[key] = validator
+            return validator
+        raise KeyError(f"no schema {key!r}; known: {', '.join(self.keys())}")
 
     def issues(self, key: str, instance: Any, limit: int = 20) -> list[Issue]:
         validator = self.validator(key)

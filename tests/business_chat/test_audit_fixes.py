@@ -398,3 +398,17 @@ def test_quick_reply_without_received_message_accepted(provider_sim: Any, msp: M
                                                                               {"identifier": "2", "title": "B"}]})
     del body["interactiveData"]["receivedMessage"]
     assert msp.send(body).status_code == 200
+
+
+def test_created_customer_is_checked_as_a_configured_one(provider_sim: Any) -> None:
+    """A knob of the wrong type was stored and failed later, inside the send that met it; now it is a 400 that
+    names the field, as the world config's schema would."""
+    r = provider_sim.http.post(CONTROL + "/customers", json={
+        "behaviour": {"reply_to_text": {"text": "ok", "after_seconds": "soon"}}, "deviceAgent": "Android"})
+    assert r.status_code == 400, r.text
+    details = r.json()["error"]["details"]
+    assert details["behaviour.reply_to_text.after_seconds"] == ['value must be a number, got string']
+    assert details["deviceAgent"][0].startswith('value must be one of "iPhone OS", "Mac OS X"')
+    assert provider_sim.http.post(CONTROL + "/customers", json={"businessId": ["x"]}).status_code == 400
+    ok = provider_sim.http.post(CONTROL + "/customers", json={"behaviour": {"reply_to_text": {"text": "ok"}}})
+    assert ok.status_code == 201, ok.text
