@@ -135,6 +135,9 @@ def form(orig: dict[str, Any], session: str, params: dict[str, Any]) -> dict[str
         items = page.get("items") or []
         if page["type"] in ("select", "picker") and items:
             wanted = [answer] if isinstance(answer, str) else (answer or [items[0]["identifier"]])
+            if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+                raise ReplyError(f"page {page['pageIdentifier']}: the answer must be an item identifier or a list of"
+                                 " them")
             chosen = [i for i in items if i["identifier"] in wanted]
             if len(chosen) != len(wanted):
                 raise ReplyError(f"page {page['pageIdentifier']}: unknown item(s) in {wanted}")

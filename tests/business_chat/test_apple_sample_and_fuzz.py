@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bc_msp import MSP, aes_ctr, customer_path
+from bc_msp import MSP, PNG, aes_ctr, customer_path
 
 
 def test_apple_sample_style_attachment_roundtrip(provider_sim: Any, hooked: MSP) -> None:
@@ -129,8 +129,6 @@ def test_every_part_of_an_interactive_message_swapped_or_removed_never_5xx(provi
                                                                           feature: str) -> None:
     """Each part of a valid message (every JSON path) replaced by each value above, or removed: exhaustive for
     single-point type confusion, deterministic. Accepted ones are answered by the customer and read back."""
-    from bc_msp import PNG
-
     value, action = _interactive_samples()[feature]
     images = [{"identifier": "1", "data": base64.b64encode(PNG).decode()}] if feature == "listPicker" else None
     valid = msp.interactive(feature, value, images=images)
@@ -161,3 +159,43 @@ def test_every_part_of_an_interactive_message_swapped_or_removed_never_5xx(provi
     for direction in ("received", "sent"):
         d = provider_sim.http.get(f"/_sim/business-chat/customers/{msp.customer}/device", params={"direction": direction})
         assert d.status_code == 200, d.text
+
+
+_VALID_ANSWERS = {"list-picker": {"items": ["1", "2"], "choose": "first"}, "time-picker": {"timeslot": "1"},
+                  "quick-reply": {"item": "2"}, "authentication": {"result": "fail", "token": "t", "error": "denied"},
+                  "apple-pay": {"network": "Visa", "type": "Debit", "shippingContact": {"locality": "X"},
+                                "approve": True},
+                  "form": {"answers": {"p1": ["a"], "p2": "Bob"}}}
+
+
+@pytest.mark.parametrize("feature", sorted(_interactive_samples()))
+def test_every_part_of_a_customer_answer_swapped_or_removed_never_5xx(provider_sim: Any, hooked: MSP,
+                                                                     provider_sim_receiver: Any,
+                                                                     feature: str) -> None:
+    """The simulated customer's answer to a valid message, each part of a valid answer body replaced by each
+    value or removed (the same sweep as the message's): a 400 that says why, or the reply; never a 5xx."""
+    provider_sim.http.post(f"/_sim/business-chat/businesses/{hooked.business}",
+                           json={"paymentGatewayUrl": provider_sim_receiver.url + "/paymentGateway"})
+    value, action = _interactive_samples()[feature]
+    answer = _VALID_ANSWERS[action]
+    answered = 0
+    for path in _paths(answer):
+        for replacement in ([answer] if not path else [*_REPLACEMENTS, _REMOVED]):
+            body = json.loads(json.dumps(answer))
+            if path:
+                target = body
+                for step in path[:-1]:
+                    target = target[step]
+                if replacement is _REMOVED:
+                    if not isinstance(target, dict):
+                        continue
+                    del target[path[-1]]
+                else:
+                    target[path[-1]] = replacement
+            images = [{"identifier": "1", "data": base64.b64encode(PNG).decode()}] if feature == "listPicker" else None
+            assert hooked.send(hooked.interactive(feature, value, images=images)).status_code == 200
+            r = provider_sim.http.post(customer_path(hooked) + f"/answer/{action}", json=body)
+            assert r.status_code < 500, (path, replacement, r.text)
+            answered += r.status_code == 200
+    assert answered, "not even the valid answer was taken"
+    assert provider_sim.http.post("/_sim/clock/advance", json={"seconds": 5}).status_code == 200
