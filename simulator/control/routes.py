@@ -14,7 +14,8 @@ async def health(request: Request) -> Response:
     sim = sim_of(request)
     # store: write transactions, the group COMMITs that carried them, checkpoints — for benchmarks and tuning.
     return JSONResponse({"status": "ok", "version": __version__, "uptimeSeconds": round(sim.uptime_s(), 3),
-                         "clock": sim.clock.describe(), "store": {**sim.store.stats, "durability": sim.store.durability}})
+                         "clock": sim.clock.describe(),
+                         "store": {**sim.store.stats, "durability": sim.store.durability}})
 
 
 async def info(request: Request) -> Response:

@@ -37,8 +37,9 @@ class FastJSONResponse(Response):
         return dumps_bytes(content)
 
 
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
+def reject_constant(constant: str) -> Any:
+    """``parse_constant`` for json.loads: NaN and Infinity are Python's, not JSON."""
+    raise ValueError(f"{constant} is not valid JSON")
 
 
 def finite_float(text: str) -> float:
@@ -53,7 +54,7 @@ def finite_float(text: str) -> float:
 def loads_shown(text: str) -> Any:
     """Parse JSON that will be shown again (journal, UI): ValueError for what a JSON response could not carry,
     which Python's json reads anyway: NaN/Infinity, 1e999, and escaped lone surrogates ("\\ud800", not text)."""
-    value = json.loads(text, parse_constant=_not_json, parse_float=finite_float)
+    value = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
     if "\\ud" in text.lower():
         json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone one
     return value

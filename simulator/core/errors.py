@@ -9,7 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from simulator.core.codec import finite_float
+from simulator.core.codec import finite_float, reject_constant
 
 
 class SimulatorError(Exception):
@@ -86,7 +86,7 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedBody(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=finite_float)
+        value = json.loads(text, parse_constant=reject_constant, parse_float=finite_float)
     except RecursionError:
         raise MalformedBody("request body is nested too deeply") from None
     except ValueError as exc:
@@ -113,6 +113,3 @@ def _without_lone_surrogates(value: Any) -> Any:
         return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
     return value
 
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")

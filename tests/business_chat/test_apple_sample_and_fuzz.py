@@ -157,7 +157,8 @@ def test_every_part_of_an_interactive_message_swapped_or_removed_never_5xx(provi
     assert accepted, "no variant was accepted: the sample itself is invalid"
     assert provider_sim.http.post("/_sim/clock/advance", json={"seconds": 5}).status_code == 200
     for direction in ("received", "sent"):
-        d = provider_sim.http.get(f"/_sim/business-chat/customers/{msp.customer}/device", params={"direction": direction})
+        d = provider_sim.http.get(f"/_sim/business-chat/customers/{msp.customer}/device",
+                                  params={"direction": direction})
         assert d.status_code == 200, d.text
 
 

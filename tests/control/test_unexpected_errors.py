@@ -50,8 +50,8 @@ def test_a_bug_behind_an_unjournaled_control_route_is_answered_too():
         conn.request("GET", "/_sim/clock")
         response = conn.getresponse()
         assert response.status == 500
-        assert json.loads(response.read()) == {"error": {"code": "InternalError",
-                                                         "message": "simulator bug: ZeroDivisionError: division by zero"}}
+        assert json.loads(response.read()) == {"error": {
+            "code": "InternalError", "message": "simulator bug: ZeroDivisionError: division by zero"}}
         sock = conn.sock
         conn.request("GET", "/_sim/journal")
         again = conn.getresponse()

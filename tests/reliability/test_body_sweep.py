@@ -48,7 +48,8 @@ def _rows(sim: Any, msp: MSP, message_id: str) -> dict[str, tuple[str, str, dict
         "force status": ("POST", f"/_sim/bird/messages/{message_id}/status", {"status": "delivery_failed"}, {}),
         "link click": ("POST", f"/_sim/bird/messages/{message_id}/click", {"url": "https://example.com/a"}, {}),
         "rate limits": ("PUT", "/_sim/bird/rate-limits", {"getPerSecond": 3, "postPerSecond": 2}, {}),
-        "webhook knobs": ("PUT", "/_sim/bird/webhooks/knobs", {"extraDelaySeconds": 1, "duplicateProbability": 0.5}, {}),
+        "webhook knobs": ("PUT", "/_sim/bird/webhooks/knobs",
+                          {"extraDelaySeconds": 1, "duplicateProbability": 0.5}, {}),
         "faults": ("POST", "/_sim/faults", {"rules": [{"status": 500, "provider": "bird", "times": 1,
                                                        "latencyMs": {"min": 1, "max": 2}}]}, {}),
         "customer create": ("POST", "/_sim/business-chat/customers", {
@@ -84,8 +85,8 @@ def _variants(valid: dict[str, Any]) -> list[tuple[tuple, Any, Any]]:
 
 
 ROWS = ["bird inbound", "connector install", "contact create", "webhook subscription", "presigned upload", "batch",
-        "force status", "link click", "rate limits", "webhook knobs", "faults", "customer create", "customer text", "customer attachment",
-        "customer tapback", "business endpoints", "clock advance"]
+        "force status", "link click", "rate limits", "webhook knobs", "faults", "customer create", "customer text",
+        "customer attachment", "customer tapback", "business endpoints", "clock advance"]
 
 
 @pytest.mark.parametrize("row", ROWS)
