@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bc_msp import MSP, PNG, aes_ctr, customer_path
+from tests.reliability._support import swapped_or_removed
 
 
 def test_apple_sample_style_attachment_roundtrip(provider_sim: Any, hooked: MSP) -> None:
@@ -105,15 +106,12 @@ def _interactive_samples() -> dict[str, tuple[dict[str, Any], str]]:
             "dynamic": (samples.FORM, "form"), "authenticate": (auth, "authentication")}
 
 
-def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, prefix + (i,))
-    return out
+def _valid_message(msp: MSP, feature: str) -> tuple[dict[str, Any], str]:
+    """A valid interactive message of ``feature`` (with the image its list picker refers to), and the customer
+    action that answers it."""
+    value, action = _interactive_samples()[feature]
+    images = [{"identifier": "1", "data": base64.b64encode(PNG).decode()}] if feature == "listPicker" else None
+    return msp.interactive(feature, value, images=images), action
 
 
 _ANSWERS = [{}, {"selections": ["1"]}, {"selections": ["1", "2"]}, {"timeslot": "1"}, {"item": "2"},
@@ -121,7 +119,6 @@ _ANSWERS = [{}, {"selections": ["1"]}, {"selections": ["1", "2"]}, {"timeslot": 
 # One value of each JSON type, and a few shapes: type confusion is what the checks behind the schema meet.
 _REPLACEMENTS = [None, True, 0, -1, "", "x", [], {}, [1], ["1"], [{}], {"x": 1}, [{"identifier": {}}],
                  {"items": True}]
-_REMOVED = object()
 
 
 @pytest.mark.parametrize("feature", sorted(_interactive_samples()))
@@ -129,30 +126,19 @@ def test_every_part_of_an_interactive_message_swapped_or_removed_never_5xx(provi
                                                                           feature: str) -> None:
     """Each part of a valid message (every JSON path) replaced by each value above, or removed: exhaustive for
     single-point type confusion, deterministic. Accepted ones are answered by the customer and read back."""
-    value, action = _interactive_samples()[feature]
-    images = [{"identifier": "1", "data": base64.b64encode(PNG).decode()}] if feature == "listPicker" else None
-    valid = msp.interactive(feature, value, images=images)
+    valid, action = _valid_message(msp, feature)
     accepted = 0
-    paths = _paths(valid["interactiveData"])[1:]
-    for n, (path, replacement) in enumerate((p, r) for p in paths for r in [*_REPLACEMENTS, _REMOVED]):
-        body = json.loads(json.dumps(valid))
-        body["id"] = str(uuid.uuid4())
-        target = body["interactiveData"]
-        for step in path[:-1]:
-            target = target[step]
-        if replacement is _REMOVED:
-            if not isinstance(target, dict):
-                continue
-            del target[path[-1]]
-        else:
-            target[path[-1]] = replacement
+    variants = swapped_or_removed(valid["interactiveData"], _REPLACEMENTS)
+    for n, (path, replacement, interactive) in enumerate(variants):
+        body = {**valid, "id": str(uuid.uuid4()), "interactiveData": interactive}
         r = msp.send(body)
         assert r.status_code < 500, (path, replacement, r.text)
         if r.status_code == 200:
             accepted += 1
             if accepted % 4 == 1:  # answering every one would make this slow; the mix still covers each kind
                 for kind in (action, "interactive"):
-                    a = provider_sim.http.post(customer_path(msp) + f"/answer/{kind}", json=_ANSWERS[n % len(_ANSWERS)])
+                    a = provider_sim.http.post(customer_path(msp) + f"/answer/{kind}",
+                                               json=_ANSWERS[n % len(_ANSWERS)])
                     assert a.status_code < 500, (path, replacement, kind, a.text)
     assert accepted, "no variant was accepted: the sample itself is invalid"
     assert provider_sim.http.post("/_sim/clock/advance", json={"seconds": 5}).status_code == 200
@@ -177,26 +163,13 @@ def test_every_part_of_a_customer_answer_swapped_or_removed_never_5xx(provider_s
     value or removed (the same sweep as the message's): a 400 that says why, or the reply; never a 5xx."""
     provider_sim.http.post(f"/_sim/business-chat/businesses/{hooked.business}",
                            json={"paymentGatewayUrl": provider_sim_receiver.url + "/paymentGateway"})
-    value, action = _interactive_samples()[feature]
+    message, action = _valid_message(hooked, feature)
     answer = _VALID_ANSWERS[action]
     answered = 0
-    for path in _paths(answer):
-        for replacement in ([answer] if not path else [*_REPLACEMENTS, _REMOVED]):
-            body = json.loads(json.dumps(answer))
-            if path:
-                target = body
-                for step in path[:-1]:
-                    target = target[step]
-                if replacement is _REMOVED:
-                    if not isinstance(target, dict):
-                        continue
-                    del target[path[-1]]
-                else:
-                    target[path[-1]] = replacement
-            images = [{"identifier": "1", "data": base64.b64encode(PNG).decode()}] if feature == "listPicker" else None
-            assert hooked.send(hooked.interactive(feature, value, images=images)).status_code == 200
-            r = provider_sim.http.post(customer_path(hooked) + f"/answer/{action}", json=body)
-            assert r.status_code < 500, (path, replacement, r.text)
-            answered += r.status_code == 200
+    for path, replacement, body in [((), answer, answer), *swapped_or_removed(answer, _REPLACEMENTS)]:
+        assert hooked.send({**message, "id": str(uuid.uuid4())}).status_code == 200
+        r = provider_sim.http.post(customer_path(hooked) + f"/answer/{action}", json=body)
+        assert r.status_code < 500, (path, replacement, r.text)
+        answered += r.status_code == 200
     assert answered, "not even the valid answer was taken"
     assert provider_sim.http.post("/_sim/clock/advance", json={"seconds": 5}).status_code == 200

@@ -1,6 +1,7 @@
 """Helpers for the reliability suite: a `provider-sim serve` subprocess with its output captured."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -30,6 +31,31 @@ def json_paths(value: object, prefix: tuple = ()) -> list[tuple]:
         for i, v in enumerate(value):
             out += json_paths(v, prefix + (i,))
     return out
+
+
+REMOVED = object()  # among the replacements of swapped_or_removed(): the property taken out instead
+
+
+def swapped_or_removed(doc: object, replacements: list[object]) -> list[tuple[tuple, object, object]]:
+    """(path, replacement, copy of doc) for every path into doc but the root and every replacement, REMOVED
+    included (only where the path ends in an object's property): a sweep for single-point type confusion."""
+    out = []
+    for path in json_paths(doc)[1:]:
+        for replacement in [*replacements, REMOVED]:
+            body = json.loads(json.dumps(doc))
+            target = body
+            for step in path[:-1]:
+                target = target[step]
+            if replacement is REMOVED:
+                if not isinstance(target, dict):
+                    continue
+                del target[path[-1]]
+            else:
+                target[path[-1]] = replacement
+            out.append((path, replacement, body))
+    return out
+
+
 PROVIDER_SIM = str(Path(sys.executable).with_name("provider-sim"))
 
 

@@ -5,20 +5,18 @@ in test_fuzz.py, Business Chat's interactive messages in tests/business_chat.)""
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from _support import json_paths
+from _support import swapped_or_removed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "business_chat"))
 from bc_msp import MSP, PNG  # noqa: E402
 
 REPLACEMENTS = [None, True, 0, -1, 2**70, 1.5, "", "x", "\u0000", [], {}, [1], ["1"], [{}], {"x": 1}, [None]]
-REMOVED = object()
 NUMBER_ID = "3f0c1a52-7d44-4c2e-9d0b-2a8f6b1c9e01"
 
 
@@ -66,24 +64,6 @@ def _rows(sim: Any, msp: MSP, message_id: str) -> dict[str, tuple[str, str, dict
     }
 
 
-def _variants(valid: dict[str, Any]) -> list[tuple[tuple, Any, Any]]:
-    out = []
-    for path in json_paths(valid)[1:]:
-        for replacement in [*REPLACEMENTS, REMOVED]:
-            body = json.loads(json.dumps(valid))
-            target = body
-            for step in path[:-1]:
-                target = target[step]
-            if replacement is REMOVED:
-                if not isinstance(target, dict):
-                    continue
-                del target[path[-1]]
-            else:
-                target[path[-1]] = replacement
-            out.append((path, replacement, body))
-    return out
-
-
 ROWS = ["bird inbound", "connector install", "contact create", "webhook subscription", "presigned upload", "batch",
         "force status", "link click", "rate limits", "webhook knobs", "faults", "customer create", "customer text",
         "customer attachment", "customer tapback", "business endpoints", "clock advance"]
@@ -98,7 +78,7 @@ def test_every_part_of_a_valid_body_swapped_or_removed_never_5xx(provider_sim: A
     headers = {**headers, "content-type": "application/json"}
     first = provider_sim.http.request(method, path, json=valid, headers=headers)
     assert first.status_code < 300, (row, first.text)  # the sample is valid: the variants reach past the schema
-    for where, replacement, body in _variants(valid):
+    for where, replacement, body in swapped_or_removed(valid, REPLACEMENTS):
         r = provider_sim.http.request(method, path, json=body, headers=headers)
         assert r.status_code < 500, (row, where, replacement, r.text)
     provider_sim.advance(60)  # whatever was accepted runs its course (replies, deliveries, transitions)
