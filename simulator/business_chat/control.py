@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +20,6 @@ P = "/_sim/business-chat"
 # Opaque ids may contain '/', '+', '=' (digest §1): {customer_id:path} takes them raw or percent-encoded (%2F); each
 # route ends in a fixed suffix, so the id is everything between /customers/ and that suffix.
 C = P + "/businesses/{business_id}/customers/{customer_id:path}"
-MBID = re.compile(r"^urn:mbid:[A-Za-z0-9+/=_-]+$")
 FEATURE_PATHS = {"list-picker": "listPicker", "time-picker": "event", "quick-reply": "quick-reply",
                  "authentication": "authenticate", "apple-pay": "payment", "form": "dynamic",
                  "custom-app": "customApp", "interactive": ""}
@@ -157,8 +155,8 @@ async def create_customer(request: Request) -> Response:
         "existingConversation": body.get("existingConversation", False),
         "intent": _optional_text(body, "intent"), "group": _optional_text(body, "group"),
     }
-    # Checked as a customer of the world config is (types, device agents, capabilities, behaviour knobs): a
-    # wrongly typed knob would otherwise fail later, inside the send that meets it.
+    # Checked as a customer of the world config is (id pattern, types, device agents, capabilities, behaviour
+    # knobs): a wrongly typed knob would otherwise fail later, inside the send that meets it.
     as_configured = {k: v for k, v in {
         "id": raw["id"], "name": body.get("name"), "business_id": raw["business_id"] or None,
         "device_agent": raw["device_agent"], "capabilities": raw["capabilities"], "locale": body.get("locale"),
@@ -175,17 +173,10 @@ async def create_customer(request: Request) -> Response:
     if not isinstance(raw["existingConversation"], bool):
         raise ControlError('"existingConversation" must be true or false (true: the customer counts as having '
                            'written before, so the business may message them first)')
-    if not isinstance(raw["id"], str) or not MBID.match(raw["id"]):
-        raise ControlError('"id" must look like urn:mbid:<opaque>')
     if not isinstance(raw["business_id"], str):
         raise ControlError('"businessId" must be a string: the id of one of the world\'s businesses')
     if raw["business_id"] and not bc.directory.known_business(raw["business_id"]):
         raise ControlError(f"unknown businessId {raw['business_id']}")
-    if raw["capabilities"] is not None and not (isinstance(raw["capabilities"], list)
-                                                and all(isinstance(c, str) for c in raw["capabilities"])):
-        raise ControlError('"capabilities" must be a list of strings such as ["LIST", "TIME"]')
-    if not isinstance(raw["behaviour"], dict):
-        raise ControlError('"behaviour" must be an object')
     async with sim.store.transaction() as tx:
         customer = await bc.directory.create_customer(tx, raw)
     return JSONResponse(customer, status_code=201)

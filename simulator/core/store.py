@@ -231,10 +231,14 @@ class Store:
                 raw.execute("ROLLBACK").close()  # the savepoint is beyond repair: give up the whole group
         if not raw.in_transaction and self._group:
             group, self._group = self._group, []
-            self.cache.forget()
-            for future in group:
-                if not future.done():
-                    future.set_exception(exc)
+            self._fail(group, exc)
+
+    def _fail(self, group: list[asyncio.Future[None]], exc: BaseException) -> None:
+        """The group's transactions were rolled back: each waiter gets the error, the cache forgets their rows."""
+        self.cache.forget()
+        for future in group:
+            if not future.done():
+                future.set_exception(exc)
 
     def request_started(self) -> None:
         """An HTTP request that may write has started: a group commit waits for it (briefly, see _maybe_commit)."""
@@ -275,12 +279,9 @@ class Store:
         try:
             self.conn._conn.execute("COMMIT").close()  # noqa: SLF001
         except BaseException as exc:
-            self.cache.forget()  # it may hold rows of the transactions rolled back here
             with contextlib.suppress(sqlite3.Error):
                 self.conn._conn.execute("ROLLBACK").close()  # noqa: SLF001
-            for future in group:
-                if not future.done():
-                    future.set_exception(exc)
+            self._fail(group, exc)
             return
         for future in group:
             if not future.done():
