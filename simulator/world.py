@@ -92,6 +92,8 @@ class BirdWorld:
     auto_replies: list[dict[str, Any]]
     opt_out_behaviour: str
     max_list_limit: int
+    # Bird's 7-day cap on a listing's startAt..endAt span is seen in one public integration only; None lifts it.
+    max_list_window_days: int | None = 7
 
     def channel(self, channel_id: str) -> Channel | None:
         for ws in self.workspaces.values():
@@ -185,6 +187,7 @@ def build_world(raw: dict[str, Any]) -> World:
         auto_replies=list(bird_raw.get("auto_replies") or []),
         opt_out_behaviour=bird_raw.get("opt_out_behaviour", "skipped"),
         max_list_limit=int(bird_raw.get("max_list_limit", 1000)),
+        max_list_window_days=bird_raw.get("max_list_window_days", 7),
     )
     return World(
         seed=int(raw.get("seed", 0)), bird=bird, business_chat=dict(raw.get("business_chat") or {}),

@@ -20,6 +20,7 @@ from simulator.core.simulation import Simulation
 from simulator.world import Channel, Workspace
 
 _PLATFORM = re.compile(r"[A-Za-z0-9-]+")
+DAY_MS = 86_400_000
 STATUSES = {"accepted", "rejected", "processing", "scheduled", "sent", "sending_failed", "delivered",
             "delivery_failed", "deleted", "skipped"}
 
@@ -142,6 +143,10 @@ def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> 
                 times[name] = parse_rfc3339(value)
             except ValueError:
                 problems[name] = ["must be an RFC 3339 date-time, e.g. 2025-05-20T10:00:00Z"]
+    window_days = sim.world.bird.max_list_window_days
+    if (window_days is not None and times["startAt"] is not None and times["endAt"] is not None
+            and times["endAt"] - times["startAt"] > window_days * DAY_MS):
+        problems["endAt"] = [f"must be at most {window_days} days after startAt"]
     reverse = params.get("reverse", "false").lower()
     order = params.get("order", "").lower()
     if reverse not in ("true", "false", "1", "0"):

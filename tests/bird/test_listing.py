@@ -1,6 +1,10 @@
 """Listing messages: filters, keyset pagination (each message exactly once, even while new ones arrive)."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from simulator.core.clock import iso_ms
 
 
@@ -174,3 +178,25 @@ def test_batch_envelope_limits(provider_sim):
         r = provider_sim.http.post(path, json=body, headers=provider_sim.bird_headers)
         assert r.status_code == 422, r.text
         assert key in r.json()["details"]
+
+
+def test_date_window_longer_than_seven_days_is_refused(provider_sim):
+    start = provider_sim.clock()["nowMs"]
+    sent = provider_sim.send_sms("+15551230000")["id"]
+    week = 7 * 86_400_000
+    assert [m["id"] for m in list_page(provider_sim, startAt=iso_ms(start - 1000),
+                                       endAt=iso_ms(start - 1000 + week))["results"]] == [sent]
+    r = provider_sim.http.get(provider_sim.messages_path(), headers=provider_sim.bird_headers,
+                              params={"startAt": iso_ms(start - 1000), "endAt": iso_ms(start + week)})
+    assert r.status_code == 422
+    assert r.json()["details"] == {"endAt": ["must be at most 7 days after startAt"]}
+    # Only the span is capped: either bound alone may reach back as far as it likes.
+    assert [m["id"] for m in list_page(provider_sim, startAt=iso_ms(start - 30 * 86_400_000))["results"]] == [sent]
+
+
+@pytest.mark.provider_sim(config=str(Path(__file__).parent / "data" / "no-list-window.yaml"))
+def test_date_window_cap_can_be_lifted_in_the_world_config(provider_sim):
+    start = provider_sim.clock()["nowMs"]
+    sent = provider_sim.send_sms("+15551230000")["id"]
+    assert [m["id"] for m in list_page(provider_sim, startAt=iso_ms(start - 30 * 86_400_000),
+                                       endAt=iso_ms(start + 30 * 86_400_000))["results"]] == [sent]
