@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx2 as httpx
 
+from simulator.core.codec import is_digits
+
 
 @dataclass
 class ReceivedRequest:
@@ -42,7 +44,7 @@ def dotted(value: Any, path: str) -> Any:
     for part in path.split(".") if path else []:
         if isinstance(value, dict) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+        elif isinstance(value, list) and is_digits(part, signed=True) and -len(value) <= int(part) < len(value):
             value = value[int(part)]
         else:
             return MISSING

@@ -14,6 +14,7 @@ from starlette.responses import FileResponse, Response
 from simulator.bird.errors import NotFound
 from simulator.bird.handlers import _channel, _sim, _workspace, respond, schema_body
 from simulator.bird.media import UUID, Media, S3Error
+from simulator.core.codec import is_digits
 
 FORM_OVERHEAD = 256 * 1024  # room for the form fields and multipart boundaries around the file
 
@@ -52,7 +53,7 @@ async def upload(request: Request) -> Response:
         raise S3Error(412, "PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data",
                       Condition="Bucket POST must be of the enclosure-type multipart/form-data")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and is_digits(declared) and int(declared) > limit:
         raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size",
                       ProposedSize=declared, MaxSizeAllowed=sim.settings.max_upload_bytes)
     received = 0

@@ -11,6 +11,7 @@ from starlette.datastructures import Headers
 from simulator.business_chat import crypto
 from simulator.business_chat.blobs import BlobStore
 from simulator.business_chat.config import BUILTIN_BID, BCConfig
+from simulator.core.codec import is_digits
 from simulator.core.schemas import Issue, SchemaStore
 
 OBJECT_REPLACEMENT = "\ufffc"
@@ -215,7 +216,7 @@ def attachment_fields(att: dict[str, Any]) -> dict[str, Any]:
     size = att.get("size", att.get("file-size"))
     return {
         "name": att.get("name"), "mimeType": att.get("mimeType", att.get("mime-type", "")),
-        "size": int(size) if isinstance(size, int) or (isinstance(size, str) and size.isdigit()) else None,
+        "size": int(size) if isinstance(size, int) or (isinstance(size, str) and is_digits(size)) else None,
         "signature": sig_bytes, "url": att.get("url", att.get("mmcs-url")),
         "owner": att.get("owner", att.get("mmcs-owner")), "key": att.get("key", att.get("decryption-key")),
     }

@@ -12,6 +12,7 @@ from simulator.control.errors import ControlError, ControlNotFound
 from simulator.control.journal import FILTER_KEYS
 from simulator.control.state import control_of
 from simulator.core.clock import parse_rfc3339
+from simulator.core.codec import is_digits
 
 KNOB_FIELDS = {"delaySeconds": "extra_delay_s", "duplicateProbability": "duplicate_probability", "reorder": "reorder"}
 
@@ -28,7 +29,7 @@ def _filters(source: dict[str, Any]) -> dict[str, Any]:
         if key == "since":
             if isinstance(value, int) and not isinstance(value, bool):
                 out[key] = value
-            elif isinstance(value, str) and value.isdigit():
+            elif isinstance(value, str) and is_digits(value):
                 out[key] = int(value)
             else:
                 try:
@@ -50,7 +51,7 @@ def _filters(source: dict[str, Any]) -> dict[str, Any]:
 
 
 def _int(value: Any, name: str, lo: int, hi: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and is_digits(value.strip(), signed=True):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ControlError(f'"{name}" must be an integer between {lo} and {hi}', details={name: ["invalid"]})

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.control.errors import ControlError
+from simulator.core.codec import is_digits
 
 PROVIDERS = ("bird", "business_chat", "*")
 RULE_KEYS = {"id", "provider", "operation", "method", "match", "status", "code", "message", "retryAfter",
@@ -89,16 +90,20 @@ class FaultRule:
         return all(_field_matches(facts, key, wanted) for key, wanted in self.match.items())
 
 
+def _identifiers(contacts: Any) -> list[Any]:
+    """The receivers' identifier values of a body not validated yet (contacts may be anything)."""
+    return [c.get("identifierValue") for c in contacts if isinstance(c, dict)] if isinstance(contacts, list) else []
+
+
 def _field_values(facts: RequestFacts, key: str) -> list[Any]:
     if key == "receiver":
         body = facts.body if isinstance(facts.body, dict) else {}
         contacts = ((body.get("receiver") or {}) if isinstance(body.get("receiver"), dict) else {}).get("contacts")
-        values = [c.get("identifierValue") for c in contacts or [] if isinstance(c, dict)]
+        values = _identifiers(contacts)
         # Batch sends: every item's receivers.
         for item in body.get("messageRequests") or [] if isinstance(body.get("messageRequests"), list) else []:
             if isinstance(item, dict) and isinstance(item.get("receiver"), dict):
-                values += [c.get("identifierValue") for c in item["receiver"].get("contacts") or []
-                           if isinstance(c, dict)]
+                values += _identifiers(item["receiver"].get("contacts"))
         return values
     if key in FIELD_ALIASES:
         key = FIELD_ALIASES[key]
@@ -114,7 +119,7 @@ def _field_values(facts: RequestFacts, key: str) -> list[Any]:
         for part in rest.split(".") if rest else []:
             if isinstance(value, dict):
                 value = value.get(part)
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            elif isinstance(value, list) and is_digits(part) and int(part) < len(value):
                 value = value[int(part)]
             else:
                 return [None]

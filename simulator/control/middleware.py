@@ -94,6 +94,7 @@ class ControlMiddleware:
             scope[ROUTE_KEY] = (route_obj, params)
         provider = "control" if control_request else _provider_of(module, path)
         decision = None
+        facts = None
         if not control_request and plane.faults.rules:
             header_map = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             facts = RequestFacts(
@@ -102,7 +103,6 @@ class ControlMiddleware:
                 query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
                 body=_json_or_none(raw, header_map.get("content-type", "")),
             )
-            decision = plane.faults.pick(facts)
 
         status_box: dict[str, Any] = {"status": None, "headers": [], "body": bytearray(), "size": 0}
 
@@ -122,6 +122,8 @@ class ControlMiddleware:
         store = sim.store
         store.request_started()
         try:
+            # Matching reads the client's body: a slip there is answered like any other (below), not a reset.
+            decision = plane.faults.pick(facts) if facts is not None else None
             if decision is not None:
                 await self._apply(decision, scope, replay, capture)
             else:

@@ -8,6 +8,7 @@ from starlette.routing import Route
 from simulator import __version__
 from simulator.control.common import control_body, number_field, sim_of
 from simulator.control.errors import ControlError
+from simulator.core.codec import is_digits
 
 
 async def health(request: Request) -> Response:
@@ -62,7 +63,7 @@ async def reset(request: Request) -> Response:
             raise ControlError(f'"{key}" must be a non-empty string')
     seed = body.get("seed", request.query_params.get("seed"))
     if seed is not None:
-        if isinstance(seed, str) and seed.lstrip("-").isdigit():
+        if isinstance(seed, str) and is_digits(seed, signed=True):
             seed = int(seed)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise ControlError('"seed" must be a non-negative integer', details={"seed": ["invalid"]})

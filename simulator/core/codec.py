@@ -37,6 +37,14 @@ class FastJSONResponse(Response):
         return dumps_bytes(content)
 
 
+def is_digits(text: str, *, signed: bool = False) -> bool:
+    """ASCII digits only (after one leading "-" if ``signed``): text int() reads. ``str.isdigit()`` also says yes
+    to "¹" or "²", which int() refuses."""
+    if signed and text.startswith("-"):
+        text = text[1:]
+    return text.isascii() and text.isdigit()
+
+
 def reject_constant(constant: str) -> Any:
     """``parse_constant`` for json.loads: NaN and Infinity are Python's, not JSON."""
     raise ValueError(f"{constant} is not valid JSON")

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from simulator.core.codec import is_digits
+
 ACTIONS = ("request", "control", "bird_send", "bird_subscribe", "advance", "force_status", "fault", "clear_faults",
            "webhook_faults", "expect_webhook", "expect_status", "expect_journal", "expect_device")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
@@ -127,7 +129,7 @@ class Context(dict[str, Any]):
                 value = value[part]
                 if callable(value):
                     value = value()
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            elif isinstance(value, list) and is_digits(part) and int(part) < len(value):
                 value = value[int(part)]
             else:
                 raise ScenarioError(f"unknown variable {{{{{dotted}}}}} (no {part!r})")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from simulator.core.codec import is_digits
 from simulator.replay.expectations import Unmet, check_response, closest, diff, mismatches
 from simulator.replay.loader import Context, Scenario, ScenarioError, Step, expand
 from simulator.testing import ReceivedRequest, SimClient, WebhookReceiver, dotted
@@ -61,7 +62,7 @@ class _Filler(dict[str, str]):
     """``{{filler.11000}}``: that many characters of deterministic text (payload-size scenarios)."""
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.isdigit() and 0 < int(key) <= 10_000_000
+        return isinstance(key, str) and is_digits(key) and 0 < int(key) <= 10_000_000
 
     def __getitem__(self, key: str) -> str:
         base = "simulated filler text "

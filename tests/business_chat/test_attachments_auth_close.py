@@ -32,6 +32,7 @@ def test_outbound_attachment_decrypted_on_device(provider_sim: Any, hooked: MSP)
     ("owner", "Mnot-the-owner.0000", "/attachments/0/owner"),
     ("signature-base64", base64.b64encode(b"\x81" + bytes(20)).decode(), "/attachments/0/signature-base64"),
     ("size", "1", "/attachments/0/size"),
+    ("size", "¹", "/attachments/0/size"),  # a digit to str.isdigit(), not to int()
     ("key", "00" + hashlib.sha256(b"not the upload key").hexdigest(), "/attachments/0/key"),  # fixed: xdist ids
     ("url", "https://p1-content.example/none", "/attachments/0/url"),
 ])

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from simulator.control.state import control_of
 from simulator.server import SimulatorServer
 from simulator.settings import Settings
 from simulator.testing import SimClient
@@ -38,6 +39,31 @@ def test_a_bug_is_a_500_in_birds_shape_and_the_connection_survives():
         conn.close()
         entry = sim.journal(operation="send_message")[0]
         assert entry["response"]["status"] == 500 and entry["error"] == "RuntimeError: boom"
+
+
+def test_a_bug_while_matching_fault_rules_is_answered_and_the_connection_survives():
+    with SimulatorServer(Settings(db=":memory:", clock="manual", port=0)) as server, SimClient(server.url) as sim:
+        assert sim.http.post("/_sim/faults", json={"provider": "bird", "match": {"receiver": "+1"},
+                                                    "status": 503}).status_code == 201
+        faults = control_of(server.sim).faults
+
+        def broken(facts):
+            raise KeyError("rule")
+
+        faults.pick = broken
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        conn.request("POST", sim.messages_path(), body="{}",
+                     headers={**sim.bird_headers, "Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 500
+        assert json.loads(response.read())["message"] == "simulator bug: KeyError: 'rule'"
+        sock = conn.sock
+        conn.request("GET", "/_sim/health")
+        again = conn.getresponse()
+        assert again.status == 200 and conn.sock is sock
+        again.read()
+        conn.close()
+        assert sim.journal(operation="send_message")[0]["error"] == "KeyError: 'rule'"
 
 
 def test_a_bug_behind_an_unjournaled_control_route_is_answered_too():
