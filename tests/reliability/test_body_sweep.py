@@ -5,16 +5,19 @@ in test_fuzz.py, Business Chat's interactive messages in tests/business_chat.)""
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from _support import swapped_or_removed
+from _support import REMOVED, swapped_or_removed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "business_chat"))
 from bc_msp import MSP, PNG  # noqa: E402
+
+from simulator.core.clock import iso_ms  # noqa: E402
 
 REPLACEMENTS = [None, True, 0, -1, 2**70, 1.5, "", "x", "\u0000", [], {}, [1], ["1"], [{}], {"x": 1}, [None]]
 NUMBER_ID = "3f0c1a52-7d44-4c2e-9d0b-2a8f6b1c9e01"
@@ -61,6 +64,11 @@ def _rows(sim: Any, msp: MSP, message_id: str) -> dict[str, tuple[str, str, dict
         "business endpoints": ("POST", f"/_sim/business-chat/businesses/{msp.business}",
                                {"webhookUrl": "http://127.0.0.1:9/x"}, {}),
         "clock advance": ("POST", "/_sim/clock/advance", {"seconds": 1}, {}),
+        "send": ("POST", sim.messages_path(), {
+            "receiver": {"contacts": [{"identifierValue": "+15551230000"}]},
+            "body": {"type": "text", "text": {"text": "hi"}}, "reference": "r", "validity": 60, "tags": ["a"],
+            "meta": {"extraInformation": {"k": 1}}, "scheduledFor": iso_ms(sim.clock()["nowMs"] + 86_400_000),
+            "notification": {"url": "http://127.0.0.1:9/x"}}, bird),
     }
 
 
@@ -84,4 +92,36 @@ def test_every_part_of_a_valid_body_swapped_or_removed_never_5xx(provider_sim: A
     provider_sim.advance(60)  # whatever was accepted runs its course (replies, deliveries, transitions)
     for check in ("/_sim/journal", "/_sim/outbox", f"/_sim/business-chat/customers/{msp.customer}/device",
                   "/_sim/bird/messages"):
+        assert provider_sim.http.get(check).status_code == 200, check
+
+
+# Values at the edges of what JSON can carry, as raw JSON text (Python's json would not write most of them): a
+# 5,001-digit integer (past int()'s 4,300-digit limit), underflow, negative zero, past 64 bits, a digit int() refuses,
+# a lone surrogate, 200 KB of text, 3,000-deep nesting, impossible and extreme dates, traversal, header injection.
+EDGE_VALUES = ["1" + "0" * 5000, "1e-400", "-0", "-0.0", "1.7976931348623157e308", "-9223372036854775809",
+               "18446744073709551616", '"\\u00b9"', '"\\ud800"', '"' + "x" * 200_000 + '"', "[" * 3000 + "]" * 3000,
+               '"2025-13-45T99:99:99Z"', '"0000-01-01T00:00:00Z"', '"9999-12-31T23:59:59-23:59"',
+               '"../../etc/passwd"', '"\\r\\nX-Injected: 1"', '"\\u0000"']
+MARK = "__edge_value__"
+
+
+@pytest.mark.parametrize("row", [*ROWS, "send"])
+def test_every_part_of_a_valid_body_set_to_an_edge_value_never_5xx(provider_sim: Any, row: str) -> None:
+    msp = MSP(provider_sim)
+    msp.send_text("Your order shipped")
+    sms = provider_sim.send_sms("+15551230000", "see https://example.com/a")
+    method, path, valid, headers = _rows(provider_sim, msp, sms["id"])[row]
+    headers = {**headers, "content-type": "application/json"}
+    first = provider_sim.http.request(method, path, json=valid, headers=headers)
+    assert first.status_code < 300, (row, first.text)
+    for where, replacement, body in swapped_or_removed(valid, [MARK]):
+        if replacement is REMOVED:
+            continue  # the other sweep's
+        text = json.dumps(body)
+        for edge in EDGE_VALUES:
+            r = provider_sim.http.request(method, path, content=text.replace(json.dumps(MARK), edge).encode(),
+                                          headers=headers)
+            assert r.status_code < 500, (row, where, edge[:40], r.text[:300])
+    provider_sim.advance(60)
+    for check in ("/_sim/journal", "/_sim/outbox", "/_sim/bird/messages"):
         assert provider_sim.http.get(check).status_code == 200, check
