@@ -76,3 +76,22 @@ async def get_by_id(tx: Tx, workspace_id: str, contact_id: str) -> dict[str, Any
     row = await tx.fetch_one("SELECT data FROM bird_contacts WHERE workspace_id=? AND id=?",
                              (workspace_id, contact_id))
     return None if row is None else json.loads(row[0])
+
+
+SERVICE_WINDOW_MS = 24 * 3_600_000  # WhatsApp's customer service window, which Bird's endpoint reports
+
+
+async def service_window(store: Store, channel_id: str, contact_id: str, identifier_value: str, now_ms: int
+                         ) -> dict[str, Any]:
+    """Bird's channel details for a contact: the service window opened by the contact's last message on the
+    channel (from ``identifier_value`` if given) closes 24 hours later; ``None`` when none is open."""
+    sql = ("SELECT MAX(created_at) FROM bird_messages WHERE contact_id=? AND channel_id=? AND direction='incoming'")
+    params: list[Any] = [contact_id, channel_id]
+    if identifier_value:
+        sql += " AND sender=?"
+        params.append(identifier_value)
+    row = await store.fetch_one(sql, params)
+    last = row[0] if row else None
+    expires = last + SERVICE_WINDOW_MS if last is not None else None
+    return {"serviceWindowExpireAt": iso_ms(expires) if expires is not None and expires > now_ms else None,
+            "isPermanentSession": False}

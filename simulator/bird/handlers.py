@@ -337,6 +337,18 @@ async def get_contact(request: Request) -> Response:
     return respond(contact)
 
 
+async def get_channel_contact(request: Request) -> Response:
+    """Channel details for a contact (Bird documents it for WhatsApp's service window)."""
+    ws, channel = _channel(request)
+    sim = _sim(request)
+    contact_id = request.path_params["contact_id"]
+    if await contacts_backend.get(sim.store, ws.id, contact_id) is None:
+        raise NotFound(f"contact {contact_id} not found")
+    identifier = request.query_params.get("contactIdentifierValue", "")
+    return respond(await contacts_backend.service_window(sim.store, channel.id, contact_id, identifier,
+                                                         sim.clock.now_ms()))
+
+
 async def create_contact(request: Request) -> Response:
     ws = _workspace(request)
     sim = _sim(request)

@@ -37,6 +37,7 @@ routes = [
     Route(WS + "/messages/{message_id}", h.get_workspace_message, methods=["GET"]),
     Route(WS + "/channels", h.list_channels, methods=["GET"]),
     Route(CH, h.get_channel, methods=["GET"]),
+    Route(CH + "/contacts/{contact_id}", h.get_channel_contact, methods=["GET"]),
     Route(WS + "/connectors", h.list_connectors, methods=["GET"]),
     Route(WS + "/connectors", h.install_connector, methods=["POST"]),
     Route(WS + "/connectors/{connector_id}", h.get_connector, methods=["GET"]),

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
+from simulator.core.clock import iso_ms, parse_rfc3339
 from simulator.server import SimulatorServer
 from simulator.settings import Settings
 from tests.bird.conftest import bird_verify, events_of, subscribe
@@ -232,3 +233,37 @@ def test_auto_replies_from_config(tmp_path):
         sim.send_sms("+15558880010", "promo")
         sim.advance(10)
         assert sim.send_sms("+15558880010", "promo 2")["status"] == "skipped"
+
+
+def test_channel_details_for_a_contact_report_the_24_hour_service_window(provider_sim):
+    channel = provider_sim.channel_id()
+    path = f"/workspaces/{provider_sim.workspace_id}/channels/{channel}/contacts"
+    sent = provider_sim.send_sms("+15551239999")  # an outbound message opens no window
+    contact_id = sent["receiver"]["contacts"][0]["id"]
+    details = provider_sim.http.get(f"{path}/{contact_id}", headers=provider_sim.bird_headers)
+    assert details.status_code == 200 and details.json() == {"serviceWindowExpireAt": None,
+                                                              "isPermanentSession": False}
+    provider_sim.advance(60)
+    message = inbound(provider_sim, "Hi", sender="+15551239999", channel_id=channel)
+    assert message["sender"]["contact"]["id"] == contact_id
+    closes = iso_ms(parse_rfc3339(message["createdAt"]) + 24 * 3_600_000)
+    assert provider_sim.http.get(f"{path}/{contact_id}", headers=provider_sim.bird_headers).json() == {
+        "serviceWindowExpireAt": closes, "isPermanentSession": False}
+    # Per identifier: the contact wrote from this number, not from another one.
+    by_number = provider_sim.http.get(f"{path}/{contact_id}", headers=provider_sim.bird_headers,
+                                      params={"contactIdentifierValue": "+15551239999"})
+    other = provider_sim.http.get(f"{path}/{contact_id}", headers=provider_sim.bird_headers,
+                                  params={"contactIdentifierValue": "+15550000000"})
+    assert by_number.json()["serviceWindowExpireAt"] == closes and other.json()["serviceWindowExpireAt"] is None
+    # Per channel: the window is the channel's the contact wrote to.
+    other_channel = provider_sim.channel_id(mms=False)
+    assert other_channel != channel
+    elsewhere = f"/workspaces/{provider_sim.workspace_id}/channels/{other_channel}/contacts"
+    assert provider_sim.http.get(f"{elsewhere}/{contact_id}",
+                                 headers=provider_sim.bird_headers).json()["serviceWindowExpireAt"] is None
+    provider_sim.advance(24 * 3600)
+    assert provider_sim.http.get(f"{path}/{contact_id}",
+                                 headers=provider_sim.bird_headers).json()["serviceWindowExpireAt"] is None
+    missing = provider_sim.http.get(f"{path}/00000000-0000-4000-8000-000000000000", headers=provider_sim.bird_headers)
+    assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
+    assert provider_sim.http.get(f"{path}/{contact_id}").status_code == 401
