@@ -13,6 +13,26 @@ from simulator.settings import Settings
 from simulator.testing import SimClient
 
 
+def _answered_500_then_reused(server, request, follow_up):
+    """Send ``request`` (method, path, body, headers), which a bug breaks, on one keep-alive connection, then
+    ``follow_up`` (method, path, headers) on the same socket: (the 500's JSON, the follow-up's JSON)."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    method, path, body, headers = request
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    assert response.status == 500
+    payload = json.loads(response.read())
+    sock = conn.sock
+    assert sock is not None  # kept open: uvicorn did not close it under us
+    method, path, headers = follow_up
+    conn.request(method, path, headers=headers)
+    again = conn.getresponse()
+    assert again.status == 200 and conn.sock is sock
+    answer = json.loads(again.read())
+    conn.close()
+    return payload, answer
+
+
 def test_a_bug_is_a_500_in_birds_shape_and_the_connection_survives():
     with SimulatorServer(Settings(db=":memory:", clock="manual", port=0)) as server, SimClient(server.url) as sim:
         messages = server.sim.providers["bird"].messages
@@ -21,22 +41,13 @@ def test_a_bug_is_a_500_in_birds_shape_and_the_connection_survives():
             raise RuntimeError("boom")
 
         messages.send = broken
-        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
         body = json.dumps({"receiver": {"contacts": [{"identifierValue": "+15551230000"}]},
                            "body": {"type": "text", "text": {"text": "hi"}}})
-        conn.request("POST", sim.messages_path(), body=body,
-                     headers={**sim.bird_headers, "Content-Type": "application/json"})
-        response = conn.getresponse()
-        payload = json.loads(response.read())
-        assert response.status == 500
+        payload, listing = _answered_500_then_reused(
+            server, ("POST", sim.messages_path(), body, {**sim.bird_headers, "Content-Type": "application/json"}),
+            ("GET", sim.messages_path(), sim.bird_headers))
         assert payload == {"code": "InternalError", "message": "simulator bug: RuntimeError: boom"}
-        sock = conn.sock
-        assert sock is not None  # kept open: uvicorn did not close it under us
-        conn.request("GET", sim.messages_path(), headers=sim.bird_headers)
-        again = conn.getresponse()
-        assert again.status == 200 and json.loads(again.read())["results"] == []
-        assert conn.sock is sock
-        conn.close()
+        assert listing["results"] == []
         entry = sim.journal(operation="send_message")[0]
         assert entry["response"]["status"] == 500 and entry["error"] == "RuntimeError: boom"
 
@@ -51,18 +62,10 @@ def test_a_bug_while_matching_fault_rules_is_answered_and_the_connection_survive
             raise KeyError("rule")
 
         faults.pick = broken
-        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
-        conn.request("POST", sim.messages_path(), body="{}",
-                     headers={**sim.bird_headers, "Content-Type": "application/json"})
-        response = conn.getresponse()
-        assert response.status == 500
-        assert json.loads(response.read())["message"] == "simulator bug: KeyError: 'rule'"
-        sock = conn.sock
-        conn.request("GET", "/_sim/health")
-        again = conn.getresponse()
-        assert again.status == 200 and conn.sock is sock
-        again.read()
-        conn.close()
+        payload, _ = _answered_500_then_reused(
+            server, ("POST", sim.messages_path(), "{}", {**sim.bird_headers, "Content-Type": "application/json"}),
+            ("GET", "/_sim/health", {}))
+        assert payload == {"code": "InternalError", "message": "simulator bug: KeyError: 'rule'"}
         assert sim.journal(operation="send_message")[0]["error"] == "KeyError: 'rule'"
 
 
@@ -72,18 +75,10 @@ def test_a_bug_behind_an_unjournaled_control_route_is_answered_too():
             raise ZeroDivisionError("division by zero")
 
         server.sim.clock.describe = broken
-        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
-        conn.request("GET", "/_sim/clock")
-        response = conn.getresponse()
-        assert response.status == 500
-        assert json.loads(response.read()) == {"error": {
+        payload, _ = _answered_500_then_reused(server, ("GET", "/_sim/clock", None, {}),
+                                               ("GET", "/_sim/journal", {}))
+        assert payload == {"error": {
             "code": "InternalError", "message": "simulator bug: ZeroDivisionError: division by zero"}}
-        sock = conn.sock
-        conn.request("GET", "/_sim/journal")
-        again = conn.getresponse()
-        assert again.status == 200 and conn.sock is sock
-        again.read()
-        conn.close()
 
 
 @pytest.mark.parametrize(("raw", "status"), [
