@@ -59,8 +59,8 @@ def test_outbox_retention_deletes_old_finished_rows(tmp_path: Path) -> None:
 class _HangingReceiver:
     """Accepts connections, reads the request, never answers. Counts concurrent connections.
 
-    One thread, one selector, and in each batch of ready sockets the hang-ups are handled before new connections:
-    a client that closes one connection and then opens another (as a capped client must) is never counted twice.
+    One thread, one selector; before each new connection is counted, every hang-up already queued is handled: a
+    client that closes one connection and then opens another (as a capped client must) is never counted twice.
     """
 
     def __init__(self) -> None:
@@ -80,24 +80,32 @@ class _HangingReceiver:
 
         selector = selectors.DefaultSelector()
         selector.register(self.sock, selectors.EVENT_READ)
+
+        def hang_ups(timeout: float) -> bool:
+            """Read every connection that is ready, closing those the client hung up; True if the listener is."""
+            ready = [key.fileobj for key, _ in selector.select(timeout=timeout)]
+            for conn in [c for c in ready if c is not self.sock]:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    data = b""
+                if data == b"":  # the client hung up
+                    selector.unregister(conn)
+                    conn.close()
+                    self.open -= 1
+            return self.sock in ready
+
         try:
             while not self.stop.is_set():
-                ready = [key.fileobj for key, _ in selector.select(timeout=0.1)]
-                for conn in [c for c in ready if c is not self.sock]:
-                    try:
-                        data = conn.recv(65536)
-                    except OSError:
-                        data = b""
-                    if data == b"":  # the client hung up
-                        selector.unregister(conn)
-                        conn.close()
-                        self.open -= 1
-                if self.sock in ready:
+                if hang_ups(0.1):
                     while True:
                         try:
                             conn, _ = self.sock.accept()
                         except (BlockingIOError, OSError):
                             break
+                        # A connection the client closed before opening this one has its hang-up queued by now
+                        # (loopback): count it gone first, or a capped client would look like it overlapped.
+                        hang_ups(0)
                         conn.setblocking(False)
                         selector.register(conn, selectors.EVENT_READ)
                         self.open += 1
