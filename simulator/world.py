@@ -93,7 +93,7 @@ class BirdWorld:
     opt_out_behaviour: str
     max_list_limit: int
     # Bird's 7-day cap on a listing's startAt..endAt span is seen in one public integration only; None lifts it.
-    max_list_window_days: int | None = 7
+    max_list_window_days: int | None
 
     def channel(self, channel_id: str) -> Channel | None:
         for ws in self.workspaces.values():
