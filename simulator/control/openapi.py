@@ -20,7 +20,9 @@ DESCRIBED: dict[str, tuple[str, Any]] = {
                          "business or customer. A full reset also clears the journal and fault rules.",
                          {"workspace": "5b4b2a1e-0000-4000-8000-00000000a001"}),
     "GET /_sim/clock": ("Clock mode, now, pending jobs and the next due time.", None),
-    "POST /_sim/clock/advance": ("Move the clock forward; returns after everything due by then ran (webhooks too).",
+    "POST /_sim/clock/advance": ("Move the clock forward; returns after everything due by then ran (webhooks too). Seen "
+                                 "from other requests it is one jump: a send that arrives while it runs is stamped "
+                                 "at its target. Concurrent advances add up.",
                                  {"seconds": 10}),
     "POST /_sim/clock/run-due": ("Run whatever is due now without moving the clock.", None),
     "GET /_sim/journal": ("Journal of provider requests, control mutations and webhook attempts. Filters: kind, "

@@ -1,7 +1,10 @@
 """The simulator's single clock: real time (optionally sped up) or manual (moves only when told)."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 
@@ -39,11 +42,24 @@ def parse_rfc3339(value: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
+def _current_task() -> asyncio.Task[object] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread (a test thread reading the clock)
+        return None
+
+
 class Clock:
     """Epoch-millisecond clock shared by everything time-dependent.
 
     ``real``: wall time, optionally multiplied by ``speed`` from the moment the clock was created.
     ``manual``: frozen until :meth:`set` moves it forward (the scheduler does that on advance).
+
+    While an advance runs (:meth:`advancing`), the advancing task reads each job's due time as the jobs run, and
+    every other task (HTTP requests, the outbox) already reads the advance's target: seen from outside, an advance
+    is one jump. A send that arrives mid-advance is stamped at the target and its lifecycle starts from there,
+    instead of landing inside the span being run, where the advance would have to chase it (with steady traffic it
+    never finished: 19.8 s for a one-hour advance under 10 senders, until the senders stopped).
     """
 
     def __init__(self, mode: str = "real", speed: float = 1.0, start_ms: int | None = None) -> None:
@@ -57,12 +73,16 @@ class Clock:
         self._origin_ms = start_ms if start_ms is not None else (wall if mode == "real" else wall - wall % 1000)
         self._origin_mono = time.monotonic()
         self._manual_ms = self._origin_ms
+        self._advancing_task: asyncio.Task[object] | None = None
+        self._advancing_ms = 0
 
     @property
     def manual(self) -> bool:
         return self.mode == "manual"
 
     def now_ms(self) -> int:
+        if self._advancing_task is not None and _current_task() is self._advancing_task:
+            return self._advancing_ms
         if self.mode == "manual":
             return self._manual_ms
         elapsed = time.monotonic() - self._origin_mono
@@ -73,13 +93,30 @@ class Clock:
 
     def set(self, ms: int) -> None:
         """Move the clock forward to ``ms`` (never backwards)."""
-        if self.mode == "manual":
+        if self._advancing_task is not None and _current_task() is self._advancing_task:
+            self._advancing_ms = max(self._advancing_ms, ms)
+        elif self.mode == "manual":
             self._manual_ms = max(self._manual_ms, ms)
         else:
             # A real clock can still be pushed forward: shift its origin.
             ahead = ms - self.now_ms()
             if ahead > 0:
                 self._origin_ms += ahead
+
+    @contextlib.contextmanager
+    def advancing(self, target_ms: int) -> Iterator[None]:
+        """Run an advance to ``target_ms`` in the calling task: everyone else reads ``target_ms`` at once; the
+        caller starts at the current time and moves through the jobs' due times with :meth:`set`."""
+        task = _current_task()
+        if task is None or self._advancing_task is not None:
+            raise RuntimeError("advancing() needs a running task and cannot nest")
+        start = self.now_ms()
+        self.set(target_ms)
+        self._advancing_ms, self._advancing_task = start, task
+        try:
+            yield
+        finally:
+            self._advancing_task = None
 
     def rewind(self, ms: int) -> None:
         """Put a manual clock back to ``ms``: only a full reset does this (back to the seeded world)."""

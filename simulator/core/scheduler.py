@@ -131,10 +131,11 @@ class Scheduler:
 
     async def advance(self, seconds: float) -> dict[str, Any]:
         """Move the clock forward, running every job that falls due on the way, in due order."""
-        target = self.clock.now_ms() + int(round(seconds * 1000))
         async with self._run_lock:
-            ran = await self._run_until(target, move_clock=True)
-            self.clock.set(target)
+            # Read under the lock: an advance queued behind another starts from where that one ended.
+            target = self.clock.now_ms() + int(round(seconds * 1000))
+            with self.clock.advancing(target):
+                ran = await self._run_until(target, move_clock=True)
         self._wake.set()
         return {"ran": ran, "now": self.clock.now_iso()}
 
