@@ -22,7 +22,8 @@ DESCRIBED: dict[str, tuple[str, Any]] = {
     "GET /_sim/clock": ("Clock mode, now, pending jobs and the next due time.", None),
     "POST /_sim/clock/advance": ("Move the clock forward; returns after everything due by then ran (webhooks too). Seen "
                                  "from other requests it is one jump: a send that arrives while it runs is stamped "
-                                 "at its target. Concurrent advances add up.",
+                                 "at its target, and work other requests cause meanwhile runs right after it. Concurrent "
+                                 "advances add up.",
                                  {"seconds": 10}),
     "POST /_sim/clock/run-due": ("Run whatever is due now without moving the clock.", None),
     "GET /_sim/journal": ("Journal of provider requests, control mutations and webhook attempts. Filters: kind, "

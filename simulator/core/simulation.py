@@ -120,26 +120,41 @@ class Simulation:
         """
         scope = scope or {}
         async with self.scheduler._run_lock:
-            async with self.store.transaction() as tx:
-                if not scope:
-                    self.store.cache.forget()
-                    for table in await self._tables(tx):
-                        if table not in ("meta", "schema_migrations"):
-                            await tx.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from sqlite_master
-                    await tx.execute("DELETE FROM sqlite_sequence WHERE name NOT IN ('bird_messages')")
-                for hook in self.reset_hooks:
-                    await hook(tx, scope)
-            if not scope:
-                self.random.reseed()
-                if self.clock.manual:
-                    self.clock.rewind(self.start_ms)
-                for provider in self.providers.values():
-                    on_reset = getattr(provider, "on_full_reset", None)
-                    if on_reset is not None:
-                        on_reset()
+            rng_state, clock_ms = self.random.rng.getstate(), self.clock.now_ms()
+            try:
+                async with self.store.transaction() as tx:
+                    if not scope:
+                        self.store.cache.forget()
+                        for table in await self._tables(tx):
+                            if table not in ("meta", "schema_migrations"):
+                                await tx.execute(f"DELETE FROM {table}")  # noqa: S608 - names from sqlite_master
+                        await tx.execute("DELETE FROM sqlite_sequence WHERE name NOT IN ('bird_messages')")
+                    for hook in self.reset_hooks:
+                        await hook(tx, scope)
+                    if not scope:
+                        # Still inside the transaction (holding the write lock): a request that writes after this
+                        # one already draws ids from the reseeded sequence and reads the rewound clock. Done after
+                        # the COMMIT, a send in between drew ids the new sequence later drew again (a 500 on
+                        # bird_contacts.id) and stamped a time the world had not reached.
+                        self._start_over()
+            except BaseException:
+                if not scope:  # the deletes were rolled back: so is the world's randomness and time
+                    self.random.rng.setstate(rng_state)
+                    if self.clock.manual:
+                        self.clock.rewind(clock_ms)
+                raise
         if not scope and self.clock.manual:
             await self.save_clock()
         return {"reset": scope or "all", "clock": self.clock.describe()}
+
+    def _start_over(self) -> None:
+        self.random.reseed()
+        if self.clock.manual:
+            self.clock.rewind(self.start_ms)
+        for provider in self.providers.values():
+            on_reset = getattr(provider, "on_full_reset", None)
+            if on_reset is not None:
+                on_reset()
 
     async def _tables(self, tx: Tx) -> list[str]:
         rows = await tx.fetch_all("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")

@@ -76,6 +76,8 @@ class Store:
         # Group-commit ratio and checkpoint activity, for the benchmarks and anyone tuning.
         self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0, "wal_restarts": 0}
         self.checkpoints: Checkpointer | None = None  # file databases only
+        # Written into each new job's left_by (the scheduler points it at Clock.outside_mark).
+        self.job_mark: Callable[[int], int] = lambda due_at: 0
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -186,7 +188,8 @@ class Store:
         returns before its rows are committed.
         """
         async with self._write_lock:
-            tx = Tx(self.conn, "SAVEPOINT grouped" if self._group else "BEGIN IMMEDIATE", self.cache)
+            tx = Tx(self.conn, "SAVEPOINT grouped" if self._group else "BEGIN IMMEDIATE", self.cache,
+                    self.job_mark)
             raw = self.conn._conn  # noqa: SLF001
             try:
                 yield tx
@@ -305,8 +308,9 @@ class Tx:
     """A write transaction in progress. ``after_commit`` callbacks run once it has committed."""
 
     def __init__(self, conn: aiosqlite.Connection, begin_sql: str = "BEGIN IMMEDIATE",
-                 cache: ReadCache | None = None) -> None:
+                 cache: ReadCache | None = None, job_mark: Callable[[int], int] = lambda due_at: 0) -> None:
         self.conn = conn
+        self.job_mark = job_mark  # what scheduler.schedule() writes into jobs.left_by
         self.begin_sql = begin_sql
         self.cache = cache or ReadCache()
         self.remembered: dict[tuple[str, Any], Any] = {}  # goes into the cache if this transaction succeeds

@@ -1,11 +1,37 @@
-"""An advance of the manual clock while sends keep arriving: seen from outside it is one jump, so it finishes."""
+"""The scheduler under steady traffic: an advance (or a run-due) is bounded by the work due when it began, and a
+full reset is one step that concurrent sends land wholly before or wholly after."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx2 as httpx
+import pytest
 
 from simulator.core.clock import iso_ms, parse_rfc3339
+from tests.bird.conftest import subscribe
+
+MAX_SENDS = 200
+
+
+def _send_body(number: str, text: str) -> dict[str, Any]:
+    return {"receiver": {"contacts": [{"identifierValue": number}]}, "body": {"type": "text", "text": {"text": text}}}
+
+
+async def _sends_while(sim: Any, client: httpx.AsyncClient, run: asyncio.Task) -> list[tuple[dict, bool]]:
+    """Send until ``run`` is answered (at most MAX_SENDS): each 202's message and whether ``run`` was done then."""
+    sent: list[tuple[dict, bool]] = []
+    for i in range(MAX_SENDS):
+        if run.done():
+            break
+        response = await client.post(sim.messages_path(), json=_send_body(f"+1555987{i:04d}0", "during the run"),
+                                     headers=sim.bird_headers)
+        assert response.status_code == 202, response.text
+        sent.append((response.json(), run.done()))
+    return sent
 
 
 def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provider_sim):
@@ -14,21 +40,11 @@ def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provid
         provider_sim.send_sms(f"+1555123{i:04d}0", "queued before the advance")
     start = provider_sim.clock()["nowMs"]
     target = start + 3_600_000
-    path = provider_sim.messages_path()
 
     async def scenario() -> tuple[dict, list[tuple[dict, bool]]]:
         async with httpx.AsyncClient(base_url=provider_sim.http.base_url, timeout=30) as client:
             advance = asyncio.create_task(client.post("/_sim/clock/advance", json={"seconds": 3600}))
-            sent: list[tuple[dict, bool]] = []
-            # Bounded: before the fix the advance chased every send and ended only once the sends stopped.
-            for i in range(200):
-                if advance.done():
-                    break
-                body = {"receiver": {"contacts": [{"identifierValue": f"+1555987{i:04d}0"}]},
-                        "body": {"type": "text", "text": {"text": "sent during the advance"}}}
-                response = await client.post(path, json=body, headers=provider_sim.bird_headers)
-                assert response.status_code == 202, response.text
-                sent.append((response.json(), advance.done()))
+            sent = await _sends_while(provider_sim, client, advance)
             answer = await advance
             assert answer.status_code == 200, answer.text
             return answer.json(), sent
@@ -39,7 +55,7 @@ def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provid
     # A send answered before the advance's own answer arrived overlapped it.
     overlapped = [message for message, advance_done in sent if not advance_done]
     assert overlapped, "no send overlapped the advance; the test proves nothing"
-    assert len(sent) < 200, "the advance only finished once the sends stopped"
+    assert len(sent) < MAX_SENDS, "the advance only finished once the sends stopped"
     stamps = {message["createdAt"] for message, _ in sent}
     # Each send happened before the advance began or after it: never inside the span it ran.
     assert stamps <= {iso_ms(start), iso_ms(target)}, stamps
@@ -49,8 +65,69 @@ def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provid
             # Its lifecycle starts at the target: the advance ran none of it.
             assert provider_sim.get_message(message["id"])["status"] == "accepted"
     # And the messages queued before the advance went all the way.
-    before = provider_sim.http.get(path, params={"limit": 100}, headers=provider_sim.bird_headers).json()["results"]
-    assert all(m["status"] == "delivered" for m in before if m["body"]["text"]["text"] == "queued before the advance")
+    listed = provider_sim.http.get(provider_sim.messages_path(), params={"limit": 100},
+                                   headers=provider_sim.bird_headers).json()["results"]
+    assert all(m["status"] == "delivered" for m in listed if m["body"]["text"]["text"] == "queued before the advance")
+
+
+class EchoBot:
+    """An app that answers each "accepted" webhook by sending another SMS before it answers 200: every delivery
+    causes a new one, due "now". Stops after ``limit`` sends."""
+
+    def __init__(self, sim: Any, limit: int) -> None:
+        self.sim, self.limit, self.sent = sim, limit, 0
+        self.lock = threading.Lock()
+        self.client = httpx.Client(base_url=sim.http.base_url, headers=sim.bird_headers, timeout=30)
+        bot = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                with bot.lock:
+                    go = bot.sent < bot.limit
+                    bot.sent += go
+                if go:
+                    answer = bot.client.post(bot.sim.messages_path(), json=_send_body("+15559870000", "echo"))
+                    assert answer.status_code == 202, answer.text
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/echo"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.client.close()
+
+
+@pytest.mark.parametrize("endpoint", ["/_sim/clock/advance", "/_sim/clock/run-due"])
+def test_a_run_leaves_the_work_that_arrives_while_it_runs(provider_sim, endpoint):
+    bot = EchoBot(provider_sim, limit=60)
+    try:
+        subscribe(provider_sim, bot.url, filters=[{"key": "messageStatus", "value": "accepted"}])
+        # The chain starts: the background loop or the run below delivers its first webhook, whichever holds the
+        # scheduler's lock first; the other waits for that run to end.
+        provider_sim.send_sms("+15559870000", "first")
+        answer = provider_sim.http.post(endpoint, json={"seconds": 1} if endpoint.endswith("advance") else None)
+        assert answer.status_code == 200, answer.text
+        with bot.lock:
+            sent_when_answered = bot.sent
+        # Before: a run delivered the bot's webhook, the bot sent again, the run delivered that one, ... until the
+        # bot stopped (60), and this request waited for all of it. Now a run leaves what others write for its own
+        # time to the next run: the chain still runs to its end, one run per link.
+        assert sent_when_answered < bot.limit, sent_when_answered
+        deadline = time.monotonic() + 20
+        while bot.sent < bot.limit and time.monotonic() < deadline:
+            provider_sim.health()  # a round trip, not a sleep: the chain runs in the background meanwhile
+        assert bot.sent == bot.limit
+    finally:
+        bot.close()
 
 
 def test_concurrent_advances_each_move_the_clock_by_their_own_amount(provider_sim):
@@ -58,11 +135,43 @@ def test_concurrent_advances_each_move_the_clock_by_their_own_amount(provider_si
         provider_sim.send_sms(f"+1555123{i:04d}0")  # transitions to run: the first advance yields while it runs
     start = provider_sim.clock()["nowMs"]
 
-    async def both() -> None:
+    async def three() -> None:
         async with httpx.AsyncClient(base_url=provider_sim.http.base_url, timeout=30) as client:
             answers = await asyncio.gather(*(client.post("/_sim/clock/advance", json={"seconds": 60})
                                              for _ in range(3)))
             assert [a.status_code for a in answers] == [200, 200, 200]
 
-    asyncio.run(both())
+    asyncio.run(three())
     assert provider_sim.clock()["nowMs"] == start + 180_000
+
+
+def test_sends_racing_a_full_reset_land_wholly_before_or_after_it(provider_sim):
+    seeded_start = provider_sim.reset(seed=11)["clock"]["nowMs"]
+    survivors: list[dict] = []
+    for round_ in range(6):
+        provider_sim.advance(3600)  # a send stamped before the reset's rewind would carry this hour
+
+        async def race() -> list[dict]:
+            async with httpx.AsyncClient(base_url=provider_sim.http.base_url, timeout=30) as client:
+                reset = client.post("/_sim/reset", json={"seed": 11})
+                sends = [client.post(provider_sim.messages_path(),
+                                     json=_send_body(f"+1555{round_:03d}{k:04d}0", "racing"),
+                                     headers=provider_sim.bird_headers) for k in range(8)]
+                answers = await asyncio.gather(reset, *sends)
+                assert answers[0].status_code == 200, answers[0].text
+                assert all(a.status_code == 202 for a in answers[1:]), [a.text for a in answers[1:]]
+                return [a.json() for a in answers[1:]]
+
+        for message in asyncio.run(race()):
+            found = provider_sim.http.get(f"{provider_sim.messages_path()}/{message['id']}",
+                                          headers=provider_sim.bird_headers)
+            if found.status_code == 404:
+                continue  # sent before the reset, which deleted it
+            assert found.status_code == 200, found.text
+            # Sent after the reset: the seeded world's time, not the hour the reset undid.
+            assert found.json()["createdAt"] == iso_ms(seeded_start), (round_, found.json()["createdAt"])
+            survivors.append(message)
+    # Ids after a reset come from the reseeded sequence: many more sends never collide with one drawn before it.
+    for i in range(300):
+        provider_sim.send_sms(f"+1555777{i:04d}0")
+    assert survivors, "no send landed after a reset; the test proves nothing"
