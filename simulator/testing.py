@@ -97,6 +97,12 @@ def describe_requests(requests: list[ReceivedRequest]) -> str:
     return "\n".join(lines) or "  (none)"
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: the outbox opens up to its concurrency (32) connections at once,
+    # and each SYN past the backlog was dropped and retried by the kernel a second later.
+    request_queue_size = 128
+
+
 @dataclass
 class WebhookReceiver:
     """A real HTTP server on 127.0.0.1:<free port> that records every request it gets.
@@ -134,7 +140,7 @@ class WebhookReceiver:
 
             do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer((self.host, 0), Handler)
+        self._server = _Server((self.host, 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)

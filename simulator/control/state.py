@@ -30,7 +30,7 @@ class ControlPlane:
             setattr(knobs, f.name, getattr(self.initial_knobs, f.name))
 
     def on_webhook_attempt(self, notice: dict[str, Any]) -> None:
-        self.journal.append(webhook_entry(notice, self.sim.clock.now_ms()))
+        self.journal.append(webhook_entry(notice, notice.get("atMs") or self.sim.clock.now_ms()))
 
     async def fill_webhooks(self, entries: list[dict[str, Any]]) -> None:
         """Webhook entries get provider, headers and body from the outbox row on first read (the notice has ids)."""

@@ -102,7 +102,9 @@ class Outbox:
 
     def __post_init__(self) -> None:
         self._semaphore = asyncio.Semaphore(self.concurrency)
-        self.scheduler.register(JOB_KIND, self._deliver_jobs)
+        # spans_times: each attempt is timed by its own job (max(now, due_at)), so deliveries of several due times
+        # can share one batch and the concurrency cap.
+        self.scheduler.register(JOB_KIND, self._deliver_jobs, spans_times=True)
 
     async def start(self) -> None:
         self.client = httpx.AsyncClient(
@@ -203,7 +205,7 @@ class Outbox:
         async with self.store.transaction() as tx:
             await sched.done(tx, jobs)
             for job in jobs:
-                due = now + int(self.rng.uniform(0.5, max(0.5, self.knobs.reorder_window_s)) * 1000)
+                due = max(now, job.due_at) + int(self.rng.uniform(0.5, max(0.5, self.knobs.reorder_window_s)) * 1000)
                 await sched.schedule(tx, JOB_KIND, due, job.ref, {**job.payload, "held": True}, scope=job.scope)
             tx.after_commit.append(self.scheduler.wake)
 
@@ -243,12 +245,13 @@ class Outbox:
         async with self.store.transaction() as tx:
             await sched.done(tx, orphans + [job for job, _, _ in results])
             for job, delivery, result in results:
+                at = max(now, job.due_at)  # in an advance the clock reads the batch's first due time
                 attempt = delivery.attempts + 1
                 ok = result.status_code is not None and 200 <= result.status_code < 300
                 await tx.insert(
                     "INSERT INTO outbox_attempts (outbox_id, attempt, at, status_code, error, duration_ms,"
                     " response_body) VALUES (?,?,?,?,?,?,?)",
-                    (delivery.id, attempt, now, result.status_code, result.error, result.duration_ms,
+                    (delivery.id, attempt, at, result.status_code, result.error, result.duration_ms,
                      result.response_body),
                 )
                 if job.payload.get("duplicate"):
@@ -261,7 +264,7 @@ class Outbox:
                 else:
                     retry_index = attempt - 1
                     if retry_index < len(self.retry_schedule_s):
-                        next_at = now + self.retry_schedule_s[retry_index] * 1000
+                        next_at = at + self.retry_schedule_s[retry_index] * 1000
                         await tx.execute(
                             "UPDATE outbox SET attempts=?, next_attempt_at=?, last_status=?, last_error=? WHERE id=?",
                             (attempt, next_at, result.status_code, result.error, delivery.id))
@@ -271,7 +274,7 @@ class Outbox:
                             "UPDATE outbox SET attempts=?, status='failed', next_attempt_at=NULL, last_status=?,"
                             " last_error=? WHERE id=?", (attempt, result.status_code, result.error, delivery.id))
                 notices.append({"id": delivery.id, "event": delivery.event, "url": delivery.url, "attempt": attempt,
-                                "statusCode": result.status_code, "error": result.error, "ok": ok})
+                                "statusCode": result.status_code, "error": result.error, "ok": ok, "atMs": at})
         for notice in notices:
             for listener in list(self.listeners):
                 try:

@@ -187,26 +187,43 @@ class Scheduler:
             if not rows:
                 return ran
             jobs = [Job(r[0], r[1], r[2], r[3], r[4], loads(r[5])) for r in rows]
-            # Run in due order, one group of same-kind, same-time jobs at a time, so the clock reads exactly the
-            # jobs' due time while they run (webhooks they enqueue carry that time). Kinds whose handler moves the
-            # clock per job themselves are batched across due times (hundreds of transitions per transaction).
-            start = 0
-            while start < len(jobs):
-                end = start
-                spans = jobs[start].kind in self._spans_times
-                while end < len(jobs) and jobs[end].kind == jobs[start].kind and (
-                        spans or jobs[end].due_at == jobs[start].due_at):
-                    end += 1
-                group = jobs[start:end]
+            groups = self._groups(jobs, move_clock)
+            for index, group in enumerate(groups):
                 if move_clock:
                     self.clock.set(group[0].due_at)
                 self._earliest_new = None
                 await self._dispatch(group)
                 ran += len(group)
-                start = end
                 # Work scheduled by this group that falls due before the rest of the batch runs first: refetch.
-                if start < len(jobs) and self._earliest_new is not None and self._earliest_new <= jobs[start].due_at:
+                rest = groups[index + 1:]
+                if rest and self._earliest_new is not None and self._earliest_new <= min(g[0].due_at for g in rest):
                     break
+
+    def _groups(self, jobs: list[Job], move_clock: bool) -> list[list[Job]]:
+        """The batch (in due order) as the handler calls to make, each group one kind, in due order within.
+
+        Moving the clock, groups follow due order: one group of same-kind, same-time jobs at a time, so the clock
+        reads exactly the jobs' due time while they run (webhooks they enqueue carry that time); a kind whose
+        handler keeps each job's own time (``spans_times``) takes every consecutive job of its kind. Not moving it
+        (a real clock, run-due: everything is due already), a ``spans_times`` kind takes all its jobs of the
+        batch at once: with a real clock every webhook has its own due time, and one group per due time sent
+        them one after another, whatever the outbox's concurrency (10 a second to a receiver taking 100 ms).
+        """
+        groups: list[list[Job]] = []
+        gathered: dict[str, list[Job]] = {}
+        for job in jobs:
+            spans = job.kind in self._spans_times
+            if spans and not move_clock:
+                if job.kind not in gathered:
+                    gathered[job.kind] = []
+                    groups.append(gathered[job.kind])
+                gathered[job.kind].append(job)
+            elif groups and groups[-1][-1].kind == job.kind and job.kind not in gathered and (
+                    spans or groups[-1][-1].due_at == job.due_at):
+                groups[-1].append(job)
+            else:
+                groups.append([job])
+        return groups
 
     async def _dispatch(self, group: list[Job]) -> None:
         handler = self._handlers.get(group[0].kind)

@@ -162,6 +162,39 @@ def test_hanging_receiver_never_blocks_the_api(tmp_path: Path) -> None:
         receiver.close()
 
 
+@pytest.mark.parametrize("clock", ["manual", "real"])
+def test_deliveries_due_at_different_times_go_out_concurrently(tmp_path: Path, clock: str) -> None:
+    """A real clock gives every webhook its own due time (so does an advance over a busy span): they must still
+    share the concurrency cap, not wait for each other. Before, each due time was its own batch: a receiver
+    taking 100 ms got 10 webhooks a second, whatever the cap."""
+    receiver = _HangingReceiver()
+    settings = Settings(db=str(tmp_path / "c.db"), clock=clock, port=0, webhook_timeout=1.0, webhook_concurrency=4)
+    try:
+        with SimulatorServer(settings) as s:
+            sim = s.sim
+
+            async def fill() -> None:
+                async with sim.store.transaction() as tx:
+                    for i in range(8):
+                        await sim.outbox.enqueue(tx, provider="t", event="e", url=f"http://127.0.0.1:{receiver.port}/h",
+                                                 headers={"content-type": "application/json"}, body=b"{}",
+                                                 request_id=f"r{i}", delay_s=0.001 * (i + 1))
+            s.call(fill())
+            running = None
+            if clock == "manual":  # the advance runs them; with a real clock the background loop does
+                running = asyncio.run_coroutine_threadsafe(sim.scheduler.advance(1), s._loop)  # noqa: SLF001
+            deadline = time.monotonic() + 5
+            while receiver.open < 4 and time.monotonic() < deadline:
+                receiver.changed.wait(0.1)
+                receiver.changed.clear()
+            assert receiver.open == 4, f"{receiver.open} delivery at a time: due times serialised them"
+            if running is not None:
+                running.result(timeout=20)  # 8 deliveries, 4 at a time, 1 s timeout each
+            assert receiver.max_open <= 4, receiver.max_open
+    finally:
+        receiver.close()
+
+
 class _RudeReceiver:
     """Answers each connection in one of several broken ways, chosen by the request path."""
 
