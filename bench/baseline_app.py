@@ -2,7 +2,7 @@
 
 Same stack as the simulator (uvicorn with uvloop + httptools, access log off), no validation, no storage.
 Also serves GET /health (start-up baseline), POST /reset (round-trip floor) and POST /hook (a loopback webhook
-receiver that checks an HMAC-SHA256 signature, used by the webhook benchmark).
+receiver that checks an HMAC-SHA256 signature, used by the webhook benchmark; /slow-hook?ms=N answers after N ms).
 
 Run: python bench/baseline_app.py [--port 0]   (prints "listening on <port>" once bound)
 """
@@ -52,6 +52,14 @@ async def hook(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def slow_hook(request: Request) -> Response:
+    """/hook answering after ``?ms=`` milliseconds: an app that does real work per webhook."""
+    import asyncio
+
+    await asyncio.sleep(int(request.query_params.get("ms", "100")) / 1000)
+    return await hook(request)
+
+
 async def hook_count(request: Request) -> Response:
     return JSONResponse(received)
 
@@ -63,6 +71,7 @@ app = Starlette(routes=[
     Route("/reset", reset, methods=["POST"]),
     Route("/hook", hook, methods=["POST"]),
     Route("/hook/count", hook_count, methods=["GET"]),
+    Route("/slow-hook", slow_hook, methods=["POST"]),
 ])
 
 
