@@ -181,16 +181,17 @@ class BirdMessages:
     async def send(self, channel: Channel, request: dict[str, Any], *, batch_id: str | None = None,
                    rejected: dict[str, Any] | None = None) -> dict[str, Any]:
         """Store an outgoing message and schedule its lifecycle. The caller validated ``request``."""
-        now = self.sim.clock.now_ms()
         async with self.sim.store.transaction() as tx:
+            # Read under the write lock: a reset or an advance that ran while this waited for it came first.
+            now = self.sim.clock.now_ms()
             message = await self._store_outgoing(tx, channel, request, now, batch_id, rejected)
         return message
 
     async def send_batch(self, channel: Channel, items: list[Any], validate: Callable[[Any], dict[str, list[str]]]
                          ) -> dict[str, Any]:
-        now = self.sim.clock.now_ms()
-        batch_id = self.sim.random.uuid()
         async with self.sim.store.transaction() as tx:
+            now = self.sim.clock.now_ms()  # both under the write lock, as in send()
+            batch_id = self.sim.random.uuid()
             for item in items:
                 problems = validate(item)
                 await self._store_outgoing(tx, channel, _object(item), now, batch_id,
