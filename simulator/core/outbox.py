@@ -23,6 +23,9 @@ from simulator.core.store import Store, Tx
 log = logging.getLogger("simulator.outbox")
 
 JOB_KIND = "outbox.deliver"
+# A delivery in flight outside the scheduler's run keeps its job, moved this far into the future so no run takes
+# it again; its attempt's record deletes or reschedules it, and a restart (after kill -9, say) moves it back.
+PARKED = 1 << 60
 _LOGGED_BODY_BYTES = 8000  # enough for 2,000 characters of UTF-8
 # Bird documents "increasing intervals over ~8 hours": 30 s, 2 m, 10 m, 30 m, 1 h, 2 h, 4 h (≈ 7 h 43 m in all).
 DEFAULT_RETRY_SCHEDULE_S = (30, 120, 600, 1800, 3600, 7200, 14400)
@@ -102,11 +105,19 @@ class Outbox:
 
     def __post_init__(self) -> None:
         self._semaphore = asyncio.Semaphore(self.concurrency)
+        # Deliveries the background loop left running (a slow receiver holds up nothing else), and the last of
+        # them per ordering key (the next one for that key starts after it: one message's webhooks stay in order).
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._key_tail: dict[str, asyncio.Task[None]] = {}
+        self.scheduler.settlers.append(self.settle)
         # spans_times: each attempt is timed by its own job (max(now, due_at)), so deliveries of several due times
         # can share one batch and the concurrency cap.
         self.scheduler.register(JOB_KIND, self._deliver_jobs, spans_times=True)
 
     async def start(self) -> None:
+        async with self.store.transaction() as tx:  # deliveries in flight when the process stopped
+            await tx.execute("UPDATE jobs SET due_at = due_at - ? WHERE kind = ? AND due_at >= ?",
+                             (PARKED, JOB_KIND, PARKED))
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout_s),
             limits=httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency),
@@ -119,6 +130,7 @@ class Outbox:
         )
 
     async def close(self) -> None:
+        await self.cancel_in_flight()
         if self.client is not None:
             await self.client.aclose()
         if self.session is not None:
@@ -183,10 +195,26 @@ class Outbox:
                 continue
             delivery = Delivery(row[0], row[1], row[2], row[3], json.loads(row[4]), bytes(row[5]), row[6], row[7],
                                 row[8], row[9])
-            groups.setdefault(delivery.ordering_key or f"#{delivery.id}", []).append((job, delivery))
+            # In order per ordering key and receiver: one subscriber that stalls holds up no other subscriber.
+            key = (f"{delivery.ordering_key}\n{delivery.subscription_id or delivery.url}" if delivery.ordering_key
+                   else f"#{delivery.id}")
+            groups.setdefault(key, []).append((job, delivery))
         if self.knobs.reorder:
             for items in groups.values():
                 self.rng.shuffle(items)
+        if self.scheduler.in_background and groups:
+            # Left running: the loop goes on with transitions and other receivers' webhooks meanwhile. Before,
+            # a receiver that did not answer (a handler paused in a debugger) held everything for its timeout.
+            if held:
+                await self._hold(held)
+            if orphans:
+                await self._record([], orphans)
+            async with self.store.transaction() as tx:
+                await tx.executemany("UPDATE jobs SET due_at = due_at + ? WHERE id = ?",
+                                     [(PARKED, job.id) for items in groups.values() for job, _ in items])
+            for key, items in groups.items():
+                self._start(key, items)
+            return
         results: list[tuple[Job, Delivery, AttemptResult]] = []
 
         async def run_group(items: list[tuple[Job, Delivery]]) -> None:
@@ -198,6 +226,54 @@ class Outbox:
         if held:
             await self._hold(held)
         await self._record(results, orphans)
+
+    def _start(self, key: str, items: list[tuple[Job, Delivery]]) -> None:
+        # The attempts count as made now, when the run took them: what the clock reads when they are recorded can
+        # be an advance's target already (a retry would then land after the advance instead of within it).
+        task = asyncio.get_running_loop().create_task(
+            self._deliver_in_flight(self._key_tail.get(key), items, self.clock.now_ms()))
+        self._in_flight.add(task)
+        self._key_tail[key] = task
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._in_flight.discard(done)
+            if self._key_tail.get(key) is done:
+                del self._key_tail[key]
+
+        task.add_done_callback(finished)
+
+    async def _deliver_in_flight(self, previous: asyncio.Task[None] | None, items: list[tuple[Job, Delivery]],
+                                 taken_ms: int) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # its outcome is its own; only the order matters here
+        try:
+            async with self._semaphore:
+                results = [(job, delivery, await self._attempt(delivery)) for job, delivery in items]
+            await self._record(results, [], taken_ms)
+            self.scheduler.wake()  # the retries it scheduled
+        except Exception:  # the db refused the record (disk full): the jobs go back, to be delivered again
+            log.exception("recording webhook deliveries failed; they will be attempted again")
+            try:
+                async with self.store.transaction() as tx:
+                    await tx.executemany("UPDATE jobs SET due_at = due_at - ? WHERE id = ? AND due_at >= ?",
+                                         [(PARKED, job.id, PARKED) for job, _ in items])
+            except Exception:
+                log.exception("could not release the deliveries' jobs; the next start does")
+
+    async def settle(self) -> bool:
+        """Wait for every delivery left in flight; True if there was one."""
+        if not self._in_flight:
+            return False
+        await asyncio.wait(set(self._in_flight))
+        return True
+
+    async def cancel_in_flight(self) -> None:
+        """Stop every delivery in flight (their jobs stay parked until the next start, or a reset deletes them)."""
+        tasks = set(self._in_flight)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def _hold(self, jobs: list[Job]) -> None:
         """Reorder knob: push these deliveries back once so later events of the same key overtake them."""
@@ -239,11 +315,19 @@ class Outbox:
         except Exception as exc:  # refused, reset, a malformed URL or header: logged, retried, never a crash
             return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - started) * 1000)
 
-    async def _record(self, results: list[tuple[Job, Delivery, AttemptResult]], orphans: list[Job]) -> None:
-        now = self.clock.now_ms()
+    async def _record(self, results: list[tuple[Job, Delivery, AttemptResult]], orphans: list[Job],
+                      now: int | None = None) -> None:
+        if now is None:
+            now = self.clock.now_ms()
         notices: list[dict[str, Any]] = []
         async with self.store.transaction() as tx:
             await sched.done(tx, orphans + [job for job, _, _ in results])
+            if results:
+                # A delivery in flight while a scoped reset deleted its row leaves no attempt behind.
+                ids = sorted({delivery.id for _, delivery, _ in results})
+                present = {r[0] for r in await tx.fetch_all(
+                    f"SELECT id FROM outbox WHERE id IN ({','.join('?' * len(ids))})", ids)}
+                results = [r for r in results if r[1].id in present]
             for job, delivery, result in results:
                 at = max(now, job.due_at)  # in an advance the clock reads the batch's first due time
                 attempt = delivery.attempts + 1

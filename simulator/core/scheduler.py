@@ -95,6 +95,11 @@ class Scheduler:
         self._runner: asyncio.Task[Any] | None = None
         self._run_target = 0
         self._run_mark = 0
+        # True while the background loop runs due jobs: a handler may then leave slow work (webhook deliveries)
+        # running on its own instead of holding up the clock's other work. Advances and run-dues wait for such
+        # work through ``settlers`` before they answer, as they always did.
+        self.in_background = False
+        self.settlers: list[Callable[[], Awaitable[bool]]] = []
         store.job_mark = self.outside_mark
 
     def register(self, kind: str, handler: Handler, *, spans_times: bool = False) -> None:
@@ -162,19 +167,31 @@ class Scheduler:
         self._wake.set()
         return {"ran": ran, "now": self.clock.now_iso()}
 
-    async def run_due(self) -> int:
-        """Run what is due now (without moving the clock)."""
+    async def run_due(self, *, background: bool = False) -> int:
+        """Run what is due now (without moving the clock), and wait for what it started (unless ``background``)."""
         async with self._run_lock:
-            return await self._run_until(self.clock.now_ms(), move_clock=False)
+            return await self._run_until(self.clock.now_ms(), move_clock=False, background=background)
 
-    async def _run_until(self, target: int, move_clock: bool) -> int:
+    async def _run_until(self, target: int, move_clock: bool, background: bool = False) -> int:
         # A mark never reused, across restarts too: a job left by an earlier run is an ordinary job to this one.
         self._runner, self._run_target = asyncio.current_task(), target
         self._run_mark = max(time.time_ns(), self._run_mark + 1)
+        self.in_background = background
         try:
-            return await self._run_marked(target, move_clock)
+            ran = await self._run_marked(target, move_clock)
+            while not background and await self._settle():
+                ran += await self._run_marked(target, move_clock)  # what the settled work scheduled
+            return ran
         finally:
             self._runner = None
+            self.in_background = False
+
+    async def _settle(self) -> bool:
+        """Wait for work handlers left running; True if there was any."""
+        waited = False
+        for settle in self.settlers:
+            waited = await settle() or waited
+        return waited
 
     async def _run_marked(self, target: int, move_clock: bool) -> int:
         ran = 0
@@ -251,7 +268,7 @@ class Scheduler:
                 # Clear before looking: a wake that arrives while we run is then not lost.
                 self._wake.clear()
                 if not self.paused:
-                    await self.run_due()
+                    await self.run_due(background=True)
                 nxt = await self.next_due()
                 timeout: float | None = None
                 if nxt is not None and not self.paused:

@@ -120,6 +120,9 @@ class Simulation:
         """
         scope = scope or {}
         async with self.scheduler._run_lock:
+            if not scope:
+                # Ids start over: a delivery still in flight must not record its attempt on a new row's id.
+                await self.outbox.cancel_in_flight()
             rng_state, clock_ms = self.random.rng.getstate(), self.clock.now_ms()
             try:
                 async with self.store.transaction() as tx:

@@ -34,3 +34,17 @@ def test_receiver_completes_every_handshake_of_a_burst_before_accepting_any():
         for client in clients:
             client.close()
         receiver._server.server_close()  # noqa: SLF001 - never started, so no stop()
+
+
+def test_a_sender_hanging_up_mid_request_prints_no_traceback(capsys):
+    # The simulator cancels deliveries in flight on a full reset; the receiver must not report that as its error.
+    with WebhookReceiver() as receiver:
+        client = socket.create_connection(("127.0.0.1", receiver.port))
+        client.sendall(b"POST /hook HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\npartial")
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+        client.close()
+        # A full request afterwards is answered: the reset one is behind it.
+        with socket.create_connection(("127.0.0.1", receiver.port)) as ok:
+            ok.sendall(b"POST /after HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+            assert ok.recv(100).startswith(b"HTTP/1.")
+    assert "Traceback" not in capsys.readouterr().err

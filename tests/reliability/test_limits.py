@@ -11,10 +11,11 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from _support import AUTH, CH, WS
+from _support import AUTH, CH, ORG, WS
 
 from simulator.server import SimulatorServer
 from simulator.settings import Settings
+from simulator.testing import WebhookReceiver
 
 
 def test_body_cap_answers_413_in_the_provider_shape(tmp_path: Path) -> None:
@@ -193,6 +194,36 @@ def test_deliveries_due_at_different_times_go_out_concurrently(tmp_path: Path, c
             assert receiver.max_open <= 4, receiver.max_open
     finally:
         receiver.close()
+
+
+def test_a_stalled_subscriber_holds_up_no_other_webhook_and_no_transition(tmp_path: Path) -> None:
+    """Real clock: one subscriber never answers (a handler paused in a debugger), with a 30 s timeout. Before, each
+    scheduler batch waited for it: the healthy subscriber's 20 webhooks took 29 s, and every status with them."""
+    stalled = _HangingReceiver()
+    healthy = WebhookReceiver().start()
+    settings = Settings(db=str(tmp_path / "s.db"), clock="real", clock_speed=10, port=0, webhook_timeout=30)
+    try:
+        with SimulatorServer(settings) as s, httpx.Client(base_url=s.url, headers=AUTH, timeout=10) as client:
+            subs = f"/organizations/{ORG}/workspaces/{WS}/webhook-subscriptions"
+            for url in (f"http://127.0.0.1:{stalled.port}/h", healthy.url):
+                r = client.post(subs, json={"service": "channels", "event": "sms.outbound", "url": url,
+                                            "signingKey": "k"})
+                assert r.status_code == 201, r.text
+            ids = []
+            for i in range(5):
+                r = client.post(f"/workspaces/{WS}/channels/{CH}/messages", json={
+                    "receiver": {"contacts": [{"identifierValue": f"+3161234567{i}0"}]},
+                    "body": {"type": "text", "text": {"text": "hi"}}})
+                assert r.status_code == 202, r.text
+                ids.append(r.json()["id"])
+            # accepted, processing, sent, delivered: 0.42 s of wall time at speed 10, far inside the 30 s timeout
+            healthy.wait_for(20, timeout=10)
+            statuses = {client.get(f"/workspaces/{WS}/channels/{CH}/messages/{i}").json()["status"] for i in ids}
+            assert statuses == {"delivered"}
+            assert stalled.open >= 1  # the stalled subscriber still holds its first delivery
+    finally:
+        healthy.stop()
+        stalled.close()
 
 
 class _RudeReceiver:
