@@ -121,6 +121,19 @@ class _HangingReceiver:
         self.stop.set()
 
 
+def _enqueue(server: SimulatorServer, port: int, count: int, spacing_s: float = 0.0) -> None:
+    """``count`` webhooks to the receiver on ``port``, straight into the outbox; the i-th due i × spacing_s later."""
+    sim = server.sim
+
+    async def fill() -> None:
+        async with sim.store.transaction() as tx:
+            for i in range(count):
+                await sim.outbox.enqueue(tx, provider="t", event="e", url=f"http://127.0.0.1:{port}/h",
+                                         headers={"content-type": "application/json"}, body=b"{}",
+                                         request_id=f"r{i}", delay_s=spacing_s * (i + 1))
+    server.call(fill())
+
+
 @pytest.mark.slow
 def test_hanging_receiver_never_blocks_the_api(tmp_path: Path) -> None:
     receiver = _HangingReceiver()
@@ -129,14 +142,7 @@ def test_hanging_receiver_never_blocks_the_api(tmp_path: Path) -> None:
     try:
         with SimulatorServer(settings) as s:
             sim = s.sim
-
-            async def fill() -> None:
-                async with sim.store.transaction() as tx:
-                    for i in range(12):
-                        await sim.outbox.enqueue(tx, provider="t", event="e", url=f"http://127.0.0.1:{receiver.port}/h",
-                                                 headers={"content-type": "application/json"}, body=b"{}",
-                                                 request_id=f"r{i}")
-            s.call(fill())
+            _enqueue(s, receiver.port, 12)
             delivering = asyncio.run_coroutine_threadsafe(sim.scheduler.run_due(), s._loop)  # noqa: SLF001
             deadline = time.monotonic() + 10
             while receiver.open < 4 and time.monotonic() < deadline:  # the outbox is stuck on the receiver
@@ -173,14 +179,7 @@ def test_deliveries_due_at_different_times_go_out_concurrently(tmp_path: Path, c
     try:
         with SimulatorServer(settings) as s:
             sim = s.sim
-
-            async def fill() -> None:
-                async with sim.store.transaction() as tx:
-                    for i in range(8):
-                        await sim.outbox.enqueue(tx, provider="t", event="e", url=f"http://127.0.0.1:{receiver.port}/h",
-                                                 headers={"content-type": "application/json"}, body=b"{}",
-                                                 request_id=f"r{i}", delay_s=0.001 * (i + 1))
-            s.call(fill())
+            _enqueue(s, receiver.port, 8, spacing_s=0.001)
             running = None
             if clock == "manual":  # the advance runs them; with a real clock the background loop does
                 running = asyncio.run_coroutine_threadsafe(sim.scheduler.advance(1), s._loop)  # noqa: SLF001
