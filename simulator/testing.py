@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -105,8 +106,6 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A sender that hangs up mid-request (the simulator cancels deliveries in flight on a full reset, or times
         # one out) is no error of the receiver's: no traceback in the test's output.
-        import sys
-
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 

@@ -114,7 +114,7 @@ class Scheduler:
     def outside_mark(self, due_at: int) -> int:
         """What a job due at ``due_at`` written now carries in ``left_by``: the running run's mark if another task
         writes it for the run's target or later, else 0."""
-        if self._runner is not None and due_at >= self._run_target and asyncio.current_task() is not self._runner:
+        if self._runner is not None and due_at >= self._run_target and not self._in_run():
             return self._run_mark
         return 0
 
@@ -235,8 +235,7 @@ class Scheduler:
                     gathered[job.kind] = []
                     groups.append(gathered[job.kind])
                 gathered[job.kind].append(job)
-            elif groups and groups[-1][-1].kind == job.kind and job.kind not in gathered and (
-                    spans or groups[-1][-1].due_at == job.due_at):
+            elif groups and groups[-1][-1].kind == job.kind and (spans or groups[-1][-1].due_at == job.due_at):
                 groups[-1].append(job)
             else:
                 groups.append([job])
