@@ -21,6 +21,12 @@ def _threads(pid: int) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _io(pid: int) -> tuple[int, int]:
+    """Bytes the process passed to write calls and how many calls it made (/proc/<pid>/io wchar, syscw)."""
+    fields = dict(line.split(": ") for line in open(f"/proc/{pid}/io").read().splitlines())
+    return int(fields["wchar"]), int(fields["syscw"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=8.0)
@@ -31,13 +37,16 @@ def main() -> None:
     sim = common.start_simulator()
     with common.stopping(sim):
         common.loadgen(sim.port, common.SEND_PATH, headers=headers, bodies=bodies, conns=4, duration=1.0, warmup=0.0)
-        before = _threads(sim.pid)
+        before, io_before = _threads(sim.pid), _io(sim.pid)
         r = common.loadgen(sim.port, common.SEND_PATH, headers=headers, bodies=bodies, conns=16,
                            duration=args.duration, pid=sim.pid)
-        after = _threads(sim.pid)
+        after, io_after = _threads(sim.pid), _io(sim.pid)
     tick, n = os.sysconf("SC_CLK_TCK"), max(r["answered"], 1)
     print(f"{args.label}: {r['rps']} req/s, p99 {r['p99_ms']} ms, max {r['max_ms']} ms;"
           f" server {r['server_cpu_us_per_req']} µs CPU per request")
+    # Counts, not timings: steady on a noisy host (WAL frames, checkpoint copies, any spilled temp file, sockets).
+    print(f"  written: {(io_after[0] - io_before[0]) / n / 1024:.1f} KB in {(io_after[1] - io_before[1]) / n:.1f}"
+          " write calls per request")
     for tid, (user, system) in sorted(after.items(), key=lambda kv: -sum(kv[1])):
         u0, s0 = before.get(tid, (0, 0))
         du, ds = (user - u0) / tick, (system - s0) / tick
