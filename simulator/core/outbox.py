@@ -217,12 +217,17 @@ class Outbox:
             return
         results: list[tuple[Job, Delivery, AttemptResult]] = []
 
-        async def run_group(items: list[tuple[Job, Delivery]]) -> None:
+        async def run_group(key: str, items: list[tuple[Job, Delivery]]) -> None:
+            previous = self._key_tail.get(key)
+            if previous is not None:
+                # The background loop left an earlier webhook of this key on the wire (an advance that began
+                # meanwhile runs the message's next status): it goes first, as it would have without the advance.
+                await asyncio.wait([previous])
             async with self._semaphore:
                 for job, delivery in items:
                     results.append((job, delivery, await self._attempt(delivery)))
 
-        await asyncio.gather(*(run_group(items) for items in groups.values()))
+        await asyncio.gather(*(run_group(key, items) for key, items in groups.items()))
         if held:
             await self._hold(held)
         await self._record(results, orphans)

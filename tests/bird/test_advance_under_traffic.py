@@ -175,3 +175,62 @@ def test_sends_racing_a_full_reset_land_wholly_before_or_after_it(provider_sim):
     for i in range(300):
         provider_sim.send_sms(f"+1555777{i:04d}0")
     assert survivors, "no send landed after a reset; the test proves nothing"
+
+
+class _HoldFirstReceiver:
+    """Answers 200, but holds the first request until a second one arrives (at most ``hold_s``): records, for each
+    request, its status and whether an earlier one was still unanswered when it arrived."""
+
+    def __init__(self, hold_s: float) -> None:
+        self.arrivals: list[tuple[str, bool]] = []
+        self.first_arrived = threading.Event()
+        self._second_arrived = threading.Event()
+        self._open = 0
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                import json
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                with owner._lock:
+                    owner.arrivals.append((body["payload"]["status"], owner._open > 0))
+                    owner._open += 1
+                    first = len(owner.arrivals) == 1
+                if first:
+                    owner.first_arrived.set()
+                    owner._second_arrived.wait(hold_s)
+                else:
+                    owner._second_arrived.set()
+                with owner._lock:
+                    owner._open -= 1
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_advance_does_not_overtake_a_webhook_still_on_the_wire(provider_sim):
+    # The background loop leaves each webhook running; an advance that begins meanwhile delivers the message's
+    # next statuses itself. They must still go out after the one on the wire, as they do without the advance.
+    receiver = _HoldFirstReceiver(hold_s=0.5)
+    try:
+        subscribe(provider_sim, receiver.url)
+        provider_sim.send_sms("+15551230000", "hi")
+        assert receiver.first_arrived.wait(10), "the accepted webhook never arrived"
+        provider_sim.advance(10)
+        assert [status for status, _ in receiver.arrivals] == ["accepted", "processing", "sent", "delivered"]
+        overtaken = [status for status, earlier_open in receiver.arrivals if earlier_open]
+        assert not overtaken, f"{overtaken} went out while an earlier webhook of the message was unanswered"
+    finally:
+        receiver.close()
