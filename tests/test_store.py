@@ -55,18 +55,19 @@ def test_db_from_before_schema_migrations_is_adopted(tmp_path):
     conn.commit()
     conn.close()
 
-    async def reopen() -> tuple[list[str], list[tuple[str, int]]]:
+    async def reopen() -> tuple[list[str], list[tuple[str, int, int]]]:
         store = Store(db)
         await store.open()
         rows = await store.fetch_all("SELECT name FROM schema_migrations ORDER BY version")
-        history = await store.fetch_all("SELECT message_id, message_created_at FROM ui_bird_status_history")
+        history = await store.fetch_all("SELECT message_id, message_created_at, message_seq FROM"
+                                        " ui_bird_status_history")
         await store.close()
         return [r[0] for r in rows], [tuple(r) for r in history]
 
     names, history = asyncio.run(reopen())
     assert names == [name for _, name, _ in migration_files()]
-    # 0007 re-keyed the UI timeline by creation time and filled it in for rows written before.
-    assert history == [("m1", 1700000000123)]
+    # 0007 keyed the UI timeline by creation time, 0011 by the message's rowid; each filled in rows written before.
+    assert history == [("m1", 1700000000123, 1)]
 
 
 def test_group_commit_isolates_failures_and_commits_before_returning(tmp_path):

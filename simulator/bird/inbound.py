@@ -100,12 +100,12 @@ class Inbound:
         }
         if reply_to:
             message["replyTo"] = {"id": reply_to, "type": "message", "order": 0}
-        await tx.execute(
+        seq = await tx.insert(
             "INSERT INTO bird_messages (id, workspace_id, channel_id, direction, status, created_at, batch_id, sender,"
             " recipient, contact_id, reference, tags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (message_id, channel.workspace_id, channel.id, "incoming", "delivered", now, None, sender,
              channel.number, contact["id"], "", "", _dumps(message)))
-        await self.sim.providers["bird"].messages.emit(tx, "sms.inbound", message, {"channel": channel})
+        await self.sim.providers["bird"].messages.emit(tx, "sms.inbound", message, {"channel": channel, "seq": seq})
         keyword = interactions.keyword_of(text) if text and not media else None
         if keyword:
             await self._keyword(tx, channel, sender, keyword, now)

@@ -303,6 +303,7 @@ class BirdMessages:
                                  {"outcome": outcome, "expires": expires_at, "text": _text_of(message), "seq": seq},
                                  scope=channel.workspace_id, defer=True)
             tx.after_commit.append(lambda: self.sim.scheduler.wake(due))
+        context["seq"] = seq
         await self.emit(tx, "sms.outbound", message, context)
         return message
 
@@ -334,7 +335,7 @@ class BirdMessages:
         learned: list[tuple[str, int]] = []  # (payload, job id) of jobs that now know their message's rowid
         updates: list[tuple[str, str, int]] = []
         moves: list[tuple[int, int]] = []  # (due_at, job id): the job moves on to its message's next step
-        events: list[tuple[dict[str, Any], Channel, int, int]] = []
+        events: list[tuple[dict[str, Any], Channel, int, int, int]] = []
         for job in jobs:
             found = by_id.get(job.ref)
             if found is None:
@@ -363,7 +364,7 @@ class BirdMessages:
                 message["parts"] = [{"platformReference": self.sim.random.hex(16)} for _ in range(units)]
                 message["chargeableUnits"] = units
             updates.append((new_status, dumps(message), seq))
-            events.append((message, channel, job.due_at, created_ms))
+            events.append((message, channel, job.due_at, created_ms, seq))
             nxt = None if forced else lifecycle.next_step(new_status, outcome)
             if nxt is not None:
                 step_name = nxt[0]
@@ -384,11 +385,11 @@ class BirdMessages:
             await sched.reschedule(tx, moves)
             if learned:
                 await tx.executemany("UPDATE jobs SET payload = ? WHERE id = ?", learned)
-            for message, channel, due_at, created_ms in events:
+            for message, channel, due_at, created_ms, seq in events:
                 # Jobs of several due times share this batch: webhooks must carry each event's own time.
                 self.sim.clock.set(due_at)
                 await self.emit(tx, "sms.outbound", message, {"channel": channel, "atMs": due_at,
-                                                              "createdMs": created_ms})
+                                                              "createdMs": created_ms, "seq": seq})
 
     async def force(self, message_id: str, status: str, failure: str | None = None) -> dict[str, Any]:
         """Apply an outcome now (control plane): cancels the scripted lifecycle of the message."""

@@ -106,10 +106,14 @@ def install_bus(sim: Simulation) -> EventBus:
             details = json.dumps({"reason": message.get("reason", ""), "failure": failure},
                                  separators=(",", ":")) if failure or message.get("reason") else ""
             created = context.get("createdMs") or _ms(message.get("createdAt")) or 0
+            seq = context.get("seq")
+            if not isinstance(seq, int):  # an emitter that did not have the row at hand (an interaction)
+                row = await tx.fetch_one("SELECT seq FROM bird_messages WHERE id=?", (message.get("id", ""),))
+                seq = row[0] if row is not None else 0
             tx.defer(
-                "INSERT INTO ui_bird_status_history (message_id, message_created_at, workspace_id, channel_id, event,"
-                " status, at, details) VALUES (?,?,?,?,?,?,?,?)",
-                (message.get("id", ""), created, workspace_id, channel_id, event, status, at, details))
+                "INSERT INTO ui_bird_status_history (message_id, message_seq, message_created_at, workspace_id,"
+                " channel_id, event, status, at, details) VALUES (?,?,?,?,?,?,?,?,?)",
+                (message.get("id", ""), seq, created, workspace_id, channel_id, event, status, at, details))
             if not bus.listening:
                 return
             bus.publish_after_commit(tx, "bird.message", {
@@ -259,17 +263,17 @@ async def events(request: Request) -> Response:
 
 
 async def _history(sim: Simulation, keys: list[tuple[int, str]]) -> dict[str, list[dict[str, Any]]]:
-    """Timelines of messages given as (created_at, id): the history index is keyed by creation time first."""
+    """Timelines of messages given as (seq, id): the history index is keyed by the message's rowid."""
     out: dict[str, list[dict[str, Any]]] = {i: [] for _, i in keys}
     for start in range(0, len(keys), 400):
         chunk = keys[start:start + 400]
         rows = await sim.store.fetch_all(
-            # A join with the keys as the outer loop: SQLite 3.40 scans the table for a row-value IN (VALUES …).
-            f"WITH k(c, m) AS (VALUES {','.join('(?,?)' for _ in chunk)})"  # noqa: S608
-            f" SELECT h.message_id, h.event, h.status, h.at, h.details FROM k CROSS JOIN ui_bird_status_history h"
-            f" ON h.message_created_at = k.c AND h.message_id = k.m ORDER BY h.id", [v for key in chunk for v in key])
+            f"SELECT message_id, event, status, at, details FROM ui_bird_status_history"  # noqa: S608
+            f" WHERE message_seq IN ({','.join('?' * len(chunk))}) ORDER BY id", [seq for seq, _ in chunk])
         for row in rows:
-            timeline = out[row[0]]
+            timeline = out.get(row[0])
+            if timeline is None:
+                continue  # a row of a message deleted since (ids are not reused, seqs neither): not one asked for
             if timeline and timeline[-1]["status"] == row[2]:
                 continue  # the same status again (an interaction, a duplicate event): one step in the timeline
             step: dict[str, Any] = {"status": row[2], "at": iso_ms(row[3]), "atMs": row[3], "event": row[1]}
@@ -304,7 +308,7 @@ async def bird_messages(request: Request) -> Response:
     if phone:
         where.append("(recipient = ? OR sender = ?)")
         params += [phone, phone]
-    sql = "SELECT data, workspace_id, id, created_at FROM bird_messages"
+    sql = "SELECT data, workspace_id, id, seq FROM bird_messages"
     if where:
         sql += " WHERE " + " AND ".join(where)
     rows = await sim.store.fetch_all(sql + " ORDER BY created_at DESC, seq DESC LIMIT ?", params + [limit])
@@ -317,7 +321,7 @@ async def bird_message(request: Request) -> Response:
     """GET /_sim/bird/messages/{id}: the message, its status timeline and the webhook deliveries naming it."""
     sim = sim_of(request)
     message_id = request.path_params["message_id"]
-    row = await sim.store.fetch_one("SELECT data, workspace_id, created_at FROM bird_messages WHERE id=?",
+    row = await sim.store.fetch_one("SELECT data, workspace_id, seq FROM bird_messages WHERE id=?",
                                     (message_id,))
     if row is None:
         raise ControlNotFound(f"message {message_id} not found")
