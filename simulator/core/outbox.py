@@ -249,6 +249,7 @@ class Outbox:
 
     async def _deliver_in_flight(self, previous: asyncio.Task[None] | None, items: list[tuple[Job, Delivery]],
                                  taken_ms: int) -> None:
+        self.scheduler.doing_settled_work()  # advances and run-dues wait for this task (settle)
         if previous is not None:
             await asyncio.wait([previous])  # its outcome is its own; only the order matters here
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,10 @@ from simulator.core.store import Store, Tx, storage_failure
 log = logging.getLogger("simulator.scheduler")
 
 BATCH = 500
+
+# Set in a task whose work a run waits for before it answers (see ``Scheduler.settlers``): what it schedules for the
+# run's target is the run's own work, not traffic that arrived meanwhile.
+_settled_work: contextvars.ContextVar[bool] = contextvars.ContextVar("settled_work", default=False)
 
 
 @dataclass(slots=True)
@@ -114,9 +119,16 @@ class Scheduler:
     def outside_mark(self, due_at: int) -> int:
         """What a job due at ``due_at`` written now carries in ``left_by``: the running run's mark if another task
         writes it for the run's target or later, else 0."""
-        if self._runner is not None and due_at >= self._run_target and not self._in_run():
+        if (self._runner is not None and due_at >= self._run_target and not self._in_run()
+                and not _settled_work.get()):
             return self._run_mark
         return 0
+
+    @staticmethod
+    def doing_settled_work() -> None:
+        """Called by a task that a settler waits for: a run that waits for it also runs what it schedules (a
+        webhook's retry due at an advance's target goes out within that advance)."""
+        _settled_work.set(True)
 
     def _in_run(self) -> bool:
         return self._runner is not None and asyncio.current_task() is self._runner

@@ -34,8 +34,47 @@ async def _sends_while(sim: Any, client: httpx.AsyncClient, run: asyncio.Task) -
     return sent
 
 
+class _GateReceiver:
+    """Holds every webhook unanswered until ``open()`` (at most 10 s); ``arrived`` is set by the first."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self._opened = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["content-length"]))
+                owner.arrived.set()
+                owner._opened.wait(10)
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        self.server.request_queue_size = 128  # the advance opens up to 32 connections at once
+        self.server.server_bind()
+        self.server.server_activate()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def open(self) -> None:
+        self._opened.set()
+
+    def close(self) -> None:
+        self.open()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provider_sim):
-    # Enough in flight that the advance takes a while: the sends below land while it runs.
+    # The advance delivers the "processing" webhooks it causes itself, and the gate holds them: sends made then
+    # overlap the advance for certain, whatever the host's speed. Once the gate opens, sends go on until it answers.
+    gate = _GateReceiver()
+    subscribe(provider_sim, gate.url, filters=[{"key": "messageStatus", "value": "processing"}])
     for i in range(150):
         provider_sim.send_sms(f"+1555123{i:04d}0", "queued before the advance")
     start = provider_sim.clock()["nowMs"]
@@ -44,12 +83,24 @@ def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provid
     async def scenario() -> tuple[dict, list[tuple[dict, bool]]]:
         async with httpx.AsyncClient(base_url=provider_sim.http.base_url, timeout=30) as client:
             advance = asyncio.create_task(client.post("/_sim/clock/advance", json={"seconds": 3600}))
-            sent = await _sends_while(provider_sim, client, advance)
+            assert await asyncio.to_thread(gate.arrived.wait, 10), "the advance delivered no webhook"
+            held: list[tuple[dict, bool]] = []
+            for i in range(5):
+                response = await client.post(provider_sim.messages_path(), headers=provider_sim.bird_headers,
+                                             json=_send_body(f"+1555876{i:04d}0", "during the run"))
+                assert response.status_code == 202, response.text
+                held.append((response.json(), advance.done()))
+            assert not advance.done(), "the advance answered while the gate held its webhooks"
+            gate.open()
+            sent = held + await _sends_while(provider_sim, client, advance)
             answer = await advance
             assert answer.status_code == 200, answer.text
             return answer.json(), sent
 
-    answer, sent = asyncio.run(scenario())
+    try:
+        answer, sent = asyncio.run(scenario())
+    finally:
+        gate.close()
     assert parse_rfc3339(answer["now"]) == target
     assert provider_sim.clock()["nowMs"] == target
     # A send answered before the advance's own answer arrived overlapped it.
@@ -211,7 +262,10 @@ class _HoldFirstReceiver:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        self.server.request_queue_size = 128  # the advance opens up to 32 connections at once
+        self.server.server_bind()
+        self.server.server_activate()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -234,3 +288,49 @@ def test_an_advance_does_not_overtake_a_webhook_still_on_the_wire(provider_sim):
         assert not overtaken, f"{overtaken} went out while an earlier webhook of the message was unanswered"
     finally:
         receiver.close()
+
+
+def test_an_advance_runs_the_retry_that_a_webhook_on_the_wire_schedules_within_it(provider_sim):
+    # The background loop leaves the first attempt running; it fails only once the advance has begun, and its retry
+    # (30 s later) falls due at the advance's target. The advance waits for that attempt, so the retry is its own
+    # work, not traffic that arrived while it ran: it goes out before the advance answers.
+    arrived, answer_it = threading.Event(), threading.Event()
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            requests.append(self.path)
+            first = len(requests) == 1
+            if first:
+                arrived.set()
+                answer_it.wait(10)
+            self.send_response(503 if first else 200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        subscribe(provider_sim, f"http://127.0.0.1:{server.server_address[1]}/hook",
+                  filters=[{"key": "messageStatus", "value": "accepted"}])
+        provider_sim.send_sms("+15551230000", "hi")
+        assert arrived.wait(10), "the accepted webhook never arrived"
+        target = provider_sim.clock()["nowMs"] + 30_000
+        advance = threading.Thread(target=provider_sim.advance, args=(30,))
+        advance.start()
+        # Others read an advance's target as soon as it begins: then the first attempt may fail.
+        deadline = time.monotonic() + 10
+        while provider_sim.clock()["nowMs"] != target and time.monotonic() < deadline:
+            pass
+        answer_it.set()
+        advance.join(30)
+        assert not advance.is_alive()
+        assert len(requests) == 2, f"{len(requests)} attempt(s) after the advance: the retry due at its end is missing"
+    finally:
+        answer_it.set()
+        server.shutdown()
+        server.server_close()
