@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from _support import AUTH, CH, WS
 
@@ -21,6 +22,7 @@ def _written() -> tuple[int, int]:
     return int(fields["wchar"]), int(fields["syscw"])
 
 
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts writes through Linux's /proc/self/io")
 def test_concurrent_sends_keep_the_statement_journal_off_disk(tmp_path: Path) -> None:
     with SimulatorServer(Settings(db=str(tmp_path / "w.db"), clock="manual", port=0)) as s:
 
