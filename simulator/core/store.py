@@ -115,8 +115,8 @@ class Store:
         await self._conn.execute("PRAGMA busy_timeout=5000")
         await self._conn.execute("PRAGMA cache_size=-16000")
         # Grouped transactions each run in a SAVEPOINT, whose statement journal SQLite spills to a temp file past
-        # 64 KB unless temp files live in memory: ~90 KB and ~45 write calls more per concurrent send
-        # (tests/reliability/test_write_volume.py), a fifth of its CPU. In memory it holds one transaction's pages.
+        # 64 KB unless temp files live in memory: ~80 KB and ~40 write calls more per concurrent send, about half
+        # of its system time (tests/reliability/test_write_volume.py). In memory it holds one transaction's pages.
         await self._conn.execute("PRAGMA temp_store=MEMORY")
         if self.path != ":memory:":
             # SQLite checkpoints inside the COMMIT that crosses 1,000 WAL pages: tens of ms with the event loop
