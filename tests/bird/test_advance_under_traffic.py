@@ -3,6 +3,7 @@ full reset is one step that concurrent sends land wholly before or wholly after.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +35,33 @@ async def _sends_while(sim: Any, client: httpx.AsyncClient, run: asyncio.Task) -
     return sent
 
 
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def answer(self, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+
+class _Loopback:
+    """``handler`` served on 127.0.0.1, a thread per request. The listen backlog fits an advance's 32 parallel
+    deliveries: socketserver's default of 5 turns such a burst into connection retries a second apart."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], path: str = "/hook") -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
+        self.server.request_queue_size = 128
+        self.server.server_bind()
+        self.server.server_activate()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class _GateReceiver:
     """Holds every webhook unanswered until ``open()`` (at most 10 s); ``arrived`` is set by the first."""
 
@@ -42,32 +70,22 @@ class _GateReceiver:
         self._opened = threading.Event()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(_QuietHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["content-length"]))
                 owner.arrived.set()
                 owner._opened.wait(10)
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                self.answer()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
-        self.server.request_queue_size = 128  # the advance opens up to 32 connections at once
-        self.server.server_bind()
-        self.server.server_activate()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = _Loopback(Handler)
+        self.url = self.http.url
 
     def open(self) -> None:
         self._opened.set()
 
     def close(self) -> None:
         self.open()
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provider_sim):
@@ -131,7 +149,7 @@ class EchoBot:
         self.client = httpx.Client(base_url=sim.http.base_url, headers=sim.bird_headers, timeout=30)
         bot = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 with bot.lock:
@@ -140,20 +158,13 @@ class EchoBot:
                 if go:
                     answer = bot.client.post(bot.sim.messages_path(), json=_send_body("+15559870000", "echo"))
                     assert answer.status_code == 202, answer.text
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                self.answer()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/echo"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = _Loopback(Handler, "/echo")
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
         self.client.close()
 
 
@@ -240,12 +251,8 @@ class _HoldFirstReceiver:
         self._lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(_QuietHandler):
             def do_POST(self) -> None:
-                import json
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 with owner._lock:
                     owner.arrivals.append((body["payload"]["status"], owner._open > 0))
@@ -258,20 +265,13 @@ class _HoldFirstReceiver:
                     owner._second_arrived.set()
                 with owner._lock:
                     owner._open -= 1
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
+                self.answer()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
-        self.server.request_queue_size = 128  # the advance opens up to 32 connections at once
-        self.server.server_bind()
-        self.server.server_activate()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.http = _Loopback(Handler)
+        self.url = self.http.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 def test_an_advance_does_not_overtake_a_webhook_still_on_the_wire(provider_sim):
@@ -297,10 +297,7 @@ def test_an_advance_runs_the_retry_that_a_webhook_on_the_wire_schedules_within_i
     arrived, answer_it = threading.Event(), threading.Event()
     requests: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Handler(_QuietHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["content-length"]))
             requests.append(self.path)
@@ -308,15 +305,11 @@ def test_an_advance_runs_the_retry_that_a_webhook_on_the_wire_schedules_within_i
             if first:
                 arrived.set()
                 answer_it.wait(10)
-            self.send_response(503 if first else 200)
-            self.send_header("content-length", "0")
-            self.end_headers()
+            self.answer(503 if first else 200)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver = _Loopback(Handler)
     try:
-        subscribe(provider_sim, f"http://127.0.0.1:{server.server_address[1]}/hook",
-                  filters=[{"key": "messageStatus", "value": "accepted"}])
+        subscribe(provider_sim, receiver.url, filters=[{"key": "messageStatus", "value": "accepted"}])
         provider_sim.send_sms("+15551230000", "hi")
         assert arrived.wait(10), "the accepted webhook never arrived"
         target = provider_sim.clock()["nowMs"] + 30_000
@@ -332,5 +325,4 @@ def test_an_advance_runs_the_retry_that_a_webhook_on_the_wire_schedules_within_i
         assert len(requests) == 2, f"{len(requests)} attempt(s) after the advance: the retry due at its end is missing"
     finally:
         answer_it.set()
-        server.shutdown()
-        server.server_close()
+        receiver.close()
