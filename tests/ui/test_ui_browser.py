@@ -56,7 +56,22 @@ def test_send_and_watch_the_status_move_to_delivered(ui_page: Any, provider_sim:
         answers = bubble.locator(".deliveries details.answers").filter(has_text="maintenance")
         answers.locator("summary").click()
         assert "#1 503\nmaintenance until 10:00" in answers.locator("pre").inner_text()
-    bubble.scroll_into_view_if_needed()
+        # The bubble is rebuilt whenever one of its events arrives: what the reader opened inside it stays open.
+        selector = f'#bird-thread li[data-id="{message["id"]}"]'
+        replaced, opened_before, opened_after = page.evaluate("""(selector) => {
+            const opened = (li) => [...li.querySelectorAll("details[open]")].map((d) => d.dataset.keep || d.className);
+            const old = document.querySelector(selector);
+            const before = opened(old);
+            old.dataset.signature = "stale";  // as if an event had changed it
+            renderBirdThread();
+            const fresh = document.querySelector(selector);
+            return [fresh !== old, before, opened(fresh)];
+        }""", selector)
+        assert replaced and any("answers" in key for key in opened_before), opened_before
+        assert opened_after == opened_before
+    # Found and scrolled in one step in the page: the thread re-renders as delivery events arrive, and a locator's
+    # scroll_into_view_if_needed waits for the element to be stable, long enough to see it replaced ("not attached").
+    page.eval_on_selector(f'#bird-thread li[data-id="{message["id"]}"]', "e => e.scrollIntoView({block: 'nearest'})")
     page.screenshot(path=str(screenshot_dir / "bird-inbox.png"))
 
     # A second message, failed by the number's magic suffix, then a forced outcome from the UI.

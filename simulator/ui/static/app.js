@@ -355,7 +355,7 @@ function renderBirdThread() {
     if (!el || el.dataset.signature !== signature) {
       const fresh = renderBirdMessage(m);
       fresh.dataset.signature = signature;
-      if (el) el.replaceWith(fresh); else if (previous) previous.after(fresh); else list.prepend(fresh);
+      if (el) { keepOpen(el, fresh); el.replaceWith(fresh); } else if (previous) previous.after(fresh); else list.prepend(fresh);
       el = fresh;
       state.bird.rendered.set(m.id, el);
     } else if (previous && previous.nextSibling !== el) {
@@ -365,6 +365,14 @@ function renderBirdThread() {
   }
   for (const [id, el] of state.bird.rendered) {
     if (!seen.has(id)) { el.remove(); state.bird.rendered.delete(id); }
+  }
+}
+
+// A message re-renders when one of its events arrives; what the reader had opened inside it stays open.
+function keepOpen(from, to) {
+  for (const open of from.querySelectorAll("details[data-keep][open]")) {
+    const twin = to.querySelector(`details[data-keep="${open.dataset.keep}"]`);
+    if (twin) twin.open = true;
   }
 }
 
@@ -455,9 +463,9 @@ function renderDelivery(d) {
         title: [a.error, a.responseBody && `receiver answered: ${a.responseBody}`].filter(Boolean).join("\n") },
         `#${a.attempt} ${a.statusCode ?? (a.error || "error")} at ${timeOnly(a.at)} (${a.durationMs} ms)`))),
     d.attempts.length ? null : h("p", { class: "small muted" }, "Not attempted yet"),
-    h("details", {}, h("summary", { class: "small" }, "Request headers and body"),
+    h("details", { dataset: { keep: `${d.id}-request` } }, h("summary", { class: "small" }, "Request headers and body"),
       h("pre", {}, JSON.stringify({ headers: d.headers, body: d.body }, null, 2))),
-    d.attempts.some((a) => a.responseBody) ? h("details", { class: "answers" },
+    d.attempts.some((a) => a.responseBody) ? h("details", { class: "answers", dataset: { keep: `${d.id}-answers` } },
       h("summary", { class: "small" }, "What the receiver answered"),
       h("pre", {}, d.attempts.filter((a) => a.responseBody)
         .map((a) => `#${a.attempt} ${a.statusCode ?? ""}\n${a.responseBody}`).join("\n\n"))) : null);
