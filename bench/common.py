@@ -175,6 +175,13 @@ def start_baseline() -> Proc:
                   "baseline.log")
 
 
+def written(pid: int | str = "self") -> tuple[int, int]:
+    """Bytes the process has passed to write calls and how many calls it made (/proc/<pid>/io wchar, syscw):
+    counts, which hold steady on a noisy host where CPU time does not."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["wchar"]), int(fields["syscw"])
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used so far (from /proc; 0.0 where there is none)."""
     try:

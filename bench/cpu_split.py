@@ -21,12 +21,6 @@ def _threads(pid: int) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _io(pid: int) -> tuple[int, int]:
-    """Bytes the process passed to write calls and how many calls it made (/proc/<pid>/io wchar, syscw)."""
-    fields = dict(line.split(": ") for line in open(f"/proc/{pid}/io").read().splitlines())
-    return int(fields["wchar"]), int(fields["syscw"])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=8.0)
@@ -37,10 +31,10 @@ def main() -> None:
     sim = common.start_simulator()
     with common.stopping(sim):
         common.loadgen(sim.port, common.SEND_PATH, headers=headers, bodies=bodies, conns=4, duration=1.0, warmup=0.0)
-        before, io_before = _threads(sim.pid), _io(sim.pid)
+        before, io_before = _threads(sim.pid), common.written(sim.pid)
         r = common.loadgen(sim.port, common.SEND_PATH, headers=headers, bodies=bodies, conns=16,
                            duration=args.duration, pid=sim.pid)
-        after, io_after = _threads(sim.pid), _io(sim.pid)
+        after, io_after = _threads(sim.pid), common.written(sim.pid)
     tick, n = os.sysconf("SC_CLK_TCK"), max(r["answered"], 1)
     print(f"{args.label}: {r['rps']} req/s, p99 {r['p99_ms']} ms, max {r['max_ms']} ms;"
           f" server {r['server_cpu_us_per_req']} µs CPU per request")

@@ -25,12 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 
-def _written() -> tuple[int, int]:
-    """Bytes this process passed to write calls and how many (/proc/self/io): counts, steady on a noisy host."""
-    fields = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
-    return int(fields["wchar"]), int(fields["syscw"])
-
-
 def _asgi_request(app, path: str, headers: list[tuple[bytes, bytes]], body: bytes):
     """One POST driven straight through the ASGI app (no server, no socket)."""
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
@@ -87,13 +81,13 @@ async def _drive(what: str, n: int, profile: bool) -> None:
                 await one(i)
 
         profiler = cProfile.Profile() if profile else None
-        t0, c0, io0 = time.perf_counter(), time.process_time(), _written()
+        t0, c0, io0 = time.perf_counter(), time.process_time(), common.written()
         if profiler:
             profiler.enable()
         await asyncio.gather(*(sender(k) for k in range(16)))
         if profiler:
             profiler.disable()
-        wall, cpu, io1 = time.perf_counter() - t0, time.process_time() - c0, _written()
+        wall, cpu, io1 = time.perf_counter() - t0, time.process_time() - c0, common.written()
         print(f"{n} × {what}, 16 concurrent: {wall / n * 1e6:.0f} µs wall, {cpu / n * 1e6:.0f} µs CPU per request;"
               f" written {(io1[0] - io0[0]) / n / 1024:.1f} KB in {(io1[1] - io0[1]) / n:.1f} write calls per request;"
               f" store {app.state.sim.store.stats}")

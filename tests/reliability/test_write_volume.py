@@ -1,7 +1,7 @@
 """What a send costs in disk writes. Concurrent sends share one COMMIT, each in its own SAVEPOINT; SQLite keeps the
 pages a savepoint may have to restore in a statement journal, which it spills to a temporary file past 64 KB unless
-temp files live in memory. On disk that was ~135 KB and ~65 write calls per send (three times the WAL's own), a
-fifth of a send's CPU; in memory ~44 KB and ~21."""
+temp files live in memory. On disk that was ~135 KB and ~65 write calls per send (three times the WAL's own) and
+about half of its system time; in memory ~44 KB and ~21."""
 from __future__ import annotations
 
 import asyncio
