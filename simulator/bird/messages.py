@@ -278,7 +278,7 @@ class BirdMessages:
                     break
         # The delivery layer uses the URL only if it is a non-empty string.
         context = {"channel": channel, "notificationUrl": _object(request.get("notification")).get("url"),
-                   "atMs": now, "createdMs": now}
+                   "atMs": now}
         if rejected is not None:
             self._apply_status(message, "rejected", now, failure=rejected)
         elif policy_outcome:
@@ -326,21 +326,21 @@ class BirdMessages:
         seqs = [j.payload["seq"] for j in jobs if isinstance(j.payload.get("seq"), int)]
         ids = [j.ref for j in jobs if not isinstance(j.payload.get("seq"), int)]
         rows = []
-        columns = "SELECT id, data, channel_id, seq, created_at FROM bird_messages WHERE"
+        columns = "SELECT id, data, channel_id, seq FROM bird_messages WHERE"
         if seqs:
             rows += await self.sim.store.fetch_all(f"{columns} seq IN ({','.join('?' * len(seqs))})", seqs)
         if ids:
             rows += await self.sim.store.fetch_all(f"{columns} id IN ({','.join('?' * len(ids))})", ids)
-        by_id = {r[0]: (loads(r[1]), r[2], r[3], r[4]) for r in rows}
+        by_id = {r[0]: (loads(r[1]), r[2], r[3]) for r in rows}
         learned: list[tuple[str, int]] = []  # (payload, job id) of jobs that now know their message's rowid
         updates: list[tuple[str, str, int]] = []
         moves: list[tuple[int, int]] = []  # (due_at, job id): the job moves on to its message's next step
-        events: list[tuple[dict[str, Any], Channel, int, int, int]] = []
+        events: list[tuple[dict[str, Any], Channel, int, int]] = []
         for job in jobs:
             found = by_id.get(job.ref)
             if found is None:
                 continue
-            message, channel_id, seq, created_ms = found
+            message, channel_id, seq = found
             channel = self.world.channel(channel_id)
             if channel is None or message["status"] in lifecycle.TERMINAL:
                 continue
@@ -364,7 +364,7 @@ class BirdMessages:
                 message["parts"] = [{"platformReference": self.sim.random.hex(16)} for _ in range(units)]
                 message["chargeableUnits"] = units
             updates.append((new_status, dumps(message), seq))
-            events.append((message, channel, job.due_at, created_ms, seq))
+            events.append((message, channel, job.due_at, seq))
             nxt = None if forced else lifecycle.next_step(new_status, outcome)
             if nxt is not None:
                 step_name = nxt[0]
@@ -385,11 +385,10 @@ class BirdMessages:
             await sched.reschedule(tx, moves)
             if learned:
                 await tx.executemany("UPDATE jobs SET payload = ? WHERE id = ?", learned)
-            for message, channel, due_at, created_ms, seq in events:
+            for message, channel, due_at, seq in events:
                 # Jobs of several due times share this batch: webhooks must carry each event's own time.
                 self.sim.clock.set(due_at)
-                await self.emit(tx, "sms.outbound", message, {"channel": channel, "atMs": due_at,
-                                                              "createdMs": created_ms, "seq": seq})
+                await self.emit(tx, "sms.outbound", message, {"channel": channel, "atMs": due_at, "seq": seq})
 
     async def force(self, message_id: str, status: str, failure: str | None = None) -> dict[str, Any]:
         """Apply an outcome now (control plane): cancels the scripted lifecycle of the message."""

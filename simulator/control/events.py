@@ -105,15 +105,14 @@ def install_bus(sim: Simulation) -> EventBus:
             failure = message.get("failure")
             details = json.dumps({"reason": message.get("reason", ""), "failure": failure},
                                  separators=(",", ":")) if failure or message.get("reason") else ""
-            created = context.get("createdMs") or _ms(message.get("createdAt")) or 0
             seq = context.get("seq")
             if not isinstance(seq, int):  # an emitter that did not have the row at hand (an interaction)
                 row = await tx.fetch_one("SELECT seq FROM bird_messages WHERE id=?", (message.get("id", ""),))
                 seq = row[0] if row is not None else 0
             tx.defer(
-                "INSERT INTO ui_bird_status_history (message_id, message_seq, message_created_at, workspace_id,"
-                " channel_id, event, status, at, details) VALUES (?,?,?,?,?,?,?,?,?)",
-                (message.get("id", ""), seq, created, workspace_id, channel_id, event, status, at, details))
+                "INSERT INTO ui_bird_status_history (message_id, message_seq, workspace_id, channel_id, event, status,"
+                " at, details) VALUES (?,?,?,?,?,?,?,?)",
+                (message.get("id", ""), seq, workspace_id, channel_id, event, status, at, details))
             if not bus.listening:
                 return
             bus.publish_after_commit(tx, "bird.message", {
