@@ -124,10 +124,13 @@ def install_bus(sim: Simulation) -> EventBus:
     async def on_reset(tx: Tx, scope: dict[str, str]) -> None:
         for key, column in (("workspace", "workspace_id"), ("channel", "channel_id")):
             if key in scope:
-                await tx.execute(f"DELETE FROM ui_bird_status_history WHERE {column}=?", (scope[key],))  # noqa: S608
+                # Through the scope's messages (the timeline has no workspace or channel index: see migration 0012)
+                await tx.execute("DELETE FROM ui_bird_status_history WHERE message_seq IN"  # noqa: S608
+                                 f" (SELECT seq FROM bird_messages WHERE {column}=?)", (scope[key],))
         bus.publish_after_commit(tx, "reset", {"scope": scope or "all"})
 
-    sim.reset_hooks.append(on_reset)
+    # First: the timeline's rows are found through the messages, which Bird's own reset hook deletes.
+    sim.reset_hooks.insert(0, on_reset)
 
     business_chat = sim.providers.get("business_chat")
     if business_chat is not None:

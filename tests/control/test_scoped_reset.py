@@ -93,3 +93,34 @@ def test_customer_reset_leaves_other_customers(provider_sim):
                                   {"workspace": WS_B, "seed": 3}])
 def test_bad_reset_bodies_are_400(provider_sim, body):
     assert provider_sim.http.post("/_sim/reset", json=body).status_code == 400
+
+
+def test_a_scoped_reset_removes_the_timeline_of_the_messages_it_removes(tmp_path):
+    """The web UI's status timeline (one row per Bird event) goes with its messages and no other's: found through the
+    messages, since the timeline keeps no workspace or channel index (migration 0012)."""
+    import sqlite3
+    from pathlib import Path
+
+    from simulator.settings import Settings
+    from simulator.testing import Simulator
+
+    db = tmp_path / "sim.db"
+    config = str(Path(__file__).parent.parent / "fixtures" / "two-tenants.yaml")
+    with Simulator(Settings(db=str(db), port=0, clock="manual", log_level="warning", config=config)) as sim:
+        kept_a = sim.send_sms("+15551230000", "kept", channel_id=sim.channel_id(1))
+        gone_a = sim.send_sms("+15551230000", "gone", channel_id=sim.channel_id(0))
+        b = send_b(sim)
+        sim.advance(10)
+        raw = sqlite3.connect(db)
+
+        def events() -> dict[str, int]:
+            return dict(raw.execute("SELECT message_id, COUNT(*) FROM ui_bird_status_history GROUP BY message_id"))
+
+        assert events() == {kept_a["id"]: 4, gone_a["id"]: 4, b["id"]: 4}  # accepted, processing, sent, delivered
+        sim.reset(channel=sim.channel_id(0))
+        assert events() == {kept_a["id"]: 4, b["id"]: 4}
+        sim.reset(workspace=WS_B)
+        assert events() == {kept_a["id"]: 4}
+        timeline = sim.http.get(f"/_sim/bird/messages/{kept_a['id']}").json()["statusHistory"]
+        assert [s["status"] for s in timeline] == ["accepted", "processing", "sent", "delivered"]
+        raw.close()
