@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-import jwt
 from starlette.requests import Request
 
 from simulator.business_chat.config import BCConfig
@@ -58,6 +57,8 @@ def verify_token(token: str, config: BCConfig) -> dict[str, object]:
 
 def _verify_signature(token: str, keys: tuple[bytes, ...], config: BCConfig) -> dict[str, object]:
     """The token's claims if its signature verifies with one of ``keys`` (and a present exp is in the future)."""
+    import jwt  # on first use: PyJWT loads cryptography, ~30 ms of a start that may never see Business Chat
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -83,4 +84,6 @@ def _forbidden(message: str) -> Forbidden:
 
 def webhook_token(config: BCConfig) -> str:
     """What Apple puts in the Authorization header of an inbound delivery: aud = MSP id, same secret."""
+    import jwt
+
     return jwt.encode({"aud": config.msp_id, "iat": int(time.time())}, config.secret, algorithm="HS256")

@@ -11,8 +11,6 @@ import gzip
 import hashlib
 import re
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 ZERO_IV = bytes(16)
 _KEY_FIELD = re.compile(r"^00[0-9a-fA-F]{64}$")
 _SALT = b"com.apple.XattrObjectSalt\0com.apple.DataObjectSalt\0"
@@ -20,6 +18,9 @@ _SALT = b"com.apple.XattrObjectSalt\0com.apple.DataObjectSalt\0"
 
 def aes_ctr(key: bytes, data: bytes) -> bytes:
     """CTR is its own inverse: the same call encrypts and decrypts."""
+    # Imported on first use, as PyJWT is: cryptography costs start-up time a run without attachments never repays.
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     ctx = Cipher(algorithms.AES(key), modes.CTR(ZERO_IV)).encryptor()
     return ctx.update(data) + ctx.finalize()
 

@@ -224,7 +224,8 @@ class BusinessChat:
                                  "signature": crypto.b64(self.sim.random.token_bytes(32)),
                                  "header": {"transactionId": txn.lower()}},
                  "paymentMethod": method, "transactionIdentifier": txn}
-        if not url or self.sim.outbox.client is None:
+        client = await self.sim.outbox.http_client()
+        if not url or client is None:
             return {**result, "approved": True, "summary": "no payment gateway URL; approved without a call"}
         paid: dict[str, Any] = {"paymentToken": token}
         if request.get("requiredBillingContactFields"):
@@ -235,8 +236,7 @@ class BusinessChat:
             paid["shippingMethod"] = shipping_method
         paid.update(sheet)  # the amounts as the update endpoints left them
         try:
-            response = await self.sim.outbox.client.post(url, json={"requestIdentifier": common["requestIdentifier"],
-                                                                    "payment": paid})
+            response = await client.post(url, json={"requestIdentifier": common["requestIdentifier"], "payment": paid})
             answer = response.json() if response.content else {}
         except Exception as exc:  # the business's gateway is outside our control: report, never crash
             return {**result, "approved": False, "summary": f"payment gateway unreachable: {type(exc).__name__}"}
@@ -248,10 +248,11 @@ class BusinessChat:
                               sheet: dict[str, Any]) -> dict[str, Any]:
         """POST one update endpoint; a 200 JSON answer's newTotal / newLineItems replace the sheet's ({} = none)."""
         outcome: dict[str, Any] = {"endpoint": key, "url": url, "applied": False}
-        if self.sim.outbox.client is None:
+        client = await self.sim.outbox.http_client()
+        if client is None:
             return {**outcome, "result": "not called (no HTTP client)"}
         try:
-            response = await self.sim.outbox.client.post(url, json=request)
+            response = await client.post(url, json=request)
             answer = response.json() if response.status_code == 200 and response.content else None
         except Exception as exc:  # the business's endpoint is outside our control: log, never crash
             log.warning("Apple Pay %s %s failed: %s: %s", key, url, type(exc).__name__, exc)

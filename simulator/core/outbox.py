@@ -3,22 +3,24 @@ at least once, retried with backoff on the simulator's clock. Shared by every pr
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import aiohttp
-import httpx2 as httpx
-import yarl
+from typing import TYPE_CHECKING, Any
 
 from simulator.core import scheduler as sched
 from simulator.core.clock import Clock
 from simulator.core.scheduler import Job, Scheduler
 from simulator.core.store import Store, Tx
+
+if TYPE_CHECKING:
+    import aiohttp
+    import httpx2 as httpx
+    import yarl
 
 log = logging.getLogger("simulator.outbox")
 
@@ -51,6 +53,8 @@ def _wire_url(url: str) -> yarl.URL | str:
     """The URL exactly as registered when it is valid as it stands: Bird signs the URL, and a receiver that checks
     the signature against the URL it was called on must see the same bytes (aiohttp would re-quote ``%2F`` in a
     query to ``/``). Spaces, non-ASCII or control characters still get percent-encoded."""
+    import yarl
+
     if url.isascii() and url.isprintable() and " " not in url:
         try:
             return yarl.URL(url, encoded=True)
@@ -95,8 +99,11 @@ class Outbox:
     knobs: WebhookKnobs = field(default_factory=WebhookKnobs)
     # Deliveries go through aiohttp: ~5x less CPU per POST than httpx here, and the HTTP client is what bounds
     # deliveries per second (bench/README.md). httpx serves the rare calls that read a reply (Apple Pay gateway).
-    client: httpx.AsyncClient | None = None
-    session: aiohttp.ClientSession | None = None
+    # Both are made on first use, not at start: importing aiohttp and building the two clients' TLS contexts (the
+    # CA bundle parsed three times) took ~0.15 s, a quarter of the CLI's start, for webhooks many runs never send.
+    _client: httpx.AsyncClient | None = field(default=None, init=False)
+    _session: aiohttp.ClientSession | None = field(default=None, init=False)
+    _open: bool = field(default=False, init=False)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     # Delivered/failed rows (and their attempt log) older than this on the simulator clock are deleted by a sweep
     # that runs at most once per ``retention_sweep_every_s`` of simulator time, after deliveries. 0 keeps all.
@@ -105,6 +112,7 @@ class Outbox:
 
     def __post_init__(self) -> None:
         self._semaphore = asyncio.Semaphore(self.concurrency)
+        self._clients_made = asyncio.Lock()
         # Deliveries the background loop left running (a slow receiver holds up nothing else), and the last of
         # them per ordering key (the next one for that key starts after it: one message's webhooks stay in order).
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -118,24 +126,56 @@ class Outbox:
         async with self.store.transaction() as tx:  # deliveries in flight when the process stopped
             await tx.execute("UPDATE jobs SET due_at = due_at - ? WHERE kind = ? AND due_at >= ?",
                              (PARKED, JOB_KIND, PARKED))
-        self.client = httpx.AsyncClient(
+        self._open = True
+
+    async def http_client(self) -> httpx.AsyncClient | None:
+        """The client for calls whose answer matters (Apple Pay's gateway); None unless the outbox is open."""
+        if self._client is None and self._open:
+            async with self._clients_made:
+                if self._client is None:
+                    # Off the loop: building its TLS context parses the CA bundle (~40 ms).
+                    client = await asyncio.to_thread(self._new_http_client)
+                    if not self._open:
+                        await client.aclose()
+                        return None
+                    self._client = client
+        return self._client
+
+    def _new_http_client(self) -> httpx.AsyncClient:
+        import httpx2 as httpx
+
+        return httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout_s),
             limits=httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency),
             follow_redirects=False,
         )
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.concurrency * 2, limit_per_host=self.concurrency),
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            auto_decompress=False, trust_env=False,
-        )
+
+    async def _delivery_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            async with self._clients_made:
+                if self._session is None:
+                    # Off the loop: importing aiohttp builds two TLS contexts (~80 ms), and the API keeps answering.
+                    await asyncio.to_thread(importlib.import_module, "aiohttp")
+                    if not self._open:
+                        raise RuntimeError("the outbox is closed")
+                    import aiohttp
+
+                    self._session = aiohttp.ClientSession(
+                        connector=aiohttp.TCPConnector(limit=self.concurrency * 2, limit_per_host=self.concurrency),
+                        timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                        auto_decompress=False, trust_env=False,
+                    )
+        return self._session
 
     async def close(self) -> None:
+        self._open = False
         await self.cancel_in_flight()
-        if self.client is not None:
-            await self.client.aclose()
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def enqueue(self, tx: Tx, *, provider: str, event: str, url: str, headers: dict[str, str], body: bytes,
                       request_id: str, ordering_key: str = "", subscription_id: str = "", scope: str = "",
@@ -292,13 +332,15 @@ class Outbox:
             tx.after_commit.append(self.scheduler.wake)
 
     async def _attempt(self, delivery: Delivery) -> AttemptResult:
-        assert self.session is not None
+        session = await self._delivery_session()
+        import aiohttp  # loaded by _delivery_session
+
         started = time.perf_counter()
         timeout = self.provider_timeouts.get(delivery.provider)
         # No ``timeout`` argument = the session's (``timeout_s``); aiohttp reads timeout=None as "no timeout".
         extra = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
         try:
-            async with self.session.post(_wire_url(delivery.url), data=delivery.body, headers=delivery.headers,
+            async with session.post(_wire_url(delivery.url), data=delivery.body, headers=delivery.headers,
                                          allow_redirects=False, **extra) as response:
                 # The log keeps the first 2,000 characters; a receiver answering more is not read further.
                 head = bytearray()

@@ -5,15 +5,16 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 
 from simulator.resources import schemas_root
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,6 @@ class SchemaStore:
         documents: dict[str, dict[str, Any]] = {}
         for key, entry in _walk(root):
             documents[key] = json.loads(entry.read_text(encoding="utf-8"))
-        resources = []
         for key, doc in documents.items():
             # Meta-validation by jsonschema-rs: ~100x faster than check_schema, which dominated start-up
             # (tests/test_schemas.py still runs jsonschema's own check_schema over every file).
@@ -61,19 +61,28 @@ class SchemaStore:
                 raise ValueError(f"schema {key} is not a valid JSON Schema: {exc}") from None
             if "$id" not in doc:
                 raise ValueError(f"schema {key} has no $id")
-            resources.append((doc["$id"], Resource.from_contents(doc)))
-        self.registry: Registry = Registry().with_resources(resources)
         self.documents = documents
-        self._validators = {key: Draft202012Validator(doc, registry=self.registry) for key, doc in documents.items()}
-        # jsonschema-rs answers "valid?" in well under a microsecond (jsonschema's is_valid: ~50-200 us), which
-        # matters on every request. jsonschema still writes every error message and has the last word on a
-        # rejection, so a disagreement can only make us accept what jsonschema accepts.
+        # jsonschema's validators (and the library: ~40 ms of imports) are built on first need, which a valid
+        # request never has: jsonschema-rs answers "valid?" in well under a microsecond (jsonschema's is_valid:
+        # ~50-200 us). jsonschema still writes every error message and has the last word on a rejection, so a
+        # disagreement can only make us accept what jsonschema accepts.
+        self._registry: Registry | None = None
+        self._validators: dict[str, Draft202012Validator] = {}
         rs_registry = jsonschema_rs.Registry([(doc["$id"], doc) for doc in documents.values()])
         self._fast = {key: jsonschema_rs.Draft202012Validator(doc, registry=rs_registry)
                       for key, doc in documents.items()}
 
     def keys(self) -> list[str]:
-        return sorted(self._validators)
+        return sorted(self.documents)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from referencing import Registry, Resource
+
+            self._registry = Registry().with_resources(
+                (doc["$id"], Resource.from_contents(doc)) for doc in self.documents.values())
+        return self._registry
 
     def validator(self, key: str) -> Draft202012Validator:
         """``key`` may name a part of a schema: ``config/world#/$defs/customer`` (compiled once, on first use)."""
@@ -81,22 +90,27 @@ class SchemaStore:
             return self._validators[key]
         except KeyError:
             pass
+        from jsonschema import Draft202012Validator
+
         name, _, fragment = key.partition("#")
-        if fragment and name in self.documents:
-            validator = Draft202012Validator({"$ref": self.documents[name]["$id"] + "#" + fragment},
-                                             registry=self.registry)
-            self._validators[key] = validator
-            return validator
-        raise KeyError(f"no schema {key!r}; known: {', '.join(self.keys())}")
+        if key in self.documents:
+            schema = self.documents[key]
+        elif fragment and name in self.documents:
+            schema = {"$ref": self.documents[name]["$id"] + "#" + fragment}
+        else:
+            raise KeyError(f"no schema {key!r}; known: {', '.join(self.keys())}")
+        validator = Draft202012Validator(schema, registry=self.registry)
+        self._validators[key] = validator
+        return validator
 
     def issues(self, key: str, instance: Any, limit: int = 20) -> list[Issue]:
-        validator = self.validator(key)
         fast = self._fast.get(key)
         try:
             if fast is not None and fast.is_valid(instance):
                 return []
         except ValueError:
             pass  # e.g. an integer beyond 64 bits: jsonschema-rs declines, jsonschema decides
+        validator = self.validator(key)
         if validator.is_valid(instance):
             return []
         found: list[Issue] = []
@@ -165,6 +179,8 @@ def _matched_required(schema: Any, instance: Any) -> list[str]:
     for branch in branches:
         if not isinstance(branch, dict) or not isinstance(branch.get("required"), list):
             continue
+        from jsonschema import Draft202012Validator
+
         try:
             matched = Draft202012Validator(branch).is_valid(instance)
         except Exception:  # e.g. a $ref this bare validator cannot resolve: judge by presence alone
