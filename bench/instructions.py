@@ -8,7 +8,9 @@ its lifespan (what `provider-sim serve` does before it listens). callgrind runs 
 Counts weigh instructions alike and overstate OpenSSL: under valgrind it cannot use SHA-NI or AES-NI (a 50 KB SHA-1
 counts ~600 k instructions and takes 27 us natively). Use it to compare versions, not as a time.
 
-Run: .venv/bin/python bench/instructions.py send|bc-text|bc-list-picker|start [--n 1000] [--top 25]
+`limit` counts "the limit" (bench/baseline_app.py) answering the same sends, driven the same way.
+
+Run: .venv/bin/python bench/instructions.py send|bc-text|bc-list-picker|limit|start [--n 1000] [--top 25]
 """
 from __future__ import annotations
 
@@ -36,6 +38,15 @@ async def _workload(what: str, n: int) -> None:
     from simulator.app import create_app
     from simulator.settings import Settings
 
+    if what == "limit":  # "the limit" (bench/baseline_app.py) answering the same sends: the floor a send sits on
+        import baseline_app
+
+        requests = [([(b"content-type", b"application/json"), (b"host", b"127.0.0.1")],
+                      common.send_body(i).encode()) for i in range(500)]
+        for first, count in ((0, WARMUP), (WARMUP, n)):
+            await asyncio.gather(*(_senders(baseline_app.app, common.SEND_PATH, requests, k, first, count)
+                                   for k in range(16)))
+        return
     work = tempfile.mkdtemp(prefix="instructions-")
     app = create_app(Settings(db=f"{work}/sim.db", clock="manual", port=1, log_level="warning", tune_gc=True))
     try:
@@ -51,15 +62,19 @@ async def _workload(what: str, n: int) -> None:
                 path = "/v1/message"
                 requests = await p._bc_requests(app, "text" if what == "bc-text" else "list-picker")
 
-            async def sender(k: int, first: int, count: int) -> None:
-                for i in range(first + k, first + count, 16):
-                    headers, body = requests[i % len(requests)]
-                    await p._asgi_request(app, path, headers, body)
-
-            await asyncio.gather(*(sender(k, 0, WARMUP) for k in range(16)))
-            await asyncio.gather(*(sender(k, WARMUP, n) for k in range(16)))
+            for first, count in ((0, WARMUP), (WARMUP, n)):
+                await asyncio.gather(*(_senders(app, path, requests, k, first, count) for k in range(16)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def _senders(app, path: str, requests: list, k: int, first: int, count: int) -> None:
+    """Sender ``k`` of 16: requests first+k, first+k+16, ... below first+count, through the ASGI app."""
+    import profile_inprocess as p
+
+    for i in range(first + k, first + count, 16):
+        headers, body = requests[i % len(requests)]
+        await p._asgi_request(app, path, headers, body)
 
 
 def _count(what: str, n: int, out: str) -> int:
@@ -88,7 +103,7 @@ def _by_function(path: str) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["send", "bc-text", "bc-list-picker", "start"])
+    parser.add_argument("what", choices=["send", "bc-text", "bc-list-picker", "start", "limit"])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--top", type=int, default=0, help="also list the N functions that cost most per request")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
