@@ -35,18 +35,17 @@ WARMUP = 500
 async def _workload(what: str, n: int) -> None:
     import profile_inprocess as p
 
-    from simulator.app import create_app
-    from simulator.settings import Settings
-
     if what == "limit":  # "the limit" (bench/baseline_app.py) answering the same sends: the floor a send sits on
         import baseline_app
 
-        requests = [([(b"content-type", b"application/json"), (b"host", b"127.0.0.1")],
-                      common.send_body(i).encode()) for i in range(500)]
+        requests = p.send_requests()
         for first, count in ((0, WARMUP), (WARMUP, n)):
             await asyncio.gather(*(_senders(baseline_app.app, common.SEND_PATH, requests, k, first, count)
                                    for k in range(16)))
         return
+    from simulator.app import create_app
+    from simulator.settings import Settings
+
     work = tempfile.mkdtemp(prefix="instructions-")
     app = create_app(Settings(db=f"{work}/sim.db", clock="manual", port=1, log_level="warning", tune_gc=True))
     try:
@@ -54,10 +53,7 @@ async def _workload(what: str, n: int) -> None:
             if what == "start":
                 return
             if what == "send":
-                path = common.SEND_PATH
-                requests = [([(b"authorization", common.AUTH["Authorization"].encode()),
-                              (b"content-type", b"application/json"), (b"host", b"127.0.0.1")],
-                             common.send_body(i).encode()) for i in range(500)]
+                path, requests = common.SEND_PATH, p.send_requests()
             else:
                 path = "/v1/message"
                 requests = await p._bc_requests(app, "text" if what == "bc-text" else "list-picker")

@@ -54,6 +54,13 @@ def _asgi_request(app, path: str, headers: list[tuple[bytes, bytes]], body: byte
     return run()
 
 
+def send_requests() -> list[tuple[list[tuple[bytes, bytes]], bytes]]:
+    """500 different Bird sends as (ASGI headers, body)."""
+    headers = [(b"authorization", common.AUTH["Authorization"].encode()), (b"content-type", b"application/json"),
+               (b"host", b"127.0.0.1")]
+    return [(headers, common.send_body(i).encode()) for i in range(500)]
+
+
 async def _drive(what: str, n: int, profile: bool) -> None:
     from simulator.app import create_app
     from simulator.settings import Settings
@@ -62,10 +69,7 @@ async def _drive(what: str, n: int, profile: bool) -> None:
                               tune_gc=True))
     async with app.router.lifespan_context(app):
         if what == "send":
-            path = common.SEND_PATH
-            requests = [([(b"authorization", common.AUTH["Authorization"].encode()),
-                          (b"content-type", b"application/json"), (b"host", b"127.0.0.1")],
-                         common.send_body(i).encode()) for i in range(500)]
+            path, requests = common.SEND_PATH, send_requests()
         else:
             path, requests = "/v1/message", await _bc_requests(app, "text" if what == "bc-text" else "list-picker")
 

@@ -224,8 +224,8 @@ class BusinessChat:
                                  "signature": crypto.b64(self.sim.random.token_bytes(32)),
                                  "header": {"transactionId": txn.lower()}},
                  "paymentMethod": method, "transactionIdentifier": txn}
-        client = await self.sim.outbox.http_client()
-        if not url or client is None:
+        client = await self.sim.outbox.http_client() if url else None
+        if client is None:
             return {**result, "approved": True, "summary": "no payment gateway URL; approved without a call"}
         paid: dict[str, Any] = {"paymentToken": token}
         if request.get("requiredBillingContactFields"):
