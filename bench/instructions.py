@@ -28,13 +28,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+import profile_inprocess as p  # noqa: E402
 
 WARMUP = 500
 
 
 async def _workload(what: str, n: int) -> None:
-    import profile_inprocess as p
-
     if what == "limit":  # "the limit" (bench/baseline_app.py) answering the same sends: the floor a send sits on
         import baseline_app
 
@@ -66,8 +65,6 @@ async def _workload(what: str, n: int) -> None:
 
 async def _senders(app, path: str, requests: list, k: int, first: int, count: int) -> None:
     """Sender ``k`` of 16: requests first+k, first+k+16, ... below first+count, through the ASGI app."""
-    import profile_inprocess as p
-
     for i in range(first + k, first + count, 16):
         headers, body = requests[i % len(requests)]
         await p._asgi_request(app, path, headers, body)
@@ -97,6 +94,24 @@ def _by_function(path: str) -> dict[str, int]:
     return out
 
 
+def _per_request(args: argparse.Namespace, tmp: str) -> None:
+    """Instructions per request: a run with args.n requests less one with none."""
+    base = _count(args.what, 0, f"{tmp}/base.out")
+    full = _count(args.what, args.n, f"{tmp}/full.out")
+    print(f"{args.what}: {(full - base) / args.n / 1e3:,.1f} k instructions per request"
+          f" ({args.n} requests, 16 concurrent, after {WARMUP} to warm up)")
+    if args.top:
+        before, after = _by_function(f"{tmp}/base.out"), _by_function(f"{tmp}/full.out")
+        per = {k: (after.get(k, 0) - before.get(k, 0)) / args.n for k in set(before) | set(after)}
+        libs: dict[str, float] = collections.Counter()
+        for key, value in per.items():
+            libs[key.rsplit("[", 1)[-1].rstrip("]")] += value
+        print("by library (k instructions per request):",
+              ", ".join(f"{lib} {v / 1e3:,.1f}" for lib, v in libs.most_common(8) if v > 500))
+        for key, value in sorted(per.items(), key=lambda kv: -kv[1])[:args.top]:
+            print(f"  {value / 1e3:8,.1f} k  {key[:140]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["send", "bc-text", "bc-list-picker", "start", "limit"])
@@ -116,21 +131,8 @@ def main() -> None:
         if args.what == "start":
             total = _count("start", 0, f"{tmp}/start.out")
             print(f"start (import the app, run its lifespan): {total / 1e6:,.0f} M instructions")
-            return
-        base = _count(args.what, 0, f"{tmp}/base.out")
-        full = _count(args.what, args.n, f"{tmp}/full.out")
-        print(f"{args.what}: {(full - base) / args.n / 1e3:,.1f} k instructions per request"
-              f" ({args.n} requests, 16 concurrent, after {WARMUP} to warm up)")
-        if args.top:
-            before, after = _by_function(f"{tmp}/base.out"), _by_function(f"{tmp}/full.out")
-            per = {k: (after.get(k, 0) - before.get(k, 0)) / args.n for k in set(before) | set(after)}
-            libs: dict[str, float] = collections.Counter()
-            for key, value in per.items():
-                libs[key.rsplit("[", 1)[-1].rstrip("]")] += value
-            print("by library (k instructions per request):",
-                  ", ".join(f"{lib} {v / 1e3:,.1f}" for lib, v in libs.most_common(8) if v > 500))
-            for key, value in sorted(per.items(), key=lambda kv: -kv[1])[:args.top]:
-                print(f"  {value / 1e3:8,.1f} k  {key[:140]}")
+        else:
+            _per_request(args, tmp)
     if os.environ.get("PYTHONPATH"):
         print(f"(PYTHONPATH={os.environ['PYTHONPATH']})")
 

@@ -174,13 +174,13 @@ def _matched_required(schema: Any, instance: Any) -> list[str]:
     """The properties named by ``required`` in the branches of a ``not`` schema that the instance matches."""
     if not isinstance(schema, dict) or not isinstance(instance, dict):
         return []
+    from jsonschema import Draft202012Validator
+
     branches = schema.get("anyOf") or schema.get("oneOf") or [schema]
     names: list[str] = []
     for branch in branches:
         if not isinstance(branch, dict) or not isinstance(branch.get("required"), list):
             continue
-        from jsonschema import Draft202012Validator
-
         try:
             matched = Draft202012Validator(branch).is_valid(instance)
         except Exception:  # e.g. a $ref this bare validator cannot resolve: judge by presence alone
