@@ -59,6 +59,9 @@ def serve(**flags: Any) -> None:
         sys.exit(2)
     sock.listen(2048)
     settings = settings.replace(port=sock.getsockname()[1])
+    from simulator.core.sqlite_tuning import stop_memory_statistics
+
+    stop_memory_statistics()  # before this process opens any db (preflight is the first): see the module
     try:
         preflight(settings.db, migration_files())  # what the store would refuse, said in one line
     except DatabaseUnusable as exc:

@@ -8,6 +8,7 @@ from starlette.routing import Route
 from simulator import __version__
 from simulator.control.common import control_body, number_field, sim_of
 from simulator.control.errors import ControlError
+from simulator.core import sqlite_tuning
 from simulator.core.codec import is_digits
 
 
@@ -16,7 +17,8 @@ async def health(request: Request) -> Response:
     # store: write transactions, the group COMMITs that carried them, checkpoints — for benchmarks and tuning.
     return JSONResponse({"status": "ok", "version": __version__, "uptimeSeconds": round(sim.uptime_s(), 3),
                          "clock": sim.clock.describe(),
-                         "store": {**sim.store.stats, "durability": sim.store.durability}})
+                         "store": {**sim.store.stats, "durability": sim.store.durability,
+                                   "sqliteMemoryStatistics": not sqlite_tuning.memory_statistics_off}})
 
 
 async def info(request: Request) -> Response:
