@@ -18,12 +18,14 @@ Where a send's instructions go, layer by layer (`floor` runs all five and prints
   sql-floor       only the SQL a steady-state send runs, straight through sqlite3 on the simulator's own
                   connection (schema, PRAGMAs): SAVEPOINT, the message INSERT, the job and timeline rows,
                   RELEASE, one COMMIT per 16 sends, with rows copied from a real send. No Python of ours.
+  sql-floor-bare  the same without the message table's 8 list indexes and without the timeline row: the least a
+                  durable message and its lifecycle job can cost in SQLite (lists at scale would be scans)
 
 SQLite's memory statistics are off in the counted runs, as `provider-sim serve` has them (simulator/core/
 sqlite_tuning.py); `--keep-sqlite-stats` counts the in-process Simulator's case, and trees from before the switch.
 
 Run: .venv/bin/python bench/instructions.py WHAT [--n 1000] [--top 25] [--keep-sqlite-stats]
-     WHAT = send|send-noop|send-validated|sql-floor|limit|bc-text|bc-list-picker|start|floor
+     WHAT = send|send-noop|send-validated|sql-floor|sql-floor-bare|limit|bc-text|bc-list-picker|start|floor
 """
 from __future__ import annotations
 
@@ -67,8 +69,8 @@ async def _workload(what: str, n: int) -> None:
         async with app.router.lifespan_context(app):
             if what == "start":
                 return
-            if what == "sql-floor":
-                await _sql_floor(app, n)
+            if what.startswith("sql-floor"):
+                await _sql_floor(app, n, bare=what == "sql-floor-bare")
                 return
             if what.startswith("send"):
                 path, requests = common.SEND_PATH, p.send_requests()
@@ -111,8 +113,9 @@ def _stub_send_route(what: str) -> None:
                                  methods=["POST"])
 
 
-async def _sql_floor(app, n: int) -> None:  # type: ignore[no-untyped-def]
-    """The SQL of a steady-state send and nothing else: rows copied from one real send, fresh ids and rowids."""
+async def _sql_floor(app, n: int, bare: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """The SQL of a steady-state send and nothing else: rows copied from one real send, fresh ids and rowids.
+    ``bare``: no list indexes on the message table, no timeline row."""
     import random
     import uuid
 
@@ -126,6 +129,10 @@ async def _sql_floor(app, n: int) -> None:  # type: ignore[no-untyped-def]
     timeline = list(raw.execute("SELECT message_id, message_seq, workspace_id, channel_id, event, status, at,"
                                 " details FROM ui_bird_status_history").fetchone())
     rng = random.Random(1)
+    if bare:
+        for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name ="
+                                   " 'bird_messages' AND sql IS NOT NULL").fetchall():
+            raw.execute(f"DROP INDEX {name}")
 
     def send(begin: str) -> None:
         message_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -138,8 +145,9 @@ async def _sql_floor(app, n: int) -> None:  # type: ignore[no-untyped-def]
         cursor.close()
         raw.executemany("INSERT INTO jobs (due_at, kind, ref, scope, payload, left_by) VALUES (?,?,?,?,?,?)",
                         [job]).close()
-        raw.executemany("INSERT INTO ui_bird_status_history (message_id, message_seq, workspace_id, channel_id,"
-                        " event, status, at, details) VALUES (?,?,?,?,?,?,?,?)", [timeline]).close()
+        if not bare:
+            raw.executemany("INSERT INTO ui_bird_status_history (message_id, message_seq, workspace_id,"
+                            " channel_id, event, status, at, details) VALUES (?,?,?,?,?,?,?,?)", [timeline]).close()
         if begin.startswith("SAVEPOINT"):
             raw.execute("RELEASE grouped").close()
 
@@ -201,7 +209,7 @@ def _per_request(what: str, n: int, tmp: str, top: int = 0) -> float:
     return per_request
 
 
-FLOOR_STEPS = ("limit", "send-noop", "send-validated", "send", "sql-floor")
+FLOOR_STEPS = ("limit", "send-noop", "send-validated", "send", "sql-floor", "sql-floor-bare")
 
 
 def _floor(n: int, tmp: str) -> None:
@@ -210,7 +218,7 @@ def _floor(n: int, tmp: str) -> None:
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         counts = dict(zip(FLOOR_STEPS, pool.map(lambda what: _per_request(what, n, tmp), FLOOR_STEPS), strict=True))
-    limit, noop, validated, send, sql = (counts[k] / 1e3 for k in FLOOR_STEPS)
+    limit, noop, validated, send, sql, bare = (counts[k] / 1e3 for k in FLOOR_STEPS)
     print()
     print("| layer | k instructions per send | ratio to the limit if a send cost only this |")
     print("|---|---|---|")
@@ -223,12 +231,14 @@ def _floor(n: int, tmp: str) -> None:
     print(f"| the SQL of a send alone, straight through sqlite3 (sql-floor) | {sql:,.1f} | {limit / sql:.2f} |")
     print(f"| floor: send-noop + sql-floor, with no Python of ours between | {noop + sql:,.1f} |"
           f" {limit / (noop + sql):.2f} |")
+    print(f"| the same with sql-floor-bare (no list indexes, no timeline row) | {noop + bare:,.1f} |"
+          f" {limit / (noop + bare):.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["send", "send-noop", "send-validated", "sql-floor", "bc-text",
-                                         "bc-list-picker", "start", "limit", "floor"])
+    parser.add_argument("what", choices=["send", "send-noop", "send-validated", "sql-floor", "sql-floor-bare",
+                                         "bc-text", "bc-list-picker", "start", "limit", "floor"])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--top", type=int, default=0, help="also list the N functions that cost most per request")
     parser.add_argument("--keep-sqlite-stats", action="store_true",
