@@ -242,7 +242,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--top", type=int, default=0, help="also list the N functions that cost most per request")
     parser.add_argument("--keep-sqlite-stats", action="store_true",
-                        help="leave SQLite's memory statistics on (the in-process Simulator's case; serve turns them off)")
+                        help="leave SQLite's memory statistics on (as the in-process Simulator does; serve turns them"
+                             " off)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:

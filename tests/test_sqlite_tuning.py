@@ -59,16 +59,14 @@ def test_serve_runs_with_statistics_off(tmp_path) -> None:
             assert client.get("/_sim/health").json()["store"]["sqliteMemoryStatistics"] is False
             bird = client.get("/_sim/info").json()["bird"]
             workspace = bird["workspaces"][0]
-            sent = client.post(
-                f"/workspaces/{workspace['id']}/channels/{workspace['channels'][0]['id']}/messages",
-                headers={"Authorization": "AccessKey " + bird["accessKeys"][0]["key"]},
-                json={"receiver": {"contacts": [{"identifierValue": "+15551230000"}]},
-                      "body": {"type": "text", "text": {"text": "hi"}}})
+            messages = f"/workspaces/{workspace['id']}/channels/{workspace['channels'][0]['id']}/messages"
+            auth = {"Authorization": "AccessKey " + bird["accessKeys"][0]["key"]}
+            body = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}]},
+                    "body": {"type": "text", "text": {"text": "hi"}}}
+            sent = client.post(messages, headers=auth, json=body)
             assert sent.status_code == 202
             assert client.post("/_sim/clock/advance", json={"seconds": 60}).status_code == 200
-            got = client.get(f"/workspaces/{workspace['id']}/channels/{workspace['channels'][0]['id']}/messages/"
-                             f"{sent.json()['id']}", headers={"Authorization": "AccessKey " + bird["accessKeys"][0]["key"]})
-            assert got.json()["status"] == "delivered"
+            assert client.get(f"{messages}/{sent.json()['id']}", headers=auth).json()["status"] == "delivered"
     finally:
         stop(proc)
 

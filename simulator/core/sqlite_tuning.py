@@ -10,6 +10,7 @@ its own, so the in-process ``Simulator`` leaves SQLite as it finds it.
 """
 from __future__ import annotations
 
+import importlib
 import sys
 
 SQLITE_OK = 0
@@ -23,7 +24,7 @@ def loaded_library() -> str | None:
     Linux, or SQLite built into the module). Loading any other copy would configure a library no one uses."""
     if sys.platform != "linux":
         return None
-    import _sqlite3  # noqa: F401 - maps the library if nothing has yet
+    importlib.import_module("sqlite3")  # maps the library if nothing has yet
 
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
