@@ -10,7 +10,7 @@ counts ~600 k instructions and takes 27 us natively). Use it to compare versions
 
 `limit` counts "the limit" (bench/baseline_app.py) answering the same sends, driven the same way.
 
-Where a send's instructions go, layer by layer (`floor` runs all five and prints the steps):
+Where a send's instructions go, layer by layer (`floor` runs these and `limit`, and prints the steps):
   send-noop       the send route answers 202 as soon as it has read the body: the simulator's HTTP stack
                   (uvicorn's ASGI surface aside), its middleware and journal
   send-validated  + authentication, the channel, JSON parsing and every validation; answers 202 without storing
