@@ -40,6 +40,7 @@ def serve(**flags: Any) -> None:
 
     from simulator.app import create_app
     from simulator.core.db_guard import DatabaseUnusable, preflight
+    from simulator.core.sqlite_tuning import stop_memory_statistics
     from simulator.core.store import migration_files
     from simulator.world import ConfigError
 
@@ -59,8 +60,6 @@ def serve(**flags: Any) -> None:
         sys.exit(2)
     sock.listen(2048)
     settings = settings.replace(port=sock.getsockname()[1])
-    from simulator.core.sqlite_tuning import stop_memory_statistics
-
     stop_memory_statistics()  # before this process opens any db (preflight is the first): see the module
     try:
         preflight(settings.db, migration_files())  # what the store would refuse, said in one line
