@@ -8,13 +8,13 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from simulator.bird.connectors import Connectors
-from simulator.bird.delivery import Delivery
+from simulator.bird.webhooks import Delivery
 from simulator.bird.errors import bird_shape
-from simulator.bird.inbound import AUTO_REPLY_JOB, Inbound
+from simulator.bird.customers import AUTO_REPLY_JOB, Inbound
 from simulator.bird.media import Media
 from simulator.bird.rate_limits import RateLimits
 from simulator.bird.messages import BirdMessages
-from simulator.bird.webhooks import Subscriptions
+from simulator.bird.subscriptions import Subscriptions
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 

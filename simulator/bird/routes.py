@@ -5,7 +5,7 @@ from starlette.routing import Route
 
 from simulator.bird import handlers as h
 from simulator.bird import media_handlers as mh
-from simulator.bird import webhook_handlers as wh
+from simulator.bird import subscription_handlers as wh
 from simulator.bird.media import UPLOAD_PATH
 
 WS = "/workspaces/{workspace_id}"

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from simulator.business_chat import device
-from simulator.business_chat.actions import ActionError, Customer
+from simulator.business_chat.customers import ActionError, Customer
 from simulator.business_chat.service import BusinessChat
 from simulator.control.common import control_body, sim_of
 from simulator.control.errors import ControlError, ControlNotFound

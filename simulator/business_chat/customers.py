@@ -1,106 +1,185 @@
-"""Who exists: seeded customers/businesses from the world config plus what the control plane added or changed.
-
-Seeded entries stay in the config (never copied into the db), so a full reset or a restart gives the seeded
-world back without a seeding step; the tables only hold run-time additions and overrides.
-"""
+"""What a simulated customer does: type, write, send attachments, tap back, close, answer interactive messages.
+Used by the control plane and by scripted behaviour (scheduler jobs); every action runs inside a transaction
+so the device record and the outbox delivery commit together."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from simulator.business_chat.config import BCConfig, customer_record
-from simulator.core.clock import Clock
+from simulator.business_chat import replies, webhooks
+from simulator.business_chat.config import BCConfig
+from simulator.business_chat.device import record
+from simulator.core.simulation import Simulation
+from simulator.core.store import Tx
+
+TAPBACKS = {"love": "Loved", "like": "Liked", "dislike": "Disliked", "laugh": "Laughed at",
+            "emphasize": "Emphasized", "question": "Questioned"}
 
 
-class Directory:
-    def __init__(self, config: BCConfig, clock: Clock) -> None:
-        self.config = config
-        self.clock = clock
+class ActionError(ValueError):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
-    # -- customers ---------------------------------------------------------------------------------------------
 
-    async def customer(self, conn: Any, customer_id: str) -> dict[str, Any] | None:
-        row = await conn.fetch_one("SELECT data FROM bc_customers WHERE id=?", (customer_id,))
-        if row is not None:
-            return json.loads(row[0])  # type: ignore[no-any-return]
-        return self.config.customers.get(customer_id)
+class Customer:
+    """One customer's device talking to one business, bound to the transaction it acts in."""
 
-    async def customer_for(self, conn: Any, business_id: str, customer_id: str) -> dict[str, Any] | None:
-        """The customer as seen by one business: a customer bound to another business is unknown here."""
-        customer = await self.customer(conn, customer_id)
-        if customer is None or (customer["businessId"] and customer["businessId"] != business_id):
-            return None
-        return customer
+    def __init__(self, sim: Simulation, provider: Any, tx: Tx, business_id: str, customer: dict[str, Any]) -> None:
+        self.sim = sim
+        self.p = provider
+        self.config: BCConfig = provider.config
+        self.tx = tx
+        self.business_id = business_id
+        self.customer = customer
 
-    async def all_customers(self, conn: Any) -> list[dict[str, Any]]:
-        found = dict(self.config.customers)
-        for row in await conn.fetch_all("SELECT data FROM bc_customers ORDER BY created_at, id"):
-            customer = json.loads(row[0])
-            found[customer["id"]] = customer
-        return list(found.values())
+    async def _send(self, kind: str, view: dict[str, Any] | None = None, request_id: str = "", feature: str = "",
+                    **fields: Any) -> dict[str, Any]:
+        body = webhooks.envelope(self.sim.random.uuid(), kind, self.customer, self.business_id, **fields)
+        endpoints = await self.p.directory.business_endpoints(self.tx, self.business_id)
+        outbox_id = await webhooks.emit(self.tx, self.sim.outbox, self.config, endpoints["webhookUrl"],
+                                       self.customer, self.business_id, body)
+        shown = {"type": kind, **(view or {}), "delivery": "queued" if outbox_id else "no webhook_url configured"}
+        await record(self.tx, self.sim, "sent", self.business_id, self.customer["id"], body, shown, request_id,
+                     feature)
+        if kind in ("text", "interactive"):
+            # Writing again re-opens a conversation the customer closed.
+            await self.p.directory.set_closed(self.tx, self.business_id, self.customer["id"], False)
+        return body
 
-    async def create_customer(self, tx: Any, raw: dict[str, Any]) -> dict[str, Any]:
-        customer = customer_record(raw)
-        await tx.execute(
-            "INSERT INTO bc_customers (id, business_id, created_at, data) VALUES (?,?,?,?)"
-            " ON CONFLICT(id) DO UPDATE SET business_id=excluded.business_id, data=excluded.data",
-            (customer["id"], customer["businessId"], self.clock.now_ms(), json.dumps(customer)))
-        return customer
+    async def typing(self, start: bool = True) -> dict[str, Any]:
+        return await self._send("typing_start" if start else "typing_end")
 
-    # -- businesses --------------------------------------------------------------------------------------------
+    async def text(self, text: str, *, typing: bool = True, intent: str | None = None,
+                   group: str | None = None) -> dict[str, Any]:
+        """``intent`` / ``group`` override the customer's defaults (digest §4: from biz-intent-id / biz-group-id)."""
+        if typing:
+            await self.typing(True)  # devices send typing_start before the text
+        view = {"body": text, **{k: v for k, v in (("intent", intent), ("group", group)) if v is not None}}
+        return await self._send("text", view, body=text, intent=intent, group=group)
 
-    def known_business(self, business_id: str) -> bool:
-        return business_id in self.config.businesses
+    async def close(self) -> dict[str, Any]:
+        body = await self._send("close")
+        await self.p.directory.set_closed(self.tx, self.business_id, self.customer["id"], True)
+        return body
 
-    async def business_endpoints(self, conn: Any, business_id: str) -> dict[str, str | None]:
-        business = self.config.businesses.get(business_id)
-        out: dict[str, str | None] = {
-            "webhookUrl": business.webhook_url if business else None,
-            "paymentGatewayUrl": business.payment_gateway_url if business else None,
-        }
-        row = await conn.fetch_one(
-            "SELECT webhook_url, payment_gateway_url FROM bc_business_settings WHERE business_id=?", (business_id,))
-        if row is not None:
-            out["webhookUrl"] = row[0] if row[0] is not None else out["webhookUrl"]
-            out["paymentGatewayUrl"] = row[1] if row[1] is not None else out["paymentGatewayUrl"]
-        return out
+    async def attachment(self, name: str, mime_type: str, plaintext: bytes, text: str = "") -> dict[str, Any]:
+        key = self.sim.random.token_bytes(32)  # a fresh key per attachment
+        att = await webhooks.store_attachment(self.tx, self.p.blobs, self.config, key, self.business_id,
+                                             self.customer["id"], name, mime_type, plaintext)
+        from simulator.business_chat.crypto import sha256_hex
 
-    async def set_business_endpoints(self, tx: Any, business_id: str, webhook_url: str | None,
-                                     payment_gateway_url: str | None) -> None:
-        await tx.execute(
-            "INSERT INTO bc_business_settings (business_id, webhook_url, payment_gateway_url) VALUES (?,?,?)"
-            " ON CONFLICT(business_id) DO UPDATE SET"
-            " webhook_url=COALESCE(excluded.webhook_url, webhook_url),"
-            " payment_gateway_url=COALESCE(excluded.payment_gateway_url, payment_gateway_url)",
-            (business_id, webhook_url, payment_gateway_url))
+        body_text = (text + " " if text else "") + "\ufffc"
+        await self.typing(True)
+        view = {"body": body_text, "attachments": [{"name": name, "mimeType": mime_type, "size": len(plaintext),
+                                                    "sha256": sha256_hex(plaintext)}]}
+        return await self._send("text", view, body=body_text, attachments=[att])
 
-    # -- conversation state ------------------------------------------------------------------------------------
+    async def tapback(self, reaction: str, message_id: str | None) -> dict[str, Any]:
+        verb = TAPBACKS.get(reaction)
+        if verb is None:
+            raise ActionError(f'"reaction" must be one of {", ".join(TAPBACKS)}')
+        target = await self._last_received(message_id)
+        if target is None:
+            raise ActionError("no business message to react to", 404)
+        message = target["message"]
+        if message.get("type") == "text" and message.get("attachments"):
+            quoted = "an image" if str(message["attachments"][0].get("mimeType", "")).startswith("image/") \
+                else "an attachment"
+            sentence = f"{verb} {quoted}"
+        elif message.get("type") == "text":
+            sentence = f'{verb} “{message.get("body", "")}”'
+        else:
+            sentence = f"{verb} 1 Business Message"
+        return await self._send("text", {"body": sentence, "tapback": reaction}, body=sentence)
 
-    async def conversation(self, conn: Any, business_id: str, customer_id: str) -> dict[str, int]:
-        """``started``: the customer wrote (or closed) at least once — a row exists only then, or once a business
-        message reached a customer who counts as having an existing conversation (``existingConversation``)."""
-        row = await conn.fetch_one(
-            "SELECT closed, received_count FROM bc_conversations WHERE business_id=? AND customer_id=?",
-            (business_id, customer_id))
+    async def _last_received(self, message_id: str | None) -> dict[str, Any] | None:
+        sql = ("SELECT data FROM bc_device_messages WHERE customer_id=? AND business_id=? AND direction='received'"
+               " AND type NOT IN ('typing_start','typing_end')")
+        params: list[Any] = [self.customer["id"], self.business_id]
+        if message_id:
+            sql += " AND id=?"
+            params.append(message_id)
+        row = await self.tx.fetch_one(sql + " ORDER BY seq DESC LIMIT 1", params)
+        return json.loads(row[0]) if row else None
+
+    async def answer(self, feature: str, request_id: str | None, params: dict[str, Any],
+                     gateway: dict[str, Any] | None = None) -> dict[str, Any]:
+        row = await find_interactive(self.tx, self.business_id, self.customer["id"], feature, request_id)
         if row is None:
-            return {"closed": 0, "receivedCount": 0, "started": 0}
-        return {"closed": int(row[0]), "receivedCount": int(row[1]), "started": 1}
+            what = f"requestIdentifier {request_id!r}" if request_id else f"{feature or 'interactive'} message"
+            raise ActionError(f"the device has no unanswered {what} from business {self.business_id}", 404)
+        seq, orig = row
+        session = orig.get("sessionIdentifier", "")
+        feature = feature or _feature(orig)
+        params = _choose(feature, orig, params)
+        try:
+            builder = {"listPicker": replies.list_picker, "event": replies.time_picker,
+                       "quick-reply": replies.quick_reply, "authenticate": replies.authenticate,
+                       "dynamic": replies.form, "customApp": replies.custom_app}.get(feature)
+            if feature == "payment":
+                reply = replies.apple_pay(orig, session, params, gateway or {"approved": False,
+                                                                             "summary": "gateway not called"})
+            elif builder is None:
+                raise ActionError(f"cannot answer a {feature!r} message")
+            else:
+                reply = builder(orig, session, params)
+        except replies.ReplyError as exc:
+            raise ActionError(str(exc)) from None
+        key = self.sim.random.token_bytes(32)
+        payload = await webhooks.interactive_payload(self.tx, self.p.blobs, self.config, key, self.business_id,
+                                                    self.customer["id"], reply)
+        await self.tx.execute("UPDATE bc_device_messages SET answered=1 WHERE seq=?", (seq,))
+        view = {"interactive": {"feature": feature, "requestIdentifier": reply.get("data", {}).get(
+            "requestIdentifier", ""), "reply": reply, "inline": "interactiveData" in payload}}
+        if feature == "payment" and gateway is not None:
+            view["interactive"]["paymentGateway"] = gateway  # the update endpoints and gateway, as the device saw them
+        return await self._send("interactive", view, "", feature, **payload)
 
-    async def _upsert(self, tx: Any, business_id: str, customer_id: str) -> None:
-        await tx.execute(
-            "INSERT INTO bc_conversations (business_id, customer_id, updated_at) VALUES (?,?,?)"
-            " ON CONFLICT(business_id, customer_id) DO NOTHING", (business_id, customer_id, self.clock.now_ms()))
 
-    async def set_closed(self, tx: Any, business_id: str, customer_id: str, closed: bool) -> None:
-        await self._upsert(tx, business_id, customer_id)
-        await tx.execute("UPDATE bc_conversations SET closed=?, updated_at=? WHERE business_id=? AND customer_id=?",
-                         (int(closed), self.clock.now_ms(), business_id, customer_id))
+def _feature(orig: dict[str, Any]) -> str:
+    from simulator.business_chat.device import feature_of
 
-    async def count_received(self, tx: Any, business_id: str, customer_id: str) -> int:
-        """One more business message reached the device; returns the new count (for close_after_messages)."""
-        row = await tx.fetch_one(
-            "INSERT INTO bc_conversations (business_id, customer_id, updated_at, received_count) VALUES (?,?,?,1)"
-            " ON CONFLICT(business_id, customer_id) DO UPDATE SET received_count=received_count+1,"
-            " updated_at=excluded.updated_at RETURNING received_count",
-            (business_id, customer_id, self.clock.now_ms()))
-        return int(row[0])
+    return feature_of(orig)
+
+
+def _choose(feature: str, orig: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Scripted shortcuts: choose: first | last | all (list pickers; first/last elsewhere)."""
+    choose = params.get("choose")
+    if not isinstance(choose, str):
+        return params
+    params = {k: v for k, v in params.items() if k != "choose"}
+    data = orig.get("data") or {}
+    if feature == "listPicker":
+        sections = data["listPicker"]["sections"]
+        if choose == "all":
+            params["items"] = [i["identifier"] for s in sections if s.get("multipleSelection") for i in s["items"]] \
+                or [sections[0]["items"][0]["identifier"]]
+        elif choose == "last":
+            params["items"] = [sections[-1]["items"][-1]["identifier"]]
+        else:
+            params["items"] = [sections[0]["items"][0]["identifier"]]
+    elif feature in ("event", "quick-reply"):
+        count = len(data["event"]["timeslots"] if feature == "event" else data["quick-reply"]["items"])
+        params["index"] = count - 1 if choose == "last" else 0
+    return params
+
+
+async def find_interactive(conn: Any, business_id: str, customer_id: str, feature: str,
+                           request_id: str | None) -> tuple[int, dict[str, Any]] | None:
+    sql = ("SELECT seq, data FROM bc_device_messages WHERE customer_id=? AND business_id=? AND direction='received'"
+           " AND type='interactive' AND answered=0")
+    params: list[Any] = [customer_id, business_id]
+    if request_id:
+        sql += " AND request_id=?"
+        params.append(request_id)
+    if feature:
+        sql += " AND feature=?"
+        params.append(feature)
+    row = await conn.fetch_one(sql + " ORDER BY seq DESC LIMIT 1", params)
+    if row is None:
+        return None
+    from simulator.business_chat.device import stored_interactive
+
+    interactive = await stored_interactive(conn, json.loads(row[1])["message"])
+    return None if interactive is None else (int(row[0]), interactive)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from simulator.business_chat import gateway as g
+from simulator.business_chat import handlers as g
 
 routes = [
     Route("/v1/message", g.send_message, methods=["POST"]),

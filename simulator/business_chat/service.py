@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from simulator.business_chat import crypto, device
-from simulator.business_chat.actions import ActionError, Customer, find_interactive
+from simulator.business_chat.customers import ActionError, Customer, find_interactive
 from simulator.business_chat.blobs import Blob, BlobStore
 from simulator.business_chat.config import BCConfig, app_clip_title
-from simulator.business_chat.customers import Directory
+from simulator.business_chat.directory import Directory
 from simulator.business_chat.errors import BCError, NotFound, body_error, invalid
 from simulator.business_chat.validation import check_attachments
 from simulator.core import scheduler as sched

@@ -264,7 +264,7 @@ class Runner:
         return int(self.client.http.get("/_sim/journal", params={"limit": 1}).json().get("lastSeq", 0))
 
     def _verify_signature(self, request: ReceivedRequest) -> None:
-        from simulator.bird.delivery import sign
+        from simulator.bird.webhooks import sign
 
         signature = request.header("messagebird-signature")
         timestamp = request.header("messagebird-request-timestamp")

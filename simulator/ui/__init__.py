@@ -31,7 +31,7 @@ async def _to_ui(request: Request) -> Response:
 def install(sim: Simulation) -> list[BaseRoute]:
     """Call after every provider is installed: the event bus subscribes to their hooks."""
     from simulator.control import events
-    from simulator.ui import attachments
+    from simulator.business_chat import attachments
 
     events.install_bus(sim)
     return events.routes() + attachments.routes + [

@@ -12,7 +12,7 @@ ORG = "0b3f5e2a-0000-4000-8000-00000000b1d0"
 
 
 def bird_verify(signing_key: str, timestamp: str, url: str, body: bytes, signature_b64: str) -> bool:
-    """Bird's published algorithm, re-implemented independently of simulator.bird.delivery:
+    """Bird's published algorithm, re-implemented independently of simulator.bird.webhooks:
     HMAC-SHA256(key, ts + "\\n" + url + "\\n" + raw SHA-256(body)), base64, constant-time compare."""
     digest = hashlib.sha256(body).digest()
     message = b"".join([timestamp.encode("ascii"), b"\n", url.encode("utf-8"), b"\n", digest])

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 
-from simulator.bird.delivery import sign
+from simulator.bird.webhooks import sign
 from tests.bird.conftest import bird_verify, events_of, subs_path, subscribe
 
 

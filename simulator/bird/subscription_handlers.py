@@ -6,7 +6,7 @@ from starlette.responses import Response
 
 from simulator.bird.errors import InvalidPayload, NotFound
 from simulator.bird.handlers import _limit, _sim, _workspace, respond, schema_body
-from simulator.bird.webhooks import EXECUTION_STATUSES, Subscriptions
+from simulator.bird.subscriptions import EXECUTION_STATUSES, Subscriptions
 from simulator.world import Workspace
 
 

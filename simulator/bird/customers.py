@@ -1,4 +1,4 @@
-"""Inbound SMS/MMS (a customer's phone writes to a channel), keyword opt-outs and scripted auto-replies.
+"""What simulated customers' phones do: write to a channel (inbound SMS/MMS), opt out or in by keyword, reply by script.
 
 * Inbound messages are stored like any other (``direction: incoming``, ``status: delivered``, the sender
   contact auto-created, ``receiver.connector`` = the channel) and emit ``sms.inbound``.

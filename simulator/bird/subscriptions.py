@@ -1,0 +1,264 @@
+"""Bird webhook subscriptions (Notifications API) and their delivery logs. Never sees HTTP.
+
+Rules (docs.bird.com, Notifications API): filters are AND-ed; at most one channelId filter; up to 5
+subscriptions with the same filter combination; the signing key is echoed on create only. Bird accepts only
+public https URLs; the simulator also accepts http(s)://localhost and loopback addresses while
+``settings.allow_http_webhooks`` is on (the default), because that is where a developer's app runs.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from simulator.bird import views
+from simulator.bird.errors import BirdError, InvalidPayload, NotFound
+from simulator.core.clock import iso_ms
+from simulator.core.simulation import Simulation
+
+BIRD_URL = re.compile(r"^https://([a-zA-Z0-9-]+\.)+[a-zA-Z]{2,}(/[^\s]*)?$")
+EVENTS = ("sms.outbound", "sms.inbound", "sms.interaction")
+# Channel platforms Bird has besides SMS: their events can be subscribed to (integrations subscribe to
+# <platform>.inbound for every platform) but never fire here, as no such channel exists in the simulator.
+OTHER_PLATFORMS = ("whatsapp", "email", "rcs", "telegram", "line", "instagram", "facebook", "linkedin", "viber",
+                   "wechat", "apple", "push", "voice", "mms")
+EVENT_KINDS = ("outbound", "inbound", "interaction")
+FILTER_KEYS = ("channelId", "messageStatus", "interactionType", "platformId")
+STATUSES = ("accepted", "rejected", "processing", "scheduled", "sent", "sending_failed", "delivered",
+            "delivery_failed", "deleted", "skipped")
+INTERACTION_TYPES = ("clicked", "unsubscribe-request", "subscribe-consent")
+MAX_PER_FILTER_SET = 5
+EXECUTION_STATUSES = ("succeeded", "failed", "retrying", "pending")
+
+
+def url_problem(url: str, allow_local: bool) -> str | None:
+    if BIRD_URL.match(url):
+        return None
+    if allow_local:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme in ("http", "https") and host and " " not in url:
+            if host == "localhost" or host.endswith(".localhost"):
+                return None
+            try:
+                if ipaddress.ip_address(host).is_loopback:
+                    return None
+            except ValueError:
+                pass
+        return ("must be a public https URL (https://host.example/path) or, in the simulator, an http(s) URL on"
+                " localhost or a loopback address")
+    return "must be a public https URL matching ^https://([a-zA-Z0-9-]+\\.)+[a-zA-Z]{2,}(/[^\\s]*)?$"
+
+
+def _filter_set(filters: list[dict[str, str]]) -> str:
+    return json.dumps(sorted((f["key"], f["value"]) for f in filters), separators=(",", ":"))
+
+
+def _execution_status(status: str, attempts: int) -> str:
+    if status == "delivered":
+        return "succeeded"
+    if status in ("failed", "cancelled"):
+        return "failed"
+    return "retrying" if attempts else "pending"
+
+
+class Subscriptions:
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+
+    # -- validation -------------------------------------------------------------------------------------------
+
+    def _check_filters(self, workspace_id: str, filters: Any) -> list[dict[str, str]]:
+        if filters is None:
+            return []
+        problems: dict[str, list[str]] = {}
+        seen: set[str] = set()
+        ws = self.sim.world.bird.workspaces[workspace_id]
+        for i, item in enumerate(filters):
+            key, value = item["key"], item["value"]
+            path = f".eventFilters[{i}]"
+            if key in seen:
+                problems.setdefault(path, []).append(
+                    f'only one "{key}" filter is allowed per subscription (filters are AND-ed); create another'
+                    " subscription for another value")
+            seen.add(key)
+            if key == "channelId" and value not in ws.channels:
+                problems.setdefault(path + ".value", []).append(f"channel {value} does not exist in workspace"
+                                                                f" {workspace_id}")
+            elif key == "messageStatus" and value not in STATUSES:
+                problems.setdefault(path + ".value", []).append(f"unknown message status {value!r}; one of "
+                                                                + ", ".join(STATUSES))
+            elif key == "interactionType" and value not in INTERACTION_TYPES:
+                problems.setdefault(path + ".value", []).append(f"unknown SMS interaction type {value!r}; one of "
+                                                                + ", ".join(INTERACTION_TYPES))
+        if problems:
+            raise InvalidPayload(problems)
+        return [{"key": f["key"], "value": f["value"]} for f in filters]
+
+    def _check_url(self, url: str) -> None:
+        problem = url_problem(url, self.sim.settings.allow_http_webhooks)
+        if problem:
+            raise InvalidPayload.one(".url", problem)
+
+    # -- CRUD -------------------------------------------------------------------------------------------------
+
+    def _view(self, row: Any, *, with_key: bool = False) -> dict[str, Any]:
+        (sub_id, org, ws, service, event, url, key, template, status, filters, created, updated) = tuple(row)
+        view: dict[str, Any] = {
+            "id": sub_id, "organizationId": org, "workspaceId": ws, "service": service, "event": event,
+            "eventFilters": json.loads(filters), "url": url, "template": template or None, "status": status,
+            "createdAt": iso_ms(created), "updatedAt": iso_ms(updated),
+        }
+        if with_key:
+            view["signingKey"] = key
+        return view
+
+    _COLUMNS = ("id, organization_id, workspace_id, service, event, url, signing_key, template, status, filters,"
+                " created_at, updated_at")
+
+    async def create(self, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        platform, _, kind = body["event"].partition(".")
+        if body["event"] not in EVENTS and (platform not in OTHER_PLATFORMS or kind not in EVENT_KINDS):
+            raise InvalidPayload.one(".event", f'unknown event "{body["event"]}": expected <platform>.<kind> with kind '
+                                     f'{", ".join(EVENT_KINDS)} (the simulator delivers {", ".join(EVENTS)})')
+        self._check_url(body["url"])
+        filters = self._check_filters(workspace_id, body.get("eventFilters"))
+        filter_set = _filter_set(filters)
+        now = self.sim.clock.now_ms()
+        sub_id = self.sim.random.uuid()
+        async with self.sim.store.transaction() as tx:
+            tx.forget("bird_webhook_subscriptions")
+            row = await tx.fetch_one(
+                "SELECT COUNT(*) FROM bird_webhook_subscriptions WHERE workspace_id=? AND service=? AND event=?"
+                " AND filter_set=?", (workspace_id, body["service"], body["event"], filter_set))
+            if row is not None and row[0] >= MAX_PER_FILTER_SET:
+                raise BirdError(
+                    f"at most {MAX_PER_FILTER_SET} subscriptions may share the same event and filter combination;"
+                    " delete one or use different eventFilters", status=409, code="Conflict")
+            await tx.execute(
+                "INSERT INTO bird_webhook_subscriptions (id, organization_id, workspace_id, service, event, url,"
+                " signing_key, template, status, filters, filter_set, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (sub_id, self.sim.world.bird.organization_id, workspace_id, body["service"], body["event"],
+                 body["url"], body.get("signingKey") or "", body.get("template") or "", "active",
+                 json.dumps(filters, separators=(",", ":")), filter_set, now, now))
+        return await self.get(workspace_id, sub_id, with_key=True)
+
+    async def get(self, workspace_id: str, sub_id: str, *, with_key: bool = False) -> dict[str, Any]:
+        row = await self.sim.store.fetch_one(
+            f"SELECT {self._COLUMNS} FROM bird_webhook_subscriptions WHERE workspace_id=? AND id=?",
+            (workspace_id, sub_id))
+        if row is None:
+            raise NotFound(f"webhook subscription {sub_id} not found")
+        return self._view(row, with_key=with_key)
+
+    async def list(self, workspace_id: str, limit: int, page_token: str | None) -> dict[str, Any]:
+        after = _int_token(page_token)
+        rows = await self.sim.store.fetch_all(
+            f"SELECT {self._COLUMNS}, seq FROM bird_webhook_subscriptions WHERE workspace_id=? AND seq > ?"
+            " ORDER BY seq LIMIT ?", (workspace_id, after, limit + 1))
+        page = rows[:limit]
+        return {"results": [self._view(r[:-1]) for r in page],
+                "nextPageToken": str(page[-1][-1]) if len(rows) > limit else ""}
+
+    async def patch(self, workspace_id: str, sub_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        await self.get(workspace_id, sub_id)
+        sets: list[str] = []
+        params: list[Any] = []
+        if "url" in body:
+            self._check_url(body["url"])
+            sets.append("url=?")
+            params.append(body["url"])
+        for field, column in (("signingKey", "signing_key"), ("template", "template"), ("status", "status")):
+            if field in body:
+                sets.append(f"{column}=?")
+                params.append(body[field] or "")
+        filter_set = None
+        if "eventFilters" in body:
+            filters = self._check_filters(workspace_id, body["eventFilters"])
+            filter_set = _filter_set(filters)
+            sets += ["filters=?", "filter_set=?"]
+            params += [json.dumps(filters, separators=(",", ":")), filter_set]
+        async with self.sim.store.transaction() as tx:
+            if filter_set is not None:
+                row = await tx.fetch_one(
+                    "SELECT COUNT(*) FROM bird_webhook_subscriptions s WHERE workspace_id=? AND filter_set=? AND id!=?"
+                    " AND (service, event) = (SELECT service, event FROM bird_webhook_subscriptions WHERE id=?)",
+                    (workspace_id, filter_set, sub_id, sub_id))
+                if row is not None and row[0] >= MAX_PER_FILTER_SET:
+                    raise BirdError(f"at most {MAX_PER_FILTER_SET} subscriptions may share the same event and filter"
+                                    " combination", status=409, code="Conflict")
+            tx.forget("bird_webhook_subscriptions")
+            await tx.execute(
+                f"UPDATE bird_webhook_subscriptions SET {', '.join(sets + ['updated_at=?'])} WHERE id=?",
+                params + [self.sim.clock.now_ms(), sub_id])
+        return await self.get(workspace_id, sub_id)
+
+    async def delete(self, workspace_id: str, sub_id: str) -> None:
+        await self.get(workspace_id, sub_id)
+        async with self.sim.store.transaction() as tx:
+            tx.forget("bird_webhook_subscriptions")
+            await tx.execute("DELETE FROM bird_webhook_subscriptions WHERE id=?", (sub_id,))
+            # Retries still queued for it stop too: nobody expects events for a subscription they deleted.
+            await self.sim.outbox.cancel_subscription(tx, sub_id, "subscription deleted")
+
+    # -- logs -------------------------------------------------------------------------------------------------
+
+    async def logs(self, workspace_id: str, sub_id: str, limit: int, page_token: str | None,
+                   execution_status: str | None) -> dict[str, Any]:
+        await self.get(workspace_id, sub_id)
+        where, params = ["subscription_id=?", "provider='bird'"], [sub_id]
+        before = _int_token(page_token)
+        if before:
+            where.append("id < ?")
+            params.append(before)
+        if execution_status == "succeeded":
+            where.append("status='delivered'")
+        elif execution_status == "failed":
+            where.append("status='failed'")
+        elif execution_status == "retrying":
+            where.append("status='pending' AND attempts > 0")
+        elif execution_status == "pending":
+            where.append("status='pending' AND attempts = 0")
+        rows = await self.sim.store.fetch_all(
+            "SELECT id, request_id, event, url, attempts, status, last_status, last_error, created_at,"
+            f" next_attempt_at FROM outbox WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+            params + [limit + 1])
+        page = rows[:limit]
+        results = [{
+            "requestId": r[1], "event": r[2], "url": r[3], "attemptCount": r[4],
+            "httpStatusCode": r[6], "executionStatus": _execution_status(r[5], r[4]), "error": r[7],
+            "createdAt": iso_ms(r[8]), "nextAttemptAt": iso_ms(r[9]) if r[9] is not None and r[5] == "pending"
+            else None,
+        } for r in page]
+        return {"results": results, "nextPageToken": str(page[-1][0]) if len(rows) > limit else ""}
+
+    async def log_details(self, workspace_id: str, sub_id: str, request_id: str) -> dict[str, Any]:
+        await self.get(workspace_id, sub_id)
+        row = await self.sim.store.fetch_one(
+            "SELECT id, request_id, event, url, headers, body, attempts, status, created_at FROM outbox"
+            " WHERE subscription_id=? AND request_id=? AND provider='bird'", (sub_id, request_id))
+        if row is None:
+            raise NotFound(f"no delivery with request id {request_id} for subscription {sub_id}")
+        attempts = await self.sim.store.fetch_all(
+            "SELECT attempt, at, status_code, error, duration_ms, response_body FROM outbox_attempts"
+            " WHERE outbox_id=? ORDER BY id",
+            (row[0],))
+        body = bytes(row[5])
+        try:
+            request_body: Any = json.loads(body)
+        except ValueError:
+            request_body = body.decode("utf-8", "replace")
+        return {
+            "requestId": row[1], "event": row[2], "url": row[3], "attemptCount": row[6],
+            "executionStatus": _execution_status(row[7], row[6]), "createdAt": iso_ms(row[8]),
+            "request": {"method": "POST", "url": row[3], "headers": json.loads(row[4]), "body": request_body},
+            "attempts": [{"attempt": a[0], "at": iso_ms(a[1]), "httpStatusCode": a[2], "error": a[3],
+                          "durationMs": round(a[4], 3), "responseBody": a[5]} for a in attempts],
+        }
+
+
+def _int_token(token: str | None) -> int:
+    return views.int_token(token) if token else 0
