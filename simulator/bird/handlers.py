@@ -12,7 +12,8 @@ from simulator.bird import contacts as contacts_backend
 from simulator.bird import views
 from simulator.bird.auth import authenticate
 from simulator.bird.errors import BirdError, InvalidPayload, NotFound
-from simulator.bird.messages import BirdMessages, ListQuery, semantic_issues
+from simulator.bird.messages import BirdMessages, ListQuery
+from simulator.bird.validation import send_issues
 from simulator.core.clock import parse_rfc3339
 from simulator.core.codec import FastJSONResponse
 from simulator.core.errors import parse_json, read_body
@@ -78,15 +79,6 @@ async def _is_empty(request: Request) -> bool:
     return not (await read_body(request, _sim(request).settings.max_body_bytes)).strip()
 
 
-def _validate_send(sim: Simulation, channel: Channel, payload: Any) -> dict[str, list[str]]:
-    if not isinstance(payload, dict):
-        return {".": ["the request body must be a JSON object"]}
-    issues = sim.schemas.issues("bird/send-message", payload)
-    if issues:
-        return InvalidPayload.from_issues(issues).details  # type: ignore[no-any-return]
-    return semantic_issues(channel, payload, sim.clock.now_ms())
-
-
 def respond(data: Any, status: int = 200) -> Response:
     return FastJSONResponse(data, status_code=status)
 
@@ -96,7 +88,9 @@ def respond(data: Any, status: int = 200) -> Response:
 async def send_message(request: Request) -> Response:
     _, channel = _channel(request)
     payload = await json_body(request)
-    problems = _validate_send(_sim(request), channel, payload) or await _backend(request).async_issues(channel, payload)
+    sim = _sim(request)
+    problems = (send_issues(sim.schemas, channel, payload, sim.clock.now_ms())
+                or await _backend(request).async_issues(channel, payload))
     if problems:
         raise InvalidPayload(problems)
     if channel.status != "active":
@@ -112,7 +106,8 @@ async def send_batch(request: Request) -> Response:
     backend = _backend(request)
     late = {id(item): await backend.async_issues(channel, item) for item in payload["messageRequests"]}
     result = await backend.send_batch(
-        channel, payload["messageRequests"], lambda item: _validate_send(sim, channel, item) or late[id(item)])
+        channel, payload["messageRequests"],
+        lambda item: send_issues(sim.schemas, channel, item, sim.clock.now_ms()) or late[id(item)])
     return respond(result, 202)
 
 
