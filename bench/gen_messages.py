@@ -1,6 +1,6 @@
 """Generate a simulator database with N stored Bird messages (default 1,000,000), of which M (default 100,000)
 are in flight (accepted, with their lifecycle job pending). Rows match simulator/migrations/0002_bird_core.sql
-and what BirdMessages._store_outgoing writes. Uses the simulator's own migrations, then executemany.
+and what bird.service.Sender._store_outgoing writes. Uses the simulator's own migrations, then executemany.
 
 Run: .venv/bin/python bench/gen_messages.py --db bench/results/scale.db [--total 1000000] [--in-flight 100000]
 """

@@ -88,7 +88,7 @@ async def _workload(what: str, n: int) -> None:
 def _stub_send_route(what: str) -> None:
     """Cut a send short, before the app is built: send-noop replaces the route's handler by one that answers 202
     once it has the body; send-validated keeps the real handler and stubs only the backend's store step."""
-    from simulator.bird.messages import BirdMessages
+    from simulator.bird.service import Sender
     from simulator.core.codec import FastJSONResponse
 
     canned = {"id": "00000000-0000-4000-8000-000000000000", "status": "accepted"}
@@ -96,7 +96,7 @@ def _stub_send_route(what: str) -> None:
         async def stored(self, channel, request, **kwargs):  # type: ignore[no-untyped-def]
             return canned
 
-        BirdMessages.send = stored  # type: ignore[method-assign]
+        Sender.send = stored  # type: ignore[method-assign]
         return
     from starlette.routing import Route
 
@@ -124,7 +124,7 @@ async def _sql_floor(app, n: int, bare: bool = False) -> None:  # type: ignore[n
     job = list(raw.execute("SELECT due_at, kind, ref, scope, payload, left_by FROM jobs WHERE kind ="
                            " 'bird.transition'").fetchone())
     timeline = list(raw.execute("SELECT message_id, message_seq, workspace_id, channel_id, event, status, at,"
-                                " details FROM ui_bird_status_history").fetchone())
+                                " details FROM bird_status_history").fetchone())
     rng = random.Random(1)
     if bare:
         for (name,) in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name ="
@@ -143,7 +143,7 @@ async def _sql_floor(app, n: int, bare: bool = False) -> None:  # type: ignore[n
         raw.executemany("INSERT INTO jobs (due_at, kind, ref, scope, payload, left_by) VALUES (?,?,?,?,?,?)",
                         [job]).close()
         if not bare:
-            raw.executemany("INSERT INTO ui_bird_status_history (message_id, message_seq, workspace_id,"
+            raw.executemany("INSERT INTO bird_status_history (message_id, message_seq, workspace_id,"
                             " channel_id, event, status, at, details) VALUES (?,?,?,?,?,?,?,?)", [timeline]).close()
         if begin.startswith("SAVEPOINT"):
             raw.execute("RELEASE grouped").close()

@@ -4,7 +4,7 @@
 
 A minimal asyncio HTTP receiver runs in its own process (so it does not share the GIL with the simulator) and
 answers 200 to every POST. The simulator runs in-process on a file database with the manual clock. Each run:
-subscribe to every ``sms.outbound`` event (signed), hold deliveries back with ``extraDelaySeconds``, send the
+subscribe to every ``sms.outbound`` event (signed), hold deliveries back with ``delaySeconds``, send the
 messages through the batch API and let their lifecycle finish (4 status events each), then release the held
 deliveries with one clock advance and time how long the outbox takes until the receiver has them all.
 Measured: signed, durable deliveries (write attempt + state in SQLite) per wall-clock second.
@@ -69,7 +69,7 @@ def run_once(messages: int, receiver_url: str, count: mp.Value) -> tuple[float, 
             client.post(f"/organizations/{ORG}/workspaces/{WS}/webhook-subscriptions", headers=AUTH, json={
                 "service": "channels", "event": "sms.outbound", "url": receiver_url + "/bird",
                 "signingKey": "bench-signing-key"}).raise_for_status()
-            client.put("/_sim/bird/webhooks/knobs", json={"extraDelaySeconds": 3600}).raise_for_status()
+            client.put("/_sim/webhooks", json={"delaySeconds": 3600}).raise_for_status()
             for start in range(0, messages, 100):
                 batch = [{"receiver": {"contacts": [{"identifierValue": f"+3161{(start + i) % 100000:05d}0"}]},
                           "body": {"type": "text", "text": {"text": f"Your code is {start + i}"}}}

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from simulator import __version__
+from simulator.control.middleware import ControlMiddleware, MatchedRouter
 from simulator.core.errors import BodyTooLarge, MalformedBody, SimulatorError
 from simulator.core.schemas import SchemaStore
 from simulator.core.simulation import Simulation
@@ -22,38 +25,45 @@ from simulator.settings import Settings
 
 log = logging.getLogger("simulator")
 
-# (path prefix, renderer) — the first match picks the error shape for errors raised outside a provider's handlers.
 ErrorShape = Callable[[int, str, str], Response]
+# The providers a simulator serves: each module's ``create(sim)`` returns its Provider.
+PROVIDER_MODULES = ("simulator.bird", "simulator.business_chat")
 
 
 def _control_shape(status: int, code: str, message: str) -> Response:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None = None) -> Starlette:
+class SimulatorApp(Starlette):
+    """Starlette with a router that takes the route the middleware already matched."""
+
+    def __init__(self, routes: Sequence[BaseRoute], lifespan: Any, **kwargs: Any) -> None:
+        super().__init__(routes=routes, lifespan=lifespan, **kwargs)
+        self.router = MatchedRouter(routes, lifespan=lifespan)
+
+
+def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None = None) -> SimulatorApp:
     """Build the simulator app. Nothing is opened until the lifespan starts."""
-    from simulator import bird, control
+    from simulator import ui
+    from simulator.control.routes import routes as control_routes
 
     settings = settings or Settings.from_env()
     sim = Simulation.build(settings, schemas)
-    routes: list[BaseRoute] = []
-    shapes: list[tuple[str, ErrorShape]] = [("/_sim", _control_shape)]
-    routes += control.install(sim)
-    for provider in _optional_providers():
-        provider_routes, prefix, shape = provider.install(sim)
-        routes += provider_routes
-        shapes.append((prefix, shape))
-    bird_routes, _, bird_shape = bird.install(sim)
-    routes += bird_routes  # Bird's paths start at the root, so its shape is the fallback.
-    from simulator import ui
-
-    routes += ui.install(sim)  # web inbox at /_sim/ui/ + live events; after the providers it listens to
+    for name in PROVIDER_MODULES:
+        sim.install(importlib.import_module(name).create(sim))
+    routes: list[BaseRoute] = list(control_routes)
+    for provider in sim.providers:
+        routes += provider.control_routes()
+    # The provider that answers paths no other claims (api_prefix "") goes last: its routes start at the root.
+    for provider in sorted(sim.providers, key=lambda p: p.api_prefix == ""):
+        routes += provider.routes()
+    routes += ui.routes()
 
     def shape_for(path: str) -> ErrorShape:
-        for prefix, shape in shapes:
-            if path == prefix or path.startswith(prefix + "/"):
-                return shape
-        return bird_shape
+        if path == "/_sim" or path.startswith("/_sim/"):
+            return _control_shape
+        provider = sim.providers.for_path(path)
+        return provider.error_response if provider is not None else _control_shape
 
     async def on_simulator_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SimulatorError)
@@ -113,11 +123,7 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
         finally:
             await sim.close()
 
-    from starlette.middleware import Middleware
-
-    from simulator.control.middleware import ControlMiddleware, install_route_cache
-
-    app = Starlette(
+    app = SimulatorApp(
         routes=routes,
         middleware=[Middleware(ControlMiddleware, shape_for=shape_for, unexpected=unexpected)],
         exception_handlers={
@@ -129,19 +135,7 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
         },
         lifespan=lifespan,
     )
-    install_route_cache(app)
     app.state.sim = sim
     app.state.version = __version__
     return app
 
-
-def _optional_providers() -> list[Any]:
-    """Providers beyond Bird, each a package with ``install(sim) -> (routes, prefix, error_shape)``."""
-    import importlib
-    import importlib.util
-
-    found = []
-    for name in ("simulator.business_chat",):
-        if importlib.util.find_spec(name) is not None:
-            found.append(importlib.import_module(name))
-    return found

@@ -91,19 +91,10 @@ def replay(scenario: str, against: str | None, seed: int | None) -> None:
 
 
 def _print_banner(sim: Any) -> None:
-    bird = sim.world.bird
-    ws = next(iter(bird.workspaces.values()))
-    key = next(iter(bird.access_keys.values()))
-    lines = [
-        f"provider-sim {__version__} listening on {sim.settings.base_url}  (db: {sim.settings.db}, clock: {sim.clock.mode})",
-        f"  Bird         AccessKey {key.key}   workspace {ws.id}",
-    ]
-    for ch in ws.channels.values():
-        lines.append(f"               channel {ch.id}  {ch.number} ({'MMS' if ch.mms else 'SMS'}, {ch.message_type})")
-    bc = sim.world.business_chat
-    if bc:
-        biz = bc["businesses"][0]["id"]
-        lines.append(f"  BusinessChat MSP {bc['msp_id']}  business {biz}  (secret: GET /_sim/info)")
+    lines = [f"provider-sim {__version__} listening on {sim.settings.base_url}  (db: {sim.settings.db}, clock:"
+             f" {sim.clock.mode})"]
+    for provider in sim.providers:
+        lines += provider.banner()
     lines.append(f"  Control      {sim.settings.base_url}/_sim/info")
     click.echo("\n".join(lines), err=False)
     sys.stdout.flush()

@@ -60,7 +60,7 @@ def test_db_from_before_schema_migrations_is_adopted(tmp_path):
         await store.open()
         rows = await store.fetch_all("SELECT name FROM schema_migrations ORDER BY version")
         history = await store.fetch_all("SELECT message_id, message_created_at, message_seq FROM"
-                                        " ui_bird_status_history")
+                                        " bird_status_history")
         await store.close()
         return [r[0] for r in rows], [tuple(r) for r in history]
 

@@ -6,7 +6,7 @@ import hmac
 from starlette.requests import Request
 
 from simulator.bird.errors import Forbidden, Unauthorized
-from simulator.world import AccessKey, BirdWorld
+from simulator.bird.config import AccessKey, BirdWorld
 
 
 def authenticate(request: Request, world: BirdWorld) -> AccessKey:

@@ -1,50 +1,47 @@
-"""Bird's part of the control plane (/_sim/bird/...): force outcomes, look at messages without an access key."""
+"""Bird's part of the control plane (/_sim/bird/...): what a test does that Bird's API cannot (force an outcome, a
+customer writing in or clicking a link), and Bird's messages seen without an access key, with their timeline."""
 from __future__ import annotations
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 import base64
 import binascii
+from typing import Any
 
-from simulator.bird import interactions, lifecycle, rate_limits
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from simulator.bird import lifecycle, rate_limits
 from simulator.bird.errors import BirdError, NotFound
+from simulator.bird.provider import bird_of
 from simulator.control.common import control_body, number_field, sim_of
 from simulator.control.errors import ControlError, ControlNotFound
-
-FORCEABLE = {
-    "processing": None, "sent": None, "delivered": None,
-    "delivery_failed": "delivery_failed", "sending_failed": "sending_failed", "rejected": "rejected",
-    "skipped": "skipped", "expired": "expired", "deleted": None,
-}
+from simulator.control.outbox import deliveries
+from simulator.control.routing import Param, query, route
+from simulator.core.deliveries import DeliveryFilter
 
 
 async def force_status(request: Request) -> Response:
-    """POST /_sim/bird/messages/{id}/status {"status": "delivery_failed"} → applied now, webhook emitted."""
-    sim = sim_of(request)
     body = await control_body(request, required=True)
     status = body.get("status")
-    if not isinstance(status, str) or status not in FORCEABLE:
-        raise ControlError(f'"status" must be one of {", ".join(sorted(FORCEABLE))}', details={"status": ["invalid"]})
-    real_status = "delivery_failed" if status == "expired" else status
+    if not isinstance(status, str) or status not in lifecycle.FORCEABLE:
+        raise ControlError(f'"status" must be one of {", ".join(sorted(lifecycle.FORCEABLE))}',
+                           details={"status": ["invalid"]})
     try:
-        message = await sim.providers["bird"].messages.force(request.path_params["message_id"], real_status,
-                                                             FORCEABLE[status])
+        message = await bird_of(request).lifecycle.force(request.path_params["message_id"],
+                                                         lifecycle.FORCEABLE[status])
     except NotFound as exc:
         raise ControlNotFound(exc.message) from None
     return JSONResponse(message)
 
 
 async def outcomes(request: Request) -> Response:
-    sim = sim_of(request)
-    return JSONResponse({"outcomes": sim.world.bird.outcomes, "available": list(lifecycle.OUTCOMES),
-                         "timingProfiles": sim.world.bird.timing_profiles})
+    world = bird_of(request).world
+    return JSONResponse({"outcomes": world.outcomes, "available": list(lifecycle.OUTCOMES),
+                         "timingProfiles": world.timing_profiles})
 
 
 async def inbound(request: Request) -> Response:
-    """POST /_sim/bird/inbound {channelId, from, text?, media?: [{contentType, base64 | mediaId, filename?}]}."""
-    sim = sim_of(request)
+    sim, bird = sim_of(request), bird_of(request)
     body = await control_body(request, required=True)
     issues = sim.schemas.issues("bird/inbound", body)
     if issues:
@@ -53,7 +50,7 @@ async def inbound(request: Request) -> Response:
             details.setdefault(issue.bird_path().lstrip(".") or ".", []).append(issue.message)
         raise ControlError("invalid inbound message: " + "; ".join(f"{k}: {v[0]}" for k, v in details.items()),
                            details=details)
-    channel = sim.world.bird.channel(body["channelId"])
+    channel = bird.world.channel(body["channelId"])
     if channel is None:
         raise ControlNotFound(f"channel {body['channelId']} not found")
     text = body.get("text", "")
@@ -63,7 +60,6 @@ async def inbound(request: Request) -> Response:
     if media_in and not channel.mms:
         raise ControlError(f"channel {channel.id} ({channel.number}) is SMS only and cannot receive MMS",
                            details={"media": ["channel is not MMS capable"]})
-    provider = sim.providers["bird"]
     media: list[tuple[str, bytes, str]] = []
     for i, item in enumerate(media_in):
         if "base64" in item:
@@ -73,18 +69,16 @@ async def inbound(request: Request) -> Response:
                 raise ControlError(f"media[{i}].base64 is not valid base64", details={f"media[{i}].base64":
                                                                                        ["invalid base64"]}) from None
         else:
-            found = await provider.media.read_uploaded(channel.workspace_id, item["mediaId"])
+            found = await bird.media.read_uploaded(channel.workspace_id, item["mediaId"])
             if found is None:
                 raise ControlNotFound(f"media {item['mediaId']} was not uploaded to workspace {channel.workspace_id}")
             data = found[0]
         media.append((item["contentType"], data, item.get("filename", "")))
-    message = await provider.inbound.receive(channel, body["from"], text, media)
+    message = await bird.customers.receive(channel, body["from"], text, media)
     return JSONResponse(message, status_code=201)
 
 
 async def click(request: Request) -> Response:
-    """POST /_sim/bird/messages/{id}/click {url, prefetched?} → a `clicked` interaction + sms.interaction."""
-    sim = sim_of(request)
     body = await control_body(request, required=True)
     url = body.get("url")
     if not isinstance(url, str) or not url:
@@ -93,7 +87,8 @@ async def click(request: Request) -> Response:
     if not isinstance(prefetched, bool):
         raise ControlError('"prefetched" must be a boolean', details={"prefetched": ["must be a boolean"]})
     try:
-        interaction = await interactions.click(sim, request.path_params["message_id"], url, prefetched=prefetched)
+        interaction = await bird_of(request).interactions.click(request.path_params["message_id"], url,
+                                                                prefetched=prefetched)
     except NotFound as exc:
         raise ControlNotFound(exc.message) from None
     except BirdError as exc:
@@ -101,65 +96,16 @@ async def click(request: Request) -> Response:
     return JSONResponse(interaction, status_code=201)
 
 
-def _knobs(request: Request) -> dict[str, object]:
-    sim = sim_of(request)
-    data = sim.outbox.knobs.to_dict()
-    data["dlrDelaySeconds"] = sim.providers["bird"].delivery.knobs.dlr_delay_s
-    data["retryScheduleSeconds"] = list(sim.outbox.retry_schedule_s)
-    return data
-
-
-async def get_knobs(request: Request) -> Response:
-    return JSONResponse(_knobs(request))
-
-
-async def put_knobs(request: Request) -> Response:
-    """PUT /_sim/bird/webhooks/knobs {duplicateProbability?, reorder?, reorderWindowSeconds?, extraDelaySeconds?,
-    dlrDelaySeconds?}.
-
-    duplicate/reorder/extra delay are the shared outbox knobs; dlrDelaySeconds holds back Bird DLR webhooks."""
-    sim = sim_of(request)
-    body = await control_body(request, required=True)
-    allowed = {"duplicateProbability", "reorder", "reorderWindowSeconds", "extraDelaySeconds", "dlrDelaySeconds"}
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise ControlError(f"unknown knob(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}",
-                           details={k: ["unknown"] for k in unknown})
-    knobs = sim.outbox.knobs
-    if "reorder" in body and not isinstance(body["reorder"], bool):
-        raise ControlError('"reorder" must be a boolean', details={"reorder": ["must be a boolean"]})
-    values = {name: number_field(body, name, maximum=maximum) for name, maximum in (
-        ("duplicateProbability", 1), ("extraDelaySeconds", 86400 * 7), ("dlrDelaySeconds", 86400 * 7),
-        ("reorderWindowSeconds", 86400))
-        if name in body}
-    if "duplicateProbability" in values:
-        knobs.duplicate_probability = values["duplicateProbability"]
-    if "extraDelaySeconds" in values:
-        knobs.extra_delay_s = values["extraDelaySeconds"]
-    if "reorderWindowSeconds" in values:
-        knobs.reorder_window_s = values["reorderWindowSeconds"]
-    if "dlrDelaySeconds" in values:
-        sim.providers["bird"].delivery.knobs.dlr_delay_s = values["dlrDelaySeconds"]
-    if "reorder" in body:
-        knobs.reorder = body["reorder"]
-    return JSONResponse(_knobs(request))
-
-
 async def opt_outs(request: Request) -> Response:
-    sim = sim_of(request)
-    return JSONResponse({"results": await sim.providers["bird"].inbound.opt_outs(
-        request.query_params.get("workspaceId"))})
+    return JSONResponse({"results": await bird_of(request).customers.opt_outs(query(request, "workspaceId"))})
 
 
 async def get_rate_limits(request: Request) -> Response:
-    """GET /_sim/bird/rate-limits: Bird's per-workspace limits as the simulator applies them now."""
-    return JSONResponse(sim_of(request).providers["bird"].rate_limits.describe())
+    return JSONResponse(bird_of(request).rate_limits.describe())
 
 
 async def put_rate_limits(request: Request) -> Response:
-    """PUT /_sim/bird/rate-limits {"getPerSecond": 50, "postPerSecond": 500} (Bird's documented values when a
-    field is left out; {"enabled": false} turns them off). Back to the world config on a full reset."""
-    limits = sim_of(request).providers["bird"].rate_limits
+    limits = bird_of(request).rate_limits
     body = await control_body(request)
     unknown = sorted(set(body) - {"getPerSecond", "postPerSecond", "enabled"})
     if unknown:
@@ -179,14 +125,78 @@ async def put_rate_limits(request: Request) -> Response:
     return JSONResponse(limits.describe())
 
 
-routes = [
-    Route("/_sim/bird/rate-limits", get_rate_limits, methods=["GET"]),
-    Route("/_sim/bird/rate-limits", put_rate_limits, methods=["PUT"]),
-    Route("/_sim/bird/inbound", inbound, methods=["POST"]),
-    Route("/_sim/bird/messages/{message_id}/click", click, methods=["POST"]),
-    Route("/_sim/bird/webhooks/knobs", get_knobs, methods=["GET"]),
-    Route("/_sim/bird/webhooks/knobs", put_knobs, methods=["PUT"]),
-    Route("/_sim/bird/opt-outs", opt_outs, methods=["GET"]),
-    Route("/_sim/bird/messages/{message_id}/status", force_status, methods=["POST"]),
-    Route("/_sim/bird/outcomes", outcomes, methods=["GET"]),
+# -- Bird's messages across workspaces, with their status timeline (the web UI's inbox) --------------------------
+
+def _view(message: dict[str, Any], workspace_id: str, history: list[dict[str, Any]]) -> dict[str, Any]:
+    message["workspaceId"] = workspace_id
+    if not history:  # written before the timeline existed (or by another path): at least the current status
+        history = [{"status": message.get("status"), "at": message.get("lastStatusAt") or message.get("createdAt"),
+                    "event": ""}]
+    message["statusHistory"] = history
+    return message
+
+
+def _limit(raw: str | None) -> int:
+    try:
+        value = int(raw) if raw is not None else 200
+    except ValueError:
+        raise ControlError('"limit" must be an integer from 1 to 2000', details={"limit": ["invalid"]}) from None
+    if not 1 <= value <= 2000:
+        raise ControlError('"limit" must be an integer from 1 to 2000', details={"limit": ["out of range"]})
+    return value
+
+
+MESSAGE_FILTERS = (
+    Param("workspace", "a workspace id"), Param("channel", "a channel id"),
+    Param("direction", "incoming | outgoing"), Param("status", "a message status"),
+    Param("phonenumber", "the sender or the recipient"), Param("limit", "at most this many, newest first (200)"),
+)
+
+
+async def messages(request: Request) -> Response:
+    bird = bird_of(request)
+    filters = {column: query(request, name) for name, column in (
+        ("workspace", "workspace_id"), ("channel", "channel_id"), ("direction", "direction"), ("status", "status"))}
+    found = await bird.messages.everywhere({k: v for k, v in filters.items() if v is not None},
+                                           query(request, "phonenumber"), _limit(query(request, "limit")))
+    history = await bird.timeline.of([(seq, message["id"]) for message, _, seq in found])
+    return JSONResponse({"results": [_view(m, ws, history[m["id"]]) for m, ws, _ in found],
+                         "clock": sim_of(request).clock.describe()})
+
+
+async def message(request: Request) -> Response:
+    """The message, its status timeline and the webhook deliveries naming it."""
+    bird = bird_of(request)
+    message_id = request.path_params["message_id"]
+    found = await bird.messages.with_workspace(message_id)
+    if found is None:
+        raise ControlNotFound(f"message {message_id} not found")
+    data, workspace_id, seq = found
+    history = await bird.timeline.of([(seq, message_id)])
+    view = _view(data, workspace_id, history[message_id])
+    view["webhooks"] = await deliveries(request, 100, DeliveryFilter(), contains=message_id)
+    return JSONResponse(view)
+
+
+M = "/_sim/bird/messages/{message_id}"
+routes: list[BaseRoute] = [
+    route("GET", "/_sim/bird/rate-limits", get_rate_limits,
+          "Bird's per-workspace rate limits as applied now (off unless configured)."),
+    route("PUT", "/_sim/bird/rate-limits", put_rate_limits,
+          "Turn on Bird's rate limits (GET/POST per workspace per simulated second; 429 with Retry-After beyond) or "
+          "off with {enabled: false}.", example={"getPerSecond": 50, "postPerSecond": 500}),
+    route("POST", "/_sim/bird/inbound", inbound,
+          "A customer's phone writes to a channel: an inbound SMS (text) or MMS (media), with keyword opt-out/in.",
+          example={"channelId": "7c0f4a8e-0000-4000-8000-00000000c001", "from": "+15551230000", "text": "STOP"}),
+    route("GET", "/_sim/bird/messages", messages,
+          "Bird messages of every workspace, newest first, each with its status timeline (statusHistory).",
+          query=MESSAGE_FILTERS),
+    route("GET", M, message, "One Bird message with its status timeline and the webhook deliveries naming it."),
+    route("POST", M + "/click", click, "The recipient (or a link-preview bot: prefetched) opens a tracked link: a "
+          "clicked interaction and its sms.interaction webhook.", example={"url": "https://example.com/x"}),
+    route("GET", "/_sim/bird/opt-outs", opt_outs, "Numbers opted out (or back in) per channel, by keyword.",
+          query=(Param("workspaceId", "only this workspace's"),)),
+    route("POST", M + "/status", force_status, "Force a Bird message status now (its webhook goes out); "
+          "expired = delivery_failed with the validity failure.", example={"status": "delivered"}),
+    route("GET", "/_sim/bird/outcomes", outcomes, "Receiver-suffix outcomes, available outcomes, timing profiles."),
 ]

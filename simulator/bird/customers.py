@@ -15,14 +15,23 @@ import fnmatch
 import json
 from typing import Any
 
-from simulator.bird import contacts, interactions
+from typing import TYPE_CHECKING
+
+from simulator.bird import contacts
+from simulator.bird.config import BirdWorld, Channel
 from simulator.bird.encoding import segment_count
+from simulator.bird.events import MessageEvent
+from simulator.bird.interactions import OPT_OUT_KEYWORDS, Interactions, keyword_of
+from simulator.bird.lifecycle import Status, Verdict
+from simulator.bird.messages import Messages, Row
 from simulator.core import scheduler as sched
 from simulator.core.clock import iso_ms, parse_rfc3339
 from simulator.core.scheduler import Job
-from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
-from simulator.world import Channel
+
+if TYPE_CHECKING:
+    from simulator.bird.media import Media
+    from simulator.core.simulation import Simulation
 
 AUTO_REPLY_JOB = "bird.auto_reply"
 DEFAULT_REPLY_DELAY_S = 1.0
@@ -49,10 +58,14 @@ def inbound_body(text: str, media: list[dict[str, str]]) -> dict[str, Any]:
     return body
 
 
-class Inbound:
-    def __init__(self, sim: Simulation) -> None:
+class Customers:
+    def __init__(self, sim: Simulation, world: BirdWorld, messages: Messages, media: Media,
+                 interactions: Interactions) -> None:
         self.sim = sim
-        sim.scheduler.register(AUTO_REPLY_JOB, self._run_auto_replies)
+        self.world = world
+        self.messages = messages
+        self.media = media
+        self.interactions = interactions
 
     # -- receiving --------------------------------------------------------------------------------------------
 
@@ -69,11 +82,10 @@ class Inbound:
         message_id = rand.uuid()
         stored: list[dict[str, str]] = []
         for content_type, data, filename in media:
-            media_id = await self.sim.providers["bird"].media.store_bytes(
-                tx, channel.workspace_id, channel.id, message_id, content_type, data, filename)
+            media_id = await self.media.store_bytes(tx, channel.workspace_id, channel.id, message_id, content_type,
+                                                    data, filename)
             stored.append({"contentType": content_type, "filename": filename,
-                           "mediaUrl": self.sim.providers["bird"].media.media_url(
-                               channel.workspace_id, channel.id, media_id, message_id)})
+                           "mediaUrl": self.media.media_url(channel.workspace_id, channel.id, media_id, message_id)})
         units = segment_count(text) if text else 1
         stamp = iso_ms(now)
         message: dict[str, Any] = {
@@ -85,7 +97,7 @@ class Inbound:
             "reference": "",
             "meta": {},
             "parts": [{"platformReference": rand.hex(16)} for _ in range(units)],
-            "status": "delivered",
+            "status": Status.DELIVERED.value,
             "reason": "",
             "details": "",
             "direction": "incoming",
@@ -100,39 +112,35 @@ class Inbound:
         }
         if reply_to:
             message["replyTo"] = {"id": reply_to, "type": "message", "order": 0}
-        seq = await tx.insert(
-            "INSERT INTO bird_messages (id, workspace_id, channel_id, direction, status, created_at, batch_id, sender,"
-            " recipient, contact_id, reference, tags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (message_id, channel.workspace_id, channel.id, "incoming", "delivered", now, None, sender,
-             channel.number, contact["id"], "", "", _dumps(message)))
-        await self.sim.providers["bird"].messages.emit(tx, "sms.inbound", message, {"channel": channel, "seq": seq})
-        keyword = interactions.keyword_of(text) if text and not media else None
+        seq = await self.messages.insert(tx, Row(message_id, channel.workspace_id, channel.id, "incoming",
+                                                 Status.DELIVERED, now, None, sender, channel.number, contact["id"],
+                                                 "", []), _dumps(message))
+        await self.sim.events.emit(tx, MessageEvent("sms.inbound", message, channel, now, seq))
+        keyword = keyword_of(text) if text and not media else None
         if keyword:
             await self._keyword(tx, channel, sender, keyword, now)
         return message
 
     async def _keyword(self, tx: Tx, channel: Channel, sender: str, keyword: str, now: int) -> None:
-        opted_out = keyword in interactions.OPT_OUT_KEYWORDS
+        opted_out = keyword in OPT_OUT_KEYWORDS
         tx.forget("bird_opt_outs")
         await tx.execute(
             "INSERT INTO bird_opt_outs (channel_id, identifier, workspace_id, opted_out, keyword, updated_at)"
             " VALUES (?,?,?,?,?,?) ON CONFLICT(channel_id, identifier) DO UPDATE SET opted_out=excluded.opted_out,"
             " keyword=excluded.keyword, updated_at=excluded.updated_at",
             (channel.id, sender, channel.workspace_id, int(opted_out), keyword, now))
-        row = await tx.fetch_one(
-            "SELECT data FROM bird_messages WHERE channel_id=? AND direction='outgoing' AND recipient=?"
-            " ORDER BY created_at DESC, seq DESC LIMIT 1", (channel.id, sender))
-        if row is None:
+        last = await self.messages.last_outgoing(tx, channel.id, sender)
+        if last is None:
             return
         kind = "unsubscribe-request" if opted_out else "subscribe-consent"
-        await interactions.create(self.sim, tx, json.loads(row[0]), kind, at_ms=now,
-                                  details=f"keyword: {keyword}", metadata={"keyword": keyword, "source": "keyword"})
+        await self.interactions.create(tx, last, kind, at_ms=now, details=f"keyword: {keyword}",
+                                       metadata={"keyword": keyword, "source": "keyword"})
 
     # -- opt-outs ---------------------------------------------------------------------------------------------
 
-    async def opt_out_policy(self, tx: Tx, channel: Channel, request: dict[str, Any], contact: dict[str, Any]
-                             ) -> str | None:
-        """Send policy: an opted-out number gets ``skipped`` (or ``rejected``) with failure ``opted_out``."""
+    async def opt_out_verdict(self, tx: Tx, channel: Channel, contact: dict[str, Any]) -> Verdict | None:
+        """What a send to ``contact`` gets because of an opt-out: ``skipped`` (or ``rejected``, config
+        ``bird.opt_out_behaviour``) with failure ``opted_out``; None when the number has not opted out."""
         number = contact.get("identifierValue")
         if not number:
             return None
@@ -144,7 +152,7 @@ class Inbound:
 
         if not await tx.read_through("bird_opt_outs", (channel.id, number), load):
             return None
-        return f"{self.sim.world.bird.opt_out_behaviour}:opted_out"
+        return Verdict(Status(self.world.opt_out_behaviour), "opted_out")
 
     async def opt_outs(self, workspace_id: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT channel_id, identifier, opted_out, keyword, updated_at FROM bird_opt_outs"
@@ -162,7 +170,7 @@ class Inbound:
         content = body.get(body.get("type")) if isinstance(body.get("type"), str) else None
         text = content.get("text", "") if isinstance(content, dict) and isinstance(content.get("text"), str) else ""
         first_word = (text.split() or [""])[0].strip(".,!?:;").lower()
-        for rule in self.sim.world.bird.auto_replies:
+        for rule in self.world.auto_replies:
             match = rule.get("match") or {}
             if "receiver" in match and not fnmatch.fnmatchcase(number, match["receiver"]):
                 continue
@@ -173,16 +181,15 @@ class Inbound:
             return rule
         return None
 
-    async def on_event(self, tx: Tx, event: str, message: dict[str, Any], context: dict[str, Any]) -> None:
-        """Listener: a delivered outgoing message may trigger a scripted reply from its receiver."""
-        if event != "sms.outbound" or message.get("status") != "delivered" or not self.sim.world.bird.auto_replies:
+    async def on_message(self, tx: Tx, event: MessageEvent) -> None:
+        """Bus subscriber: a delivered outgoing message may trigger a scripted reply from its receiver."""
+        message = event.message
+        if event.name != "sms.outbound" or event.status != Status.DELIVERED or not self.world.auto_replies:
             return
         rule = self._rule_for(message)
         if rule is None:
             return
-        channel = self.sim.world.bird.channel(message["channelId"])
-        if channel is None:
-            return
+        channel = event.channel
         number = message["receiver"]["contacts"][0]["identifierValue"]
         delay = float(rule.get("delay_seconds", DEFAULT_REPLY_DELAY_S))
         at = parse_rfc3339(message["lastStatusAt"])
@@ -191,11 +198,11 @@ class Inbound:
                              scope=channel.workspace_id)
         tx.after_commit.append(self.sim.scheduler.wake)
 
-    async def _run_auto_replies(self, jobs: list[Job]) -> None:
+    async def run_auto_replies(self, jobs: list[Job]) -> None:
         async with self.sim.store.transaction() as tx:
             await sched.done(tx, jobs)
             for job in jobs:
-                channel = self.sim.world.bird.channel(job.payload.get("channel", ""))
+                channel = self.world.channel(job.payload.get("channel", ""))
                 if channel is None:
                     continue
                 text = job.payload.get("reply") or self.sim.random.faker.sentence()

@@ -12,36 +12,33 @@ from simulator.bird import contacts as contacts_backend
 from simulator.bird import views
 from simulator.bird.auth import authenticate
 from simulator.bird.errors import BirdError, InvalidPayload, NotFound
-from simulator.bird.messages import BirdMessages, ListQuery
+from simulator.bird.lifecycle import ALL_STATUSES
+from simulator.bird.messages import ListQuery
+from simulator.bird.provider import bird_of
 from simulator.bird.validation import send_issues
 from simulator.core.clock import parse_rfc3339
 from simulator.core.codec import FastJSONResponse
 from simulator.core.errors import parse_json, read_body
 from simulator.core.simulation import Simulation
-from simulator.world import Channel, Workspace
+from simulator.bird.config import PLATFORM_ID, Channel, Workspace
 
 _PLATFORM = re.compile(r"[A-Za-z0-9-]+")
 DAY_MS = 86_400_000
-STATUSES = {"accepted", "rejected", "processing", "scheduled", "sent", "sending_failed", "delivered",
-            "delivery_failed", "deleted", "skipped"}
 
 
 def _sim(request: Request) -> Simulation:
-    return request.app.state.sim  # type: ignore[no-any-return]
-
-
-def _backend(request: Request) -> BirdMessages:
-    return _sim(request).providers["bird"].messages  # type: ignore[no-any-return]
+    sim: Simulation = request.app.state.sim
+    return sim
 
 
 def _workspace(request: Request) -> Workspace:
-    sim = _sim(request)
-    authenticate(request, sim.world.bird)
+    bird = bird_of(request)
+    authenticate(request, bird.world)
     ws_id = request.path_params["workspace_id"]
-    ws = sim.world.bird.workspaces.get(ws_id)
+    ws = bird.world.workspaces.get(ws_id)
     if ws is None:
         raise NotFound(f"workspace {ws_id} not found")
-    sim.providers["bird"].rate_limits.check(ws_id, request.method)
+    bird.rate_limits.check(ws_id, request.method)
     return ws
 
 
@@ -88,24 +85,23 @@ def respond(data: Any, status: int = 200) -> Response:
 async def send_message(request: Request) -> Response:
     _, channel = _channel(request)
     payload = await json_body(request)
-    sim = _sim(request)
+    sim, sender = _sim(request), bird_of(request).sender
     problems = (send_issues(sim.schemas, channel, payload, sim.clock.now_ms())
-                or await _backend(request).async_issues(channel, payload))
+                or await sender.store_issues(channel, payload))
     if problems:
         raise InvalidPayload(problems)
     if channel.status != "active":
         raise BirdError(f"channel {channel.id} is {channel.status} and cannot send", status=409, code="Conflict")
-    message = await _backend(request).send(channel, payload)
+    message = await sender.send(channel, payload)
     return respond(message, 202)
 
 
 async def send_batch(request: Request) -> Response:
     _, channel = _channel(request)
     payload = await schema_body(request, "bird/batch-messages")
-    sim = _sim(request)
-    backend = _backend(request)
-    late = {id(item): await backend.async_issues(channel, item) for item in payload["messageRequests"]}
-    result = await backend.send_batch(
+    sim, sender = _sim(request), bird_of(request).sender
+    late = {id(item): await sender.store_issues(channel, item) for item in payload["messageRequests"]}
+    result = await sender.send_batch(
         channel, payload["messageRequests"],
         lambda item: send_issues(sim.schemas, channel, item, sim.clock.now_ms()) or late[id(item)])
     return respond(result, 202)
@@ -119,14 +115,15 @@ def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> 
     if "limit" in params:
         try:
             limit = int(params["limit"])
-            if not 1 <= limit <= sim.world.bird.max_list_limit:
+            if not 1 <= limit <= bird_of(request).world.max_list_limit:
                 raise ValueError
         except ValueError:
-            problems["limit"] = [f"must be an integer from 1 to {sim.world.bird.max_list_limit}"]
+            problems["limit"] = [f"must be an integer from 1 to {bird_of(request).world.max_list_limit}"]
     statuses = sorted(_values(request, "status"))
-    bad = [s for s in statuses if s not in STATUSES]
+    bad = [s for s in statuses if s not in ALL_STATUSES]
     if bad:
-        problems["status"] = [f"unknown status {', '.join(bad)}; expected a comma list of {', '.join(sorted(STATUSES))}"]
+        problems["status"] = [f"unknown status {', '.join(bad)}; expected a comma list of"
+                              f" {', '.join(sorted(ALL_STATUSES))}"]
     direction = params.get("direction")
     if direction is not None and direction not in ("incoming", "outgoing"):
         problems["direction"] = ['must be "incoming" or "outgoing"']
@@ -138,7 +135,7 @@ def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> 
                 times[name] = parse_rfc3339(value)
             except ValueError:
                 problems[name] = ["must be an RFC 3339 date-time, e.g. 2025-05-20T10:00:00Z"]
-    window_days = sim.world.bird.max_list_window_days
+    window_days = bird_of(request).world.max_list_window_days
     if (window_days is not None and times["startAt"] is not None and times["endAt"] is not None
             and times["endAt"] - times["startAt"] > window_days * DAY_MS):
         problems["endAt"] = [f"must be at most {window_days} days after startAt"]
@@ -151,7 +148,7 @@ def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> 
     if problems:
         raise InvalidPayload(problems, message="Invalid query parameters")
     platform = params.get("platform")
-    if platform and platform != "sms-messagebird":
+    if platform and platform != PLATFORM_ID:
         # No other platform exists in the simulator: an honest empty result.
         statuses = ["__none__"]
     return ListQuery(
@@ -177,27 +174,27 @@ def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> 
 
 async def list_channel_messages(request: Request) -> Response:
     ws, channel = _channel(request)
-    return respond(await _backend(request).list(_list_query(request, ws.id, channel.id)))
+    return respond(await bird_of(request).messages.list(_list_query(request, ws.id, channel.id)))
 
 
 async def list_workspace_messages(request: Request) -> Response:
     ws = _workspace(request)
-    return respond(await _backend(request).list(_list_query(request, ws.id, None)))
+    return respond(await bird_of(request).messages.list(_list_query(request, ws.id, None)))
 
 
 async def get_message(request: Request) -> Response:
     ws, channel = _channel(request)
-    return respond(await _backend(request).get(ws.id, channel.id, request.path_params["message_id"]))
+    return respond(await bird_of(request).messages.get(ws.id, channel.id, request.path_params["message_id"]))
 
 
 async def get_workspace_message(request: Request) -> Response:
     ws = _workspace(request)
-    return respond(await _backend(request).get(ws.id, None, request.path_params["message_id"]))
+    return respond(await bird_of(request).messages.get(ws.id, None, request.path_params["message_id"]))
 
 
 async def list_interactions(request: Request) -> Response:
     ws, channel = _channel(request)
-    return respond(await _backend(request).interactions(ws.id, channel.id, request.path_params["message_id"]))
+    return respond(await bird_of(request).messages.interactions(ws.id, channel.id, request.path_params["message_id"]))
 
 
 # -- world views ------------------------------------------------------------------------------------------------
@@ -242,7 +239,7 @@ async def get_channel(request: Request) -> Response:
 
 async def list_connectors(request: Request) -> Response:
     ws = _workspace(request)
-    connectors = _sim(request).providers["bird"].connectors
+    connectors = bird_of(request).connectors
     items = [views.connector_view(c, connectors.record_of(c.id)) for c in ws.channels.values()]
     return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
 
@@ -253,34 +250,34 @@ async def get_connector(request: Request) -> Response:
     channel = next((c for c in ws.channels.values() if c.connector_id == connector_id), None)
     if channel is None:
         raise NotFound(f"connector {connector_id} not found")
-    return respond(views.connector_view(channel, _sim(request).providers["bird"].connectors.record_of(channel.id)))
+    return respond(views.connector_view(channel, bird_of(request).connectors.record_of(channel.id)))
 
 
 async def install_connector(request: Request) -> Response:
     ws = _workspace(request)
     payload = await schema_body(request, "bird/create-connector")
-    record = await _sim(request).providers["bird"].connectors.install(ws, payload)
+    record = await bird_of(request).connectors.install(ws, payload)
     return respond(views.connector_view(ws.channels[record["channelId"]], record), 201)
 
 
 def _organization(request: Request) -> None:
     sim = _sim(request)
-    authenticate(request, sim.world.bird)
+    authenticate(request, bird_of(request).world)
     org = request.path_params["organization_id"]
-    if org != sim.world.bird.organization_id:
+    if org != bird_of(request).world.organization_id:
         raise NotFound(f"organization {org} not found")
 
 
 async def list_workspaces(request: Request) -> Response:
     _organization(request)
-    world = _sim(request).world.bird
+    world = bird_of(request).world
     items = [views.workspace_view(world, ws) for ws in world.workspaces.values()]
     return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
 
 
 async def get_workspace(request: Request) -> Response:
     _organization(request)
-    world = _sim(request).world.bird
+    world = bird_of(request).world
     ws = world.workspaces.get(request.path_params["workspace_id"])
     if ws is None:
         raise NotFound(f"workspace {request.path_params['workspace_id']} not found")
@@ -290,7 +287,7 @@ async def get_workspace(request: Request) -> Response:
 async def get_workspace_plain(request: Request) -> Response:
     """GET /workspaces/{id} (no organization prefix): practitioners meet it (a 403 for keys without its policy)."""
     ws = _workspace(request)
-    return respond(views.workspace_view(_sim(request).world.bird, ws))
+    return respond(views.workspace_view(bird_of(request).world, ws))
 
 
 async def available_webhooks(request: Request) -> Response:

@@ -14,13 +14,14 @@ from starlette.responses import FileResponse, Response
 from simulator.bird.errors import NotFound
 from simulator.bird.handlers import _channel, _sim, _workspace, respond, schema_body
 from simulator.bird.media import UUID, Media, S3Error
+from simulator.bird.provider import bird_of
 from simulator.core.codec import is_digits
 
 FORM_OVERHEAD = 256 * 1024  # room for the form fields and multipart boundaries around the file
 
 
 def _media(request: Request) -> Media:
-    return _sim(request).providers["bird"].media  # type: ignore[no-any-return]
+    return bird_of(request).media
 
 
 async def _content_type(request: Request) -> str:

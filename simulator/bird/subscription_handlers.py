@@ -5,19 +5,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from simulator.bird.errors import InvalidPayload, NotFound
-from simulator.bird.handlers import _limit, _sim, _workspace, respond, schema_body
+from simulator.bird.handlers import _limit, _workspace, respond, schema_body
+from simulator.bird.config import Workspace
+from simulator.bird.provider import bird_of
 from simulator.bird.subscriptions import EXECUTION_STATUSES, Subscriptions
-from simulator.world import Workspace
 
 
 def _subs(request: Request) -> Subscriptions:
-    return _sim(request).providers["bird"].subscriptions  # type: ignore[no-any-return]
+    return bird_of(request).subscriptions
 
 
 def _scope(request: Request) -> Workspace:
     ws = _workspace(request)  # authenticates
     org = request.path_params.get("organization_id")
-    if org is not None and org != _sim(request).world.bird.organization_id:
+    if org is not None and org != bird_of(request).world.organization_id:
         raise NotFound(f"organization {org} not found")
     return ws
 

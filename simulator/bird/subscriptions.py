@@ -14,8 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from simulator.bird import views
+from simulator.bird.lifecycle import ALL_STATUSES
+from simulator.bird.config import BirdWorld
 from simulator.bird.errors import BirdError, InvalidPayload, NotFound
 from simulator.core.clock import iso_ms
+from simulator.core.deliveries import DeliveryFilter
 from simulator.core.simulation import Simulation
 
 BIRD_URL = re.compile(r"^https://([a-zA-Z0-9-]+\.)+[a-zA-Z]{2,}(/[^\s]*)?$")
@@ -26,8 +29,6 @@ OTHER_PLATFORMS = ("whatsapp", "email", "rcs", "telegram", "line", "instagram", 
                    "wechat", "apple", "push", "voice", "mms")
 EVENT_KINDS = ("outbound", "inbound", "interaction")
 FILTER_KEYS = ("channelId", "messageStatus", "interactionType", "platformId")
-STATUSES = ("accepted", "rejected", "processing", "scheduled", "sent", "sending_failed", "delivered",
-            "delivery_failed", "deleted", "skipped")
 INTERACTION_TYPES = ("clicked", "unsubscribe-request", "subscribe-consent")
 MAX_PER_FILTER_SET = 5
 EXECUTION_STATUSES = ("succeeded", "failed", "retrying", "pending")
@@ -65,8 +66,9 @@ def _execution_status(status: str, attempts: int) -> str:
 
 
 class Subscriptions:
-    def __init__(self, sim: Simulation) -> None:
+    def __init__(self, sim: Simulation, world: BirdWorld) -> None:
         self.sim = sim
+        self.world = world
 
     # -- validation -------------------------------------------------------------------------------------------
 
@@ -75,7 +77,7 @@ class Subscriptions:
             return []
         problems: dict[str, list[str]] = {}
         seen: set[str] = set()
-        ws = self.sim.world.bird.workspaces[workspace_id]
+        ws = self.world.workspaces[workspace_id]
         for i, item in enumerate(filters):
             key, value = item["key"], item["value"]
             path = f".eventFilters[{i}]"
@@ -87,9 +89,9 @@ class Subscriptions:
             if key == "channelId" and value not in ws.channels:
                 problems.setdefault(path + ".value", []).append(f"channel {value} does not exist in workspace"
                                                                 f" {workspace_id}")
-            elif key == "messageStatus" and value not in STATUSES:
+            elif key == "messageStatus" and value not in ALL_STATUSES:
                 problems.setdefault(path + ".value", []).append(f"unknown message status {value!r}; one of "
-                                                                + ", ".join(STATUSES))
+                                                                + ", ".join(ALL_STATUSES))
             elif key == "interactionType" and value not in INTERACTION_TYPES:
                 problems.setdefault(path + ".value", []).append(f"unknown SMS interaction type {value!r}; one of "
                                                                 + ", ".join(INTERACTION_TYPES))
@@ -141,7 +143,7 @@ class Subscriptions:
                 "INSERT INTO bird_webhook_subscriptions (id, organization_id, workspace_id, service, event, url,"
                 " signing_key, template, status, filters, filter_set, created_at, updated_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (sub_id, self.sim.world.bird.organization_id, workspace_id, body["service"], body["event"],
+                (sub_id, self.world.organization_id, workspace_id, body["service"], body["event"],
                  body["url"], body.get("signingKey") or "", body.get("template") or "", "active",
                  json.dumps(filters, separators=(",", ":")), filter_set, now, now))
         return await self.get(workspace_id, sub_id, with_key=True)
@@ -209,54 +211,40 @@ class Subscriptions:
     async def logs(self, workspace_id: str, sub_id: str, limit: int, page_token: str | None,
                    execution_status: str | None) -> dict[str, Any]:
         await self.get(workspace_id, sub_id)
-        where, params = ["subscription_id=?", "provider='bird'"], [sub_id]
-        before = _int_token(page_token)
-        if before:
-            where.append("id < ?")
-            params.append(before)
-        if execution_status == "succeeded":
-            where.append("status='delivered'")
-        elif execution_status == "failed":
-            where.append("status='failed'")
-        elif execution_status == "retrying":
-            where.append("status='pending' AND attempts > 0")
-        elif execution_status == "pending":
-            where.append("status='pending' AND attempts = 0")
-        rows = await self.sim.store.fetch_all(
-            "SELECT id, request_id, event, url, attempts, status, last_status, last_error, created_at,"
-            f" next_attempt_at FROM outbox WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
-            params + [limit + 1])
-        page = rows[:limit]
+        status, attempted = {"succeeded": ("delivered", None), "failed": ("failed", None),
+                             "retrying": ("pending", True), "pending": ("pending", False)}.get(
+                                 execution_status or "", (None, None))
+        where = DeliveryFilter(provider="bird", subscription_id=sub_id, status=status, attempted=attempted,
+                               before_id=_int_token(page_token) or None)
+        found = await self.sim.outbox.deliveries.find(where, limit + 1)
+        page = found[:limit]
         results = [{
-            "requestId": r[1], "event": r[2], "url": r[3], "attemptCount": r[4],
-            "httpStatusCode": r[6], "executionStatus": _execution_status(r[5], r[4]), "error": r[7],
-            "createdAt": iso_ms(r[8]), "nextAttemptAt": iso_ms(r[9]) if r[9] is not None and r[5] == "pending"
+            "requestId": d.request_id, "event": d.event, "url": d.url, "attemptCount": d.attempts,
+            "httpStatusCode": d.last_status, "executionStatus": _execution_status(d.status, d.attempts),
+            "error": d.last_error, "createdAt": iso_ms(d.created_at),
+            "nextAttemptAt": iso_ms(d.next_attempt_at) if d.next_attempt_at is not None and d.status == "pending"
             else None,
-        } for r in page]
-        return {"results": results, "nextPageToken": str(page[-1][0]) if len(rows) > limit else ""}
+        } for d in page]
+        return {"results": results, "nextPageToken": str(page[-1].id) if len(found) > limit else ""}
 
     async def log_details(self, workspace_id: str, sub_id: str, request_id: str) -> dict[str, Any]:
         await self.get(workspace_id, sub_id)
-        row = await self.sim.store.fetch_one(
-            "SELECT id, request_id, event, url, headers, body, attempts, status, created_at FROM outbox"
-            " WHERE subscription_id=? AND request_id=? AND provider='bird'", (sub_id, request_id))
-        if row is None:
+        found = await self.sim.outbox.deliveries.find(
+            DeliveryFilter(provider="bird", subscription_id=sub_id, request_id=request_id), 1, with_attempts=True)
+        if not found:
             raise NotFound(f"no delivery with request id {request_id} for subscription {sub_id}")
-        attempts = await self.sim.store.fetch_all(
-            "SELECT attempt, at, status_code, error, duration_ms, response_body FROM outbox_attempts"
-            " WHERE outbox_id=? ORDER BY id",
-            (row[0],))
-        body = bytes(row[5])
+        d = found[0]
         try:
-            request_body: Any = json.loads(body)
+            request_body: Any = json.loads(d.body)
         except ValueError:
-            request_body = body.decode("utf-8", "replace")
+            request_body = d.body.decode("utf-8", "replace")
         return {
-            "requestId": row[1], "event": row[2], "url": row[3], "attemptCount": row[6],
-            "executionStatus": _execution_status(row[7], row[6]), "createdAt": iso_ms(row[8]),
-            "request": {"method": "POST", "url": row[3], "headers": json.loads(row[4]), "body": request_body},
-            "attempts": [{"attempt": a[0], "at": iso_ms(a[1]), "httpStatusCode": a[2], "error": a[3],
-                          "durationMs": round(a[4], 3), "responseBody": a[5]} for a in attempts],
+            "requestId": d.request_id, "event": d.event, "url": d.url, "attemptCount": d.attempts,
+            "executionStatus": _execution_status(d.status, d.attempts), "createdAt": iso_ms(d.created_at),
+            "request": {"method": "POST", "url": d.url, "headers": d.headers, "body": request_body},
+            "attempts": [{"attempt": a.attempt, "at": iso_ms(a.at_ms), "httpStatusCode": a.status_code,
+                          "error": a.error, "durationMs": round(a.duration_ms, 3), "responseBody": a.response_body}
+                         for a in d.attempt_log],
         }
 
 

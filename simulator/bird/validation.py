@@ -7,7 +7,7 @@ from typing import Any
 from simulator.bird.errors import InvalidPayload
 from simulator.core.clock import parse_rfc3339
 from simulator.core.schemas import SchemaStore
-from simulator.world import Channel
+from simulator.bird.config import Channel
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600 * 1000

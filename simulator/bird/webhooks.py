@@ -15,14 +15,20 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from simulator.core.simulation import Simulation
+from simulator.bird.config import PLATFORM_ID
+from simulator.bird.events import MessageEvent
+from simulator.bird.lifecycle import DLR_STATUSES
+from simulator.core.knobs import Extension
 from simulator.core.store import Tx
 
-PLATFORM_ID = "sms-messagebird"
-DLR_STATUSES = ("delivered", "delivery_failed")
+if TYPE_CHECKING:
+    from simulator.core.simulation import Simulation
+
+# Bird's extension of the shared webhook knobs (/_sim/webhooks): hold delivery reports back.
+DLR_DELAY = "dlrDelaySeconds"
+DLR_DELAY_KNOB = Extension(0.0, 86400.0 * 7, "seconds by which Bird delays delivery-report (DLR) webhooks")
 USER_AGENT = "Bird-Webhooks/1.0 (provider-simulator)"
 
 
@@ -37,14 +43,13 @@ def envelope_bytes(event: str, payload: dict[str, Any]) -> bytes:
                       separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def event_facts(event: str, message: dict[str, Any], context: dict[str, Any]) -> dict[str, str]:
+def event_facts(event: MessageEvent) -> dict[str, str]:
     """The values eventFilters are matched against. A filter whose key has no value here does not match."""
-    facts = {"channelId": str(message.get("channelId", "")), "platformId": PLATFORM_ID}
-    interaction = context.get("interaction")
-    if event.endswith(".interaction") and isinstance(interaction, dict):
-        facts["interactionType"] = str(interaction.get("type", ""))
+    facts = {"channelId": str(event.message.get("channelId", "")), "platformId": PLATFORM_ID}
+    if event.interaction is not None:
+        facts["interactionType"] = str(event.interaction.get("type", ""))
     else:
-        facts["messageStatus"] = str(message.get("status", ""))
+        facts["messageStatus"] = event.status
     return facts
 
 
@@ -52,54 +57,45 @@ def filters_match(filters: list[dict[str, str]], facts: dict[str, str]) -> bool:
     return all(f.get("key") in facts and facts[f["key"]] == f.get("value") for f in filters)
 
 
-@dataclass
-class DeliveryKnobs:
-    """Bird-only knob on top of the shared outbox knobs: hold delivery reports (DLR webhooks) back."""
+class Webhooks:
+    """Bird's webhooks: every message event matched against the workspace's subscriptions, signed, enqueued."""
 
-    dlr_delay_s: float = 0.0
-
-
-class Delivery:
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
-        self.knobs = DeliveryKnobs()
+        sim.outbox.knobs.declare(DLR_DELAY, DLR_DELAY_KNOB)
 
-    async def on_event(self, tx: Tx, event: str, message: dict[str, Any], context: dict[str, Any]) -> None:
-        """Listener on BirdMessages: runs inside the transaction that changed the message."""
-        channel = context.get("channel")
-        workspace_id = getattr(channel, "workspace_id", None)
-        if workspace_id is None:
-            found = self.sim.world.bird.channel(str(message.get("channelId", "")))
-            if found is None:
-                return
-            workspace_id = found.workspace_id
-        message_id = str(message.get("id", ""))
-        notification_url = context.get("notificationUrl")
-        if isinstance(notification_url, str) and notification_url:
+    async def on_message(self, tx: Tx, event: MessageEvent) -> None:
+        """Bus subscriber: runs inside the transaction that changed the message."""
+        message = event.message
+        workspace_id = event.channel.workspace_id
+        name = event.name
+        message_id = event.message_id
+        notification_url = event.notification_url
+        if notification_url:
             await tx.execute("INSERT OR REPLACE INTO bird_notification_urls (message_id, workspace_id, url)"
                              " VALUES (?,?,?)", (message_id, workspace_id, notification_url))
+
         async def load() -> tuple[Any, ...]:
             return tuple(await tx.fetch_all(
                 "SELECT id, url, signing_key, filters FROM bird_webhook_subscriptions"
-                " WHERE workspace_id=? AND event=? AND status='active' ORDER BY seq", (workspace_id, event)))
+                " WHERE workspace_id=? AND event=? AND status='active' ORDER BY seq", (workspace_id, name)))
 
-        rows = await tx.read_through("bird_webhook_subscriptions", (workspace_id, event), load)
+        rows = await tx.read_through("bird_webhook_subscriptions", (workspace_id, name), load)
         if not rows:
             return
-        facts = event_facts(event, message, context)
+        facts = event_facts(event)
         matching = [r for r in rows if filters_match(json.loads(r[3]), facts)]
         if not matching:
             return
-        if not (isinstance(notification_url, str) and notification_url) and event == "sms.outbound":
+        if not notification_url and name == "sms.outbound":
             row = await tx.fetch_one("SELECT url FROM bird_notification_urls WHERE message_id=?", (message_id,))
             notification_url = row[0] if row is not None else None
-        interaction = context.get("interaction")
-        payload = interaction if event.endswith(".interaction") and isinstance(interaction, dict) else message
-        body = envelope_bytes(event, payload)
+        payload = event.interaction if event.interaction is not None else message
+        body = envelope_bytes(name, payload)
         timestamp = str(self.sim.clock.now_ms() // 1000)
         delay = 0.0
-        if event == "sms.outbound" and message.get("status") in DLR_STATUSES:
-            delay = self.knobs.dlr_delay_s
+        if name == "sms.outbound" and event.status in DLR_STATUSES:
+            delay = self.sim.outbox.knobs.extension(DLR_DELAY)
         seen_urls: set[str] = set()
         for sub_id, sub_url, signing_key, _ in matching:
             # A per-message notification.url replaces the subscription's URL (one copy per URL).
@@ -117,5 +113,5 @@ class Delivery:
             if signing_key:
                 headers["messagebird-signature"] = sign(signing_key, timestamp, url, body)
             await self.sim.outbox.enqueue(
-                tx, provider="bird", event=event, url=url, headers=headers, body=body, request_id=request_id,
+                tx, provider="bird", event=name, url=url, headers=headers, body=body, request_id=request_id,
                 ordering_key=message_id, subscription_id=sub_id, scope=workspace_id, delay_s=delay)

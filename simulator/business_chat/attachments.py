@@ -12,10 +12,12 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
+from simulator.business_chat.provider import provider_of
 from simulator.control.common import sim_of
 from simulator.control.errors import ControlNotFound
+from simulator.control.routing import route
 
 
 def _field(att: dict[str, Any], *names: str) -> Any:
@@ -27,7 +29,7 @@ def _field(att: dict[str, Any], *names: str) -> Any:
 
 async def download(request: Request) -> Response:
     sim = sim_of(request)
-    bc = sim.providers.get("business_chat")
+    bc = provider_of(request).service
     if bc is None:
         raise ControlNotFound("Business Chat is not configured in this world")
     from simulator.business_chat import crypto
@@ -62,7 +64,8 @@ async def download(request: Request) -> Response:
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"})
 
 
-routes = [
-    Route("/_sim/business-chat/customers/{customer_id:path}/device/{seq}/attachments/{index}", download,
-          methods=["GET"]),  # opaque customer ids may contain "/"
+routes: list[BaseRoute] = [
+    route("GET", "/_sim/business-chat/customers/{customer_id:path}/device/{seq}/attachments/{index}", download,
+          "The plaintext of attachment `index` of device message `seq`, decrypted as the device did (opaque customer"
+          " ids may contain '/')."),
 ]

@@ -8,13 +8,15 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
 from simulator.business_chat import device
 from simulator.business_chat.customers import ActionError, Customer
+from simulator.business_chat.provider import provider_of
 from simulator.business_chat.service import BusinessChat
 from simulator.control.common import control_body, sim_of
 from simulator.control.errors import ControlError, ControlNotFound
+from simulator.control.routing import Param, query, route
 
 P = "/_sim/business-chat"
 # Opaque ids may contain '/', '+', '=' (digest §1): {customer_id:path} takes them raw or percent-encoded (%2F); each
@@ -26,10 +28,10 @@ FEATURE_PATHS = {"list-picker": "listPicker", "time-picker": "event", "quick-rep
 
 
 def _bc(request: Request) -> BusinessChat:
-    bc = sim_of(request).providers.get("business_chat")
+    bc = provider_of(request).service
     if bc is None:
         raise ControlNotFound("Business Chat is not configured in this world (no business_chat section)")
-    return bc  # type: ignore[no-any-return]
+    return bc
 
 
 def _business(request: Request, bc: BusinessChat) -> str:
@@ -127,7 +129,7 @@ async def device_messages(request: Request) -> Response:
     customer_id = request.path_params["customer_id"]
     if await bc.directory.customer(sim.store, customer_id) is None:
         raise ControlNotFound(f"unknown customer {customer_id}")
-    direction = request.query_params.get("direction") or None
+    direction = query(request, "direction")
     if direction not in (None, "received", "sent"):
         raise ControlError('"direction" must be received or sent')
     messages = await device.inbox(sim.store, customer_id, direction)
@@ -215,16 +217,28 @@ async def overview(request: Request) -> Response:
     })
 
 
-routes = [
-    Route(P, overview, methods=["GET"]),
-    Route(P + "/customers", list_customers, methods=["GET"]),
-    Route(P + "/customers", create_customer, methods=["POST"]),
-    Route(P + "/customers/{customer_id:path}/device", device_messages, methods=["GET"]),
-    Route(P + "/businesses/{business_id}", business, methods=["GET", "POST"]),
-    Route(C + "/text", send_text, methods=["POST"]),
-    Route(C + "/attachment", send_attachment, methods=["POST"]),
-    Route(C + "/typing/{what:str}", typing, methods=["POST"]),
-    Route(C + "/close", close, methods=["POST"]),
-    Route(C + "/tapback", tapback, methods=["POST"]),
-    Route(C + "/answer/{feature}", answer, methods=["POST"]),
+routes: list[BaseRoute] = [
+    route("GET", P, overview, "Business Chat: MSP id, secret, gateway URL, businesses and settings."),
+    route("GET", P + "/customers", list_customers, "Simulated customers (seeded and created)."),
+    route("POST", P + "/customers", create_customer,
+          "Create a simulated customer (id, name, businessId, capabilities, behaviour ...).",
+          example={"name": "Cleo", "capabilities": ["LIST", "TIME"]}),
+    route("GET", P + "/customers/{customer_id:path}/device", device_messages,
+          "What the customer's device received (decoded) and sent, in order, and its conversations.",
+          query=(Param("direction", "received | sent"),)),
+    route("GET", P + "/businesses/{business_id}", business, "A business and its MSP endpoints (webhook URL ...)."),
+    route("POST", P + "/businesses/{business_id}", business, "Set a business's webhookUrl / paymentGatewayUrl.",
+          example={"webhookUrl": "http://127.0.0.1:9000"}),
+    route("POST", C + "/text", send_text, "The customer writes a text message (delivered to the MSP webhook).",
+          example={"text": "I need help"}),
+    route("POST", C + "/attachment", send_attachment,
+          "The customer sends an attachment (encrypted and uploaded like a device would).",
+          example={"name": "photo.jpg", "mimeType": "image/jpeg", "data": "<base64>"}),
+    route("POST", C + "/typing/{what:str}", typing, "The customer starts or stops typing (what = start | end)."),
+    route("POST", C + "/close", close, "The customer closes the conversation."),
+    route("POST", C + "/tapback", tapback, "The customer reacts to a message with a tapback.",
+          example={"reaction": "love"}),
+    route("POST", C + "/answer/{feature}", answer,
+          "The customer answers an interactive message (feature = list-picker | time-picker | quick-reply | "
+          "authentication | apple-pay | form | custom-app | interactive).", example={"choose": "first"}),
 ]

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from simulator.business_chat import crypto, validation
 from simulator.business_chat.auth import verify_request
 from simulator.business_chat.errors import BCError, NotFound, header_error, invalid
+from simulator.business_chat.provider import bc_of
 from simulator.business_chat.service import BusinessChat
 from simulator.core.codec import dumps_bytes
 from simulator.core.errors import MalformedBody, parse_json, read_body
@@ -27,7 +28,7 @@ def _sim(request: Request) -> Simulation:
 
 
 def _bc(request: Request) -> BusinessChat:
-    return _sim(request).providers["business_chat"]  # type: ignore[no-any-return]
+    return bc_of(request)
 
 
 def _header(request: Request, *names: str) -> str | None:

@@ -12,6 +12,7 @@ from simulator.business_chat.blobs import Blob, BlobStore
 from simulator.business_chat.config import BCConfig, app_clip_title
 from simulator.business_chat.directory import Directory
 from simulator.business_chat.errors import BCError, NotFound, body_error, invalid
+from simulator.business_chat.events import ConversationEvent
 from simulator.business_chat.validation import check_attachments
 from simulator.core import scheduler as sched
 from simulator.core.codec import dumps_bytes, loads
@@ -49,7 +50,6 @@ class BusinessChat:
         self.config = config
         self.directory = Directory(config, sim.clock)
         self.blobs = BlobStore(config, sim.clock, sim.random, sim.settings.base_url)
-        sim.scheduler.register(device.BEHAVIOUR_JOB, self._run_behaviour)
         # Apple waits up to 30 s for the MSP's webhook answer (digest §6); Bird keeps the shared timeout.
         sim.outbox.provider_timeouts["business_chat"] = config.webhook_timeout_s
 
@@ -77,6 +77,7 @@ class BusinessChat:
                 app_clip = await self._resolve_app_clip(tx, business_id, body["richLinkDataRef"])
             await device.receive(tx, self.sim, self.config, self.directory, business_id, customer, body,
                                  attachments, interactive, app_clip=app_clip, payload_blob=payload_blob)
+            await self.sim.events.emit(tx, ConversationEvent("business.message", business_id, customer["id"]))
         return {"dataRef": data_ref} if data_ref else None
 
     async def construct_payload(self, business_id: str, url: str, store_region: str | None) -> dict[str, Any]:
@@ -177,7 +178,9 @@ class BusinessChat:
             customer = await self.directory.customer_for(tx, business_id, customer_id)
             if customer is None:
                 raise ActionError(f"unknown customer {customer_id} for business {business_id}", 404)
-            return await action(Customer(self.sim, self, tx, business_id, customer))
+            done = await action(Customer(self.sim, self, tx, business_id, customer))
+            await self.sim.events.emit(tx, ConversationEvent("customer.action", business_id, customer_id))
+            return done
 
     async def payment_gateway(self, business_id: str, customer_id: str, request_id: str | None,
                               params: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +272,8 @@ class BusinessChat:
                 outcome["applied"] = True
         return {**outcome, "result": "200"}
 
-    async def _run_behaviour(self, jobs: list[Job]) -> None:
+    async def run_behaviour(self, jobs: list[Job]) -> None:
+        """The ``business_chat.behaviour`` handler: what customers do by script (world config ``behaviour``)."""
         for job in jobs:
             p = job.payload
             gateway = None
@@ -289,6 +293,8 @@ class BusinessChat:
                         await actor.close()
                     elif p["action"] == "answer":
                         await actor.answer(p["feature"], p.get("requestIdentifier"), p.get("params") or {}, gateway)
+                    await self.sim.events.emit(tx, ConversationEvent("customer.action", p["business"],
+                                                                     p["customer"]))
             except ActionError as exc:  # e.g. already answered by hand: the script has nothing left to do
                 log.info("scripted %s for %s skipped: %s", p.get("action"), p.get("customer"), exc)
                 async with self.sim.store.transaction() as tx:

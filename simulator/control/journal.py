@@ -1,235 +1,105 @@
-"""The request journal: every provider request and every webhook attempt, in a bounded in-memory ring buffer."""
+"""The journal's endpoints: read and filter it, wait for entries, clear it, export it as a scenario."""
 from __future__ import annotations
 
-import asyncio
-import difflib
-import functools
-import re
-from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.core.clock import iso_ms
-from simulator.core.codec import loads_shown
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-BODY_LIMIT = 4096  # characters kept of each request/response body
-SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-SECRET_KEY = re.compile(r"(signing.?key|secret|password|passwd|access.?key|api.?key|private.?key)", re.I)
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+from simulator.control.common import control_body, sim_of
+from simulator.control.errors import ControlError
+from simulator.control.routing import Param, declared_query, query
+from simulator.core.clock import parse_rfc3339
+from simulator.core.codec import is_digits
+from simulator.core.journal import FILTER_KEYS
+
+FILTER_PARAMS = (
+    Param("kind", "request | control | webhook"), Param("provider", "a provider's name"),
+    Param("operation", "operation name or route template"), Param("method", "HTTP method"),
+    Param("status", "a status (202) or a class (4xx)"), Param("path", "path prefix"),
+    Param("since", "RFC 3339 time or epoch milliseconds"), Param("event", "webhook event"),
+    Param("sinceSeq", "entries after this sequence number"), Param("limit", "at most this many, newest (500)"),
+)
 
 
-def mask_value(value: str) -> str:
-    """Keep the scheme and the last four characters: ``AccessKey ****0001``."""
-    scheme, sep, token = value.partition(" ")
-    if not sep:
-        scheme, token = "", value
-    tail = token[-4:] if len(token) > 8 else ""
-    return f"{scheme}{' ' if scheme else ''}****{tail}"
-
-
-def mask_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in headers:
-        lname = name.lower()
-        if lname in SECRET_HEADERS or SECRET_KEY.search(lname):
-            out[lname] = mask_value(value)
+def _filters(source: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(k for k in source if k not in (*FILTER_KEYS, "limit", "count", "timeout"))
+    if unknown:
+        raise ControlError(f"unknown journal filter(s): {', '.join(unknown)}; allowed: {', '.join(FILTER_KEYS)}, limit")
+    out: dict[str, Any] = {}
+    for key in FILTER_KEYS:
+        value = source.get(key)
+        if value is None or value == "":
+            continue
+        if key == "since":
+            if isinstance(value, int) and not isinstance(value, bool):
+                out[key] = value
+            elif isinstance(value, str) and is_digits(value):
+                out[key] = int(value)
+            else:
+                try:
+                    out[key] = parse_rfc3339(value)
+                except ValueError:
+                    raise ControlError('"since" must be an RFC 3339 time or epoch milliseconds',
+                                       details={"since": ["invalid"]}) from None
+        elif key == "sinceSeq":
+            out[key] = _int(value, key, 0, 2**62)
+        elif key == "status":
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                raise ControlError('"status" must be a status code like 202 or a class like 4xx')
+            out[key] = value
         else:
-            out[lname] = JWT.sub("****jwt", value)
+            if not isinstance(value, str):
+                raise ControlError(f'"{key}" must be a string', details={key: ["must be a string"]})
+            out[key] = value
     return out
 
 
-@functools.lru_cache(maxsize=4096)
-def _secret_key(name: str) -> bool:
-    return SECRET_KEY.search(name) is not None
-
-
-def _mask_json(value: Any) -> Any:
-    # Runs on every journaled request: skip the regexes where they cannot match (no "eyJ", cached key names).
-    if isinstance(value, dict):
-        return {k: ("****" if isinstance(k, str) and _secret_key(k) and v not in (None, "")
-                    else _mask_json(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_json(v) for v in value]
-    if isinstance(value, str):
-        return JWT.sub("****jwt", value) if "eyJ" in value else value
+def _int(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, str) and is_digits(value.strip(), signed=True):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ControlError(f'"{name}" must be an integer between {lo} and {hi}', details={name: ["invalid"]})
     return value
 
 
-def body_for_journal(raw: bytes, content_type: str = "", limit: int = BODY_LIMIT,
-                     size: int | None = None) -> tuple[Any, bool]:
-    """(body, truncated): parsed and masked JSON when it is JSON and small enough, else (masked) text.
-
-    ``size``: the body's full size when ``raw`` is only its first part (see ``keepable``)."""
-    if not raw:
-        return None, False
-    size = len(raw) if size is None else size
-    ctype = content_type.lower()
-    if size <= limit * 4 and ("json" in ctype or raw[:1] in (b"{", b"[")):
-        try:
-            # Decoded strictly first: json.loads(bytes) would let UTF-8-encoded surrogates through ("surrogatepass").
-            # What a JSON response could not carry is shown as the text it was.
-            return _mask_json(loads_shown(raw.decode("utf-8"))), False
-        except (ValueError, RecursionError):
-            pass
-    if ctype.startswith(("image/", "audio/", "video/", "application/octet-stream", "multipart/")):
-        return f"<{size} bytes of {ctype.split(';')[0]}>", False
-    text = raw[:limit].decode("utf-8", errors="replace")
-    return JWT.sub("****jwt", text), size > limit
+async def get_journal(request: Request) -> Response:
+    sim = sim_of(request)
+    params = declared_query(request)
+    filters = _filters(params)
+    limit = _int(params.get("limit", 500), "limit", 1, 100_000)
+    entries = sim.journal.query(filters)[-limit:]
+    await sim.journal.fill_webhooks(entries, sim.outbox.deliveries)
+    return JSONResponse({"entries": entries, "count": len(entries), "size": sim.journal.entries.maxlen,
+                         "dropped": sim.journal.dropped, "lastSeq": sim.journal.seq})
 
 
-def keepable(raw: bytes, limit: int = BODY_LIMIT) -> bytes:
-    """The part of a body that ``body_for_journal`` can use: all of it when it may be parsed, else the text shown."""
-    return raw if len(raw) <= limit * 4 else raw[:limit]
+async def clear_journal(request: Request) -> Response:
+    return JSONResponse({"cleared": sim_of(request).journal.clear()})
 
 
-class _Lazy:
-    __slots__ = ("seq", "_build")
-
-    def __init__(self, seq: int, build: Callable[[], dict[str, Any]]) -> None:
-        self.seq = seq
-        self._build = build
-
-    def build(self) -> dict[str, Any]:
-        entry = self._build()
-        entry["seq"] = self.seq
-        return entry
-
-
-@dataclass
-class Journal:
-    """A ring buffer of journal entries (dicts), newest last. ``size`` bounds memory for long sessions."""
-
-    size: int = 2000
-    entries: deque[dict[str, Any]] = field(default_factory=deque)
-    seq: int = 0
-    dropped: int = 0
-
-    def __post_init__(self) -> None:
-        self.entries = deque(maxlen=max(1, self.size))
-        self._changed: asyncio.Condition | None = None
-        self._lazy = 0  # entries not built yet
-
-    def _condition(self) -> asyncio.Condition:
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        return self._changed
-
-    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
-        self.seq += 1
-        entry["seq"] = self.seq
-        if len(self.entries) == self.entries.maxlen:
-            self.dropped += 1
-        self.entries.append(entry)
-        self._notify()
-        return entry
-
-    def append_lazy(self, build: Callable[[], dict[str, Any]]) -> None:
-        """Record an entry built only when the journal is read: masking and parsing bodies cost more than the
-        rest of a request's journaling, and most entries of a load test are never read."""
-        self.seq += 1
-        if len(self.entries) == self.entries.maxlen:
-            self.dropped += 1
-        self.entries.append(_Lazy(self.seq, build))
-        self._lazy += 1
-        self._notify()
-
-    def all(self) -> list[dict[str, Any]]:
-        """Every entry, oldest first, built."""
-        if self._lazy:
-            self.entries = deque((e.build() if isinstance(e, _Lazy) else e for e in self.entries),
-                                 maxlen=self.entries.maxlen)
-            self._lazy = 0
-        return list(self.entries)
-
-    def _notify(self) -> None:
-        cond = self._changed
-        if cond is None:
-            return
-
-        async def wake() -> None:
-            async with cond:
-                cond.notify_all()
-
-        try:
-            asyncio.get_running_loop().create_task(wake())
-        except RuntimeError:
-            pass
-
-    def clear(self) -> int:
-        count = len(self.entries)
-        self.entries.clear()
-        self._lazy = 0
-        self.dropped = 0
-        self._notify()
-        return count
-
-    def query(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        return [e for e in self.all() if matches(e, filters)]
-
-    async def wait(self, filters: dict[str, Any], count: int, timeout: float) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        cond = self._condition()
-        while True:
-            found = self.query(filters)
-            remaining = deadline - loop.time()
-            if len(found) >= count or remaining <= 0:
-                return found
-            async with cond:
-                try:
-                    await asyncio.wait_for(cond.wait(), remaining)
-                except TimeoutError:
-                    pass
+async def wait_journal(request: Request) -> Response:
+    """POST /_sim/journal/wait {filters..., "count": 1, "timeout": 5} → the matching entries (or what is there)."""
+    sim = sim_of(request)
+    body = await control_body(request)
+    filters = _filters(body)
+    count = _int(body.get("count", 1), "count", 1, 100_000)
+    timeout = body.get("timeout", 5)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout <= 120:
+        raise ControlError('"timeout" must be a number of seconds between 0 and 120', details={"timeout": ["invalid"]})
+    found = await sim.journal.wait(filters, count, float(timeout))
+    await sim.journal.fill_webhooks(found, sim.outbox.deliveries)
+    return JSONResponse({"matched": len(found) >= count, "count": len(found), "entries": found},
+                        status_code=200 if len(found) >= count else 408)
 
 
-FILTER_KEYS = ("kind", "provider", "operation", "method", "status", "path", "since", "event", "sinceSeq")
+async def export_scenario(request: Request) -> Response:
+    """GET /_sim/journal/export-scenario → the journal as a replayable scenario skeleton (YAML)."""
+    from simulator.replay.export import export_yaml
 
-
-def matches(entry: dict[str, Any], f: dict[str, Any]) -> bool:
-    if f.get("kind") and entry.get("kind") != f["kind"]:
-        return False
-    if f.get("provider") and entry.get("provider") != f["provider"]:
-        return False
-    if f.get("operation") and f["operation"] not in (entry.get("operation"), entry.get("route")):
-        return False
-    if f.get("method") and str(entry.get("method", "")).upper() != str(f["method"]).upper():
-        return False
-    if f.get("event") and entry.get("event") != f["event"]:
-        return False
-    status = f.get("status")
-    if status is not None and status != "":
-        actual = (entry.get("response") or {}).get("status")
-        text = str(status)
-        if text.endswith("xx") and len(text) == 3:
-            if actual is None or str(actual)[0] != text[0]:
-                return False
-        elif str(actual) != text:
-            return False
-    if f.get("path") and not str(entry.get("path", "")).startswith(str(f["path"])):
-        return False
-    if f.get("since") is not None and entry.get("atMs", 0) < f["since"]:
-        return False
-    return not (f.get("sinceSeq") is not None and entry.get("seq", 0) <= f["sinceSeq"])
-
-
-def closest_operation(method: str, path: str, operations: list[str]) -> str | None:
-    """The route template most like ``METHOD path`` (WireMock's near miss, by difflib)."""
-    wanted = f"{method} {_templatize(path)}"
-    hits = difflib.get_close_matches(wanted, operations, n=1, cutoff=0.3)
-    return hits[0] if hits else None
-
-
-def _templatize(path: str) -> str:
-    # Ids look like {x} in templates; make concrete ids comparable to them.
-    return re.sub(r"/[0-9a-fA-F-]{16,}|/urn:[^/]+|/\d+", "/{id}", path)
-
-
-def webhook_entry(notice: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    return {
-        "kind": "webhook", "at": iso_ms(now_ms), "atMs": now_ms, "provider": notice.get("provider"),
-        "operation": "webhook", "event": notice.get("event"), "method": "POST", "path": notice.get("url"),
-        "outboxId": notice.get("id"), "attempt": notice.get("attempt"), "ok": notice.get("ok"),
-        "error": notice.get("error") or None, "headers": None, "body": None,
-        "response": {"status": notice.get("statusCode")},
-    }
+    sim = sim_of(request)
+    entries = sim.journal.all()
+    await sim.journal.fill_webhooks(entries, sim.outbox.deliveries)
+    name = query(request, "name") or "recorded session"
+    text = export_yaml(entries, sim, name=name[:200])
+    return Response(text, media_type="application/yaml")

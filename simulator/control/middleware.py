@@ -10,18 +10,19 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from simulator.control.faults import Decision, RequestFacts
-from simulator.control.journal import BODY_LIMIT, body_for_journal, closest_operation, keepable, mask_headers
-from simulator.control.state import control_of
 from simulator.core.clock import iso_ms
+from simulator.core.faults import Decision, RequestFacts
+from simulator.core.journal import BODY_LIMIT, body_for_journal, closest_operation, keepable, mask_headers
 
 log = logging.getLogger("simulator.control")
 BUFFER_LIMIT = 2 * 1024 * 1024 + 1  # enough for any JSON body; larger uploads stream through unbuffered
 RESPONSE_KEEP = BODY_LIMIT * 4 + 1  # as much of a response as its journal entry can show (see keepable)
 ROUTE_KEY = "simulator.route"
+# Control mutations the journal leaves out (they would drown what a test is looking for in it).
+UNJOURNALED = ("/_sim/journal", "/_sim/faults", "/_sim/webhooks", "/_sim/reset", "/_sim/ui")
 
 
 class ControlMiddleware:
@@ -36,7 +37,7 @@ class ControlMiddleware:
         self.unexpected = unexpected
         # Route matching walks every route's regex; the table is fixed once the app is built, so remember
         # results per (method, path). Sends to one channel share a path, so a load test mostly hits the cache.
-        self._matches: dict[tuple[str, str], tuple[str | None, str | None, dict[str, Any], str | None, str]] = {}
+        self._matches: dict[tuple[str, str], _Matched] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,12 +46,10 @@ class ControlMiddleware:
         path: str = scope["path"]
         method: str = scope["method"]
         control_request = path == "/_sim" or path.startswith("/_sim/")
-        if control_request and (method in ("GET", "HEAD") or path.startswith(("/_sim/journal", "/_sim/faults", "/_sim/reset",
-                                                                           "/_sim/ui"))):
+        if control_request and (method in ("GET", "HEAD") or path.startswith(UNJOURNALED)):
             await self._unjournaled(scope, receive, send)
             return
         sim = scope["app"].state.sim
-        plane = control_of(sim)
         started = asyncio.get_running_loop().time()
         at_ms = sim.clock.now_ms()
 
@@ -84,18 +83,17 @@ class ControlMiddleware:
         key = (method, path)
         matched = self._matches.get(key)
         if matched is None:
-            matched = _match(scope)
+            matched = _match(scope, "control" if control_request else _provider_name(sim, path))
             if len(self._matches) > 4096:
                 self._matches.clear()
             self._matches[key] = matched
-        operation, route, params, near, module, route_obj = matched
+        operation, route, params, near, provider, route_obj = matched
         if route_obj is not None:
-            # The router below would walk every route again; hand it the match (see install_route_cache).
+            # The router below would walk every route again; hand it the match (see MatchedRouter).
             scope[ROUTE_KEY] = (route_obj, params)
-        provider = "control" if control_request else _provider_of(module, path)
         decision = None
         facts = None
-        if not control_request and plane.faults.rules:
+        if not control_request and sim.faults.rules:
             header_map = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             facts = RequestFacts(
                 provider=provider, method=method, path=path, operation=operation, route=route,
@@ -123,7 +121,7 @@ class ControlMiddleware:
         store.request_started()
         try:
             # Matching reads the client's body: a slip there is answered like any other (below), not a reset.
-            decision = plane.faults.pick(facts) if facts is not None else None
+            decision = sim.faults.pick(facts) if facts is not None else None
             if decision is not None:
                 await self._apply(decision, scope, replay, capture)
             else:
@@ -139,7 +137,7 @@ class ControlMiddleware:
             # Only what the entry is built from is kept now; masking and parsing wait until someone reads the
             # journal (most entries of a load test never are). Bodies are cut to what the entry can show.
             duration_ms = round((asyncio.get_running_loop().time() - started) * 1000, 3)
-            plane.journal.append_lazy(functools.partial(
+            sim.journal.append_lazy("control" if control_request else "request", provider, functools.partial(
                 _entry, provider, method, path, scope.get("query_string", b""), list(scope.get("headers", [])),
                 keepable(raw), len(raw), more, operation, route, near, status_box, at_ms, duration_ms, decision,
                 error))
@@ -187,15 +185,17 @@ class ControlMiddleware:
         await response(scope, receive, send)
 
 
-def _provider_of(module: str, path: str) -> str:
-    if "business_chat" in module or path.startswith("/v1/"):
-        return "business_chat"
-    return "bird"
+def _provider_name(sim: Any, path: str) -> str:
+    provider = sim.providers.for_path(path)
+    return provider.name if provider is not None else "unknown"
 
 
-def _match(scope: Scope) -> tuple[str | None, str | None, dict[str, Any], str | None, str, Route | None]:
-    """(operation name, route template, path params, closest "METHOD template" when nothing matched, module,
-    the fully matched route)."""
+# (operation name, route template, path params, closest "METHOD template" when nothing matched, provider name,
+# the fully matched route)
+_Matched = tuple[str | None, str | None, dict[str, Any], str | None, str, Route | None]
+
+
+def _match(scope: Scope, provider: str) -> _Matched:
     partial: Route | None = None
     candidates: list[str] = []
     for route in scope["app"].router.routes:
@@ -203,8 +203,7 @@ def _match(scope: Scope) -> tuple[str | None, str | None, dict[str, Any], str | 
             continue
         match, child = route.matches(scope)
         if match == Match.FULL:
-            return (route.name, route.path, dict(child.get("path_params", {})), None,
-                    str(getattr(route.endpoint, "__module__", "")), route)
+            return route.name, route.path, dict(child.get("path_params", {})), None, provider, route
         if match == Match.PARTIAL and partial is None:
             partial = route
         for m in sorted(route.methods or []):
@@ -212,9 +211,8 @@ def _match(scope: Scope) -> tuple[str | None, str | None, dict[str, Any], str | 
                 candidates.append(f"{m} {route.path}")
     if partial is not None:
         methods = "/".join(sorted((partial.methods or set()) - {"HEAD"}))
-        return (None, partial.path, {}, f"{methods} {partial.path}", str(getattr(partial.endpoint, "__module__", "")),
-                None)
-    return None, None, {}, closest_operation(scope["method"], scope["path"], candidates), "", None
+        return None, partial.path, {}, f"{methods} {partial.path}", provider, None
+    return None, None, {}, closest_operation(scope["method"], scope["path"], candidates), provider, None
 
 
 def _json_or_none(raw: bytes, content_type: str) -> Any:
@@ -260,25 +258,21 @@ def _entry(provider: str, method: str, path: str, query: bytes, raw_headers: lis
     return entry
 
 
-def install_route_cache(app: Any) -> None:
-    """Let the router use the route ControlMiddleware already matched (cached per method and path) instead of
-    testing every route's regex again: with ~60 routes that scan was ~70 µs of every send."""
-    router = app.router
-    scan = router.middleware_stack
+class MatchedRouter(Router):
+    """Takes the route ControlMiddleware already matched (cached per method and path) instead of testing every
+    route's regex again: with ~60 routes that scan was a noticeable part of every send."""
 
-    async def routed(scope: Scope, receive: Receive, send: Send) -> None:
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         hit = scope.pop(ROUTE_KEY, None)
         if hit is None:
-            await scan(scope, receive, send)
+            await super().app(scope, receive, send)
             return
         route, params = hit
-        scope.setdefault("router", router)
+        scope.setdefault("router", self)
         scope["route"] = route
         scope["endpoint"] = route.endpoint
         scope["path_params"] = dict(params)
         await route.handle(scope, receive, send)
-
-    router.middleware_stack = routed
 
 
 def _diagnostics(operation: str | None, near: str | None, status: int | None, body: Any) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""The control plane's OpenAPI document, built from the route table plus a hand-written summary per endpoint,
+"""The control plane's OpenAPI document, built from what each control route says of itself (control/routing.py),
 and a self-contained docs page (no CDN) that renders it as a table."""
 from __future__ import annotations
 
@@ -6,102 +6,44 @@ import re
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from simulator import __version__
-
-# "METHOD path" -> (summary, request body example or None). Endpoints added by providers but missing here are
-# still listed (from the route table) with their handler's docstring.
-DESCRIBED: dict[str, tuple[str, Any]] = {
-    "GET /_sim/health": ("Liveness: status, version, uptime, clock.", None),
-    "GET /_sim/info": ("The seeded world: Bird access keys, workspaces, channels; Business Chat MSP, businesses, "
-                       "customers.", None),
-    "POST /_sim/reset": ("Reset the whole world (optionally with a new seed) or one scope: workspace, channel, "
-                         "business or customer. A full reset also clears the journal and fault rules.",
-                         {"workspace": "5b4b2a1e-0000-4000-8000-00000000a001"}),
-    "GET /_sim/clock": ("Clock mode, now, pending jobs and the next due time.", None),
-    "POST /_sim/clock/advance": ("Move the clock forward; returns after everything due by then ran (webhooks too). Seen "
-                                 "from other requests it is one jump: a send that arrives while it runs is stamped "
-                                 "at its target, and work other requests cause meanwhile runs right after it. Concurrent "
-                                 "advances add up.",
-                                 {"seconds": 10}),
-    "POST /_sim/clock/run-due": ("Run whatever is due now without moving the clock.", None),
-    "GET /_sim/journal": ("Journal of provider requests, control mutations and webhook attempts. Filters: kind, "
-                          "provider, operation, method, status (202 or 4xx), path (prefix), since (RFC 3339 or ms), "
-                          "sinceSeq, event, limit.", None),
-    "DELETE /_sim/journal": ("Clear the journal.", None),
-    "POST /_sim/journal/wait": ("Block until `count` entries match the filters (or `timeout` seconds pass: 408 "
-                                "with what did match).", {"kind": "webhook", "event": "sms.outbound", "count": 1,
-                                                          "timeout": 5}),
-    "GET /_sim/journal/export-scenario": ("The journal as a replayable scenario skeleton (YAML).", None),
-    "GET /_sim/faults": ("Active fault rules and webhook-side fault knobs.", None),
-    "POST /_sim/faults": ("Add a fault rule, several ({rules: [...]}) and/or webhook faults ({webhooks: {...}}).",
-                          {"provider": "bird", "operation": "send_message", "match": {"receiver": "+15551230009"},
-                           "status": 429, "retryAfter": 2, "times": 1}),
-    "DELETE /_sim/faults": ("Remove every fault rule and restore webhook knobs.", None),
-    "DELETE /_sim/faults/{rule_id}": ("Remove one fault rule.", None),
-    "GET /_sim/openapi.json": ("This document.", None),
-    "GET /_sim/docs": ("A page rendering this document.", None),
-    "POST /_sim/bird/messages/{message_id}/status": ("Force a Bird message status now (webhook emitted).",
-                                                     {"status": "delivered"}),
-    "GET /_sim/bird/rate-limits": ("Bird's per-workspace rate limits as applied now (off unless configured).", None),
-    "PUT /_sim/bird/rate-limits": ("Turn on Bird's rate limits (GET/POST per workspace per simulated second; 429 "
-                                   "with Retry-After beyond) or off with {enabled: false}.",
-                                   {"getPerSecond": 50, "postPerSecond": 500}),
-    "GET /_sim/bird/outcomes": ("Receiver-suffix outcomes, available outcomes, timing profiles.", None),
-    "GET /_sim/business-chat": ("Business Chat: MSP id, secret, gateway URL, businesses and settings.", None),
-    "GET /_sim/business-chat/customers": ("Simulated customers (seeded and created).", None),
-    "POST /_sim/business-chat/customers": ("Create a simulated customer (id, name, businessId, capabilities, ...).",
-                                           {"name": "Cleo", "capabilities": ["LIST", "TIME"]}),
-    "GET /_sim/business-chat/businesses/{business_id}": ("A business and its MSP endpoints (webhook URL ...).", None),
-    "POST /_sim/business-chat/businesses/{business_id}": ("Set a business's webhookUrl / paymentGatewayUrl.",
-                                                          {"webhookUrl": "http://127.0.0.1:9000"}),
-    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/text": (
-        "The customer writes a text message (delivered to the MSP webhook).", {"text": "I need help"}),
-    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/attachment": (
-        "The customer sends an attachment (encrypted and uploaded like a device would).", None),
-    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/typing/{what}": (
-        "The customer starts or stops typing (what = start | end).", None),
-    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/close": (
-        "The customer closes the conversation.", None),
-    "POST /_sim/business-chat/businesses/{business_id}/customers/{customer_id}/tapback": (
-        "The customer reacts to a message with a tapback.", None),
-}
+from simulator.control.routing import ControlRoute
 
 
-def control_operations(app: Starlette) -> list[tuple[str, str, str]]:
-    """(method, path, summary) for every /_sim route, in route-table order."""
-    ops: list[tuple[str, str, str]] = []
+def control_operations(app: Starlette) -> list[tuple[str, str, ControlRoute]]:
+    """(method, path, route) for every /_sim route that documents itself, in route-table order."""
+    ops: list[tuple[str, str, ControlRoute]] = []
     for route in app.router.routes:
-        if not isinstance(route, Route) or not route.path.startswith("/_sim"):
+        if not isinstance(route, ControlRoute):
             continue
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # {what:str} -> {what}
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            key = f"{method} {path}"
-            summary = DESCRIBED.get(key, (None, None))[0]
-            if summary is None:
-                doc = (getattr(route.endpoint, "__doc__", None) or "").strip()
-                summary = doc.splitlines()[0] if doc else route.name.replace("_", " ")
-            ops.append((method, path, summary))
+            ops.append((method, path, route))
     return ops
 
 
 def build_openapi(app: Starlette) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     error = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    for method, path, summary in control_operations(app):
+    for method, path, route in control_operations(app):
+        doc = route.doc
         op: dict[str, Any] = {
-            "summary": summary,
+            "summary": doc.summary,
             "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
             "tags": [path.split("/")[2] if path.count("/") >= 2 else "core"],
             "responses": {"200": {"description": "OK", "content": {"application/json": {}}}, "400": error,
                           "404": error},
         }
         params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{") and seg.endswith("}")]
-        if params:
-            op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                                for p in params]
-        example = DESCRIBED.get(f"{method} {path}", (None, None))[1]
+        parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+        parameters += [{"name": q.name, "in": "query", "required": False, "description": q.description,
+                        "schema": {"type": "string"}} for q in doc.query]
+        if parameters:
+            op["parameters"] = parameters
+        example = doc.example
         if method in ("POST", "PUT", "PATCH"):
             op["requestBody"] = {"required": example is not None, "content": {"application/json": {
                 "schema": {"type": "object"}, **({"example": example} if example is not None else {})}}}
@@ -155,3 +97,11 @@ fetch('/_sim/openapi.json').then(r => r.json()).then(doc => {
 });
 </script></body></html>
 """
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(build_openapi(request.app))
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(DOCS_HTML)

@@ -1,122 +1,57 @@
-"""Core control-plane endpoints."""
+"""The core control plane's URL table (/_sim/...): each route with its summary, query parameters and an example.
+
+Providers add their own under /_sim/<provider> (Provider.control_routes)."""
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
-from simulator import __version__
-from simulator.control.common import control_body, number_field, sim_of
-from simulator.control.errors import ControlError
-from simulator.core import sqlite_tuning
-from simulator.core.codec import is_digits
+from simulator.control import faults, journal, openapi, outbox, stream, world
+from simulator.control.routing import Param, route
 
-
-async def health(request: Request) -> Response:
-    sim = sim_of(request)
-    # store: write transactions, the group COMMITs that carried them, checkpoints — for benchmarks and tuning.
-    return JSONResponse({"status": "ok", "version": __version__, "uptimeSeconds": round(sim.uptime_s(), 3),
-                         "clock": sim.clock.describe(),
-                         "store": {**sim.store.stats, "durability": sim.store.durability,
-                                   "sqliteMemoryStatistics": not sqlite_tuning.memory_statistics_off}})
-
-
-async def info(request: Request) -> Response:
-    sim = sim_of(request)
-    bird = sim.world.bird
-    bc = sim.world.business_chat
-    data = {
-        "version": __version__,
-        "baseUrl": sim.settings.base_url,
-        "config": sim.world.source,
-        "seed": sim.random.seed,
-        "clock": sim.clock.describe(),
-        "bird": {
-            "organizationId": bird.organization_id,
-            "accessKeys": [{"key": k.key, "name": k.name, "allowedPaths": list(k.allowed_paths),
-                            "allowedMethods": list(k.allowed_methods)}
-                           for k in bird.access_keys.values()],
-            "workspaces": [
-                {"id": ws.id, "name": ws.name, "channels": [
-                    {"id": c.id, "name": c.name, "number": c.number, "country": c.country, "mms": c.mms,
-                     "messageType": c.message_type, "connectorId": c.connector_id, "timing": c.timing}
-                    for c in ws.channels.values()]}
-                for ws in bird.workspaces.values()
-            ],
-            "outcomes": bird.outcomes,
-        },
-        "businessChat": {
-            "mspId": bc.get("msp_id"),
-            "secret": bc.get("secret"),
-            "businesses": [{"id": b["id"], "name": b.get("name", "")} for b in bc.get("businesses", [])],
-            "customers": [{"id": c["id"], "name": c.get("name", "")} for c in bc.get("customers", [])],
-        } if bc else None,
-    }
-    return JSONResponse(data)
-
-
-async def reset(request: Request) -> Response:
-    sim = sim_of(request)
-    body = await control_body(request)
-    scope = {k: v for k, v in {**dict(request.query_params), **body}.items() if k in
-             ("workspace", "channel", "business", "customer")}
-    for key, value in scope.items():
-        if not isinstance(value, str) or not value:
-            raise ControlError(f'"{key}" must be a non-empty string')
-    seed = body.get("seed", request.query_params.get("seed"))
-    if seed is not None:
-        if isinstance(seed, str) and is_digits(seed, signed=True):
-            seed = int(seed)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise ControlError('"seed" must be a non-negative integer', details={"seed": ["invalid"]})
-        if scope:
-            raise ControlError('"seed" applies to a full reset only; drop the scope or the seed')
-    if not scope:
-        # A full reset returns to the configured seed unless the caller asks for another one (pytest seed fixture).
-        from simulator.control.state import control_of
-
-        sim.random.seed = control_of(sim).initial_seed if seed is None else seed
-    result = await sim.reset(scope)
-    if not scope:
-        result["seed"] = sim.random.seed
-    return JSONResponse(result)
-
-
-async def get_clock(request: Request) -> Response:
-    sim = sim_of(request)
-    data = sim.clock.describe()
-    data["pendingJobs"] = await sim.scheduler.pending()
-    nxt = await sim.scheduler.next_due()
-    data["nextDueMs"] = nxt
-    return JSONResponse(data)
-
-
-async def advance_clock(request: Request) -> Response:
-    sim = sim_of(request)
-    body = await control_body(request, required=True)
-    seconds = number_field(body, "seconds")
-    result = await sim.advance(seconds)
-    data = sim.clock.describe()
-    data["ran"] = result["ran"]
-    return JSONResponse(data)
-
-
-async def run_due(request: Request) -> Response:
-    sim = sim_of(request)
-    ran = await sim.scheduler.run_due()
-    return JSONResponse({"ran": ran, **sim.clock.describe()})
-
-
-async def not_found(request: Request) -> Response:
-    raise ControlError(f"no control endpoint {request.method} {request.url.path}; see GET /_sim/info", status=404,
-                       code="NotFound")
-
-
-routes = [
-    Route("/_sim/health", health, methods=["GET"]),
-    Route("/_sim/info", info, methods=["GET"]),
-    Route("/_sim/reset", reset, methods=["POST"]),
-    Route("/_sim/clock", get_clock, methods=["GET"]),
-    Route("/_sim/clock/advance", advance_clock, methods=["POST"]),
-    Route("/_sim/clock/run-due", run_due, methods=["POST"]),
+routes: list[BaseRoute] = [
+    route("GET", "/_sim/health", world.health, "Liveness: status, version, uptime, clock."),
+    route("GET", "/_sim/info", world.info, "The seeded world: each provider's ids and credentials (Bird access keys, "
+          "workspaces, channels; Business Chat MSP, businesses, customers), the seed and the clock."),
+    route("POST", "/_sim/reset", world.reset,
+          "Reset the whole world (optionally with a new seed) or one scope: workspace, channel, business or "
+          "customer. A full reset also clears the journal and fault rules and restores the webhook knobs.",
+          query=tuple(Param(k, f"reset only this {k} (or give it in the body)") for k in world.RESET_SCOPES)
+          + (Param("seed", "a full reset with this seed (or give it in the body)"),),
+          example={"workspace": "5b4b2a1e-0000-4000-8000-00000000a001"}),
+    route("GET", "/_sim/clock", world.get_clock, "Clock mode, now, pending jobs and the next due time."),
+    route("POST", "/_sim/clock/advance", world.advance_clock,
+          "Move the clock forward; returns after everything due by then ran (webhooks too). Seen from other "
+          "requests it is one jump: a send that arrives while it runs is stamped at its target, and work other "
+          "requests cause meanwhile runs right after it. Concurrent advances add up.", example={"seconds": 10}),
+    route("POST", "/_sim/clock/run-due", world.run_due, "Run whatever is due now without moving the clock."),
+    route("GET", "/_sim/journal", journal.get_journal,
+          "Journal of provider requests, control mutations and webhook attempts, filtered.",
+          query=journal.FILTER_PARAMS),
+    route("DELETE", "/_sim/journal", journal.clear_journal, "Clear the journal."),
+    route("POST", "/_sim/journal/wait", journal.wait_journal,
+          "Block until `count` entries match the filters (or `timeout` seconds pass: 408 with what did match).",
+          example={"kind": "webhook", "event": "sms.outbound", "count": 1, "timeout": 5}),
+    route("GET", "/_sim/journal/export-scenario", journal.export_scenario,
+          "The journal as a replayable scenario skeleton (YAML).",
+          query=(Param("name", "the scenario's name"),)),
+    route("GET", "/_sim/faults", faults.list_faults, "Active fault rules and the webhook knobs."),
+    route("POST", "/_sim/faults", faults.add_faults,
+          "Add a fault rule, several ({rules: [...]}) and/or set webhook knobs ({webhooks: {...}}, the names of "
+          "/_sim/webhooks).", example={"provider": "bird", "operation": "send_message",
+                                       "match": {"receiver": "+15551230009"}, "status": 429, "retryAfter": 2,
+                                       "times": 1}),
+    route("DELETE", "/_sim/faults", faults.clear_faults, "Remove every fault rule and restore every webhook knob."),
+    route("DELETE", "/_sim/faults/{rule_id}", faults.delete_fault, "Remove one fault rule."),
+    route("GET", "/_sim/webhooks", faults.get_webhooks,
+          "Webhook knobs (delaySeconds, duplicateProbability, reorder, reorderWindowSeconds and each provider's "
+          "own, e.g. Bird's dlrDelaySeconds) and the retry schedule."),
+    route("PUT", "/_sim/webhooks", faults.put_webhooks, "Set some webhook knobs; all of them or none (400).",
+          example={"delaySeconds": 2, "duplicateProbability": 0.1, "reorder": True, "dlrDelaySeconds": 60}),
+    route("DELETE", "/_sim/webhooks", faults.restore_webhooks, "Restore every webhook knob to the world config's."),
+    route("GET", "/_sim/outbox", outbox.outbox, "Webhook deliveries of every provider, newest first, with their "
+          "attempts and the outbox's counts.", query=outbox.OUTBOX_PARAMS),
+    route("GET", "/_sim/events", stream.events, "Server-sent events: the simulation's event bus (provider events, "
+          "webhook attempts, journal entries, clock, reset).", query=stream.STREAM_PARAMS),
+    route("GET", "/_sim/openapi.json", openapi.openapi, "This document."),
+    route("GET", "/_sim/docs", openapi.docs, "A page rendering this document."),
 ]

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from simulator.core import scheduler as sched
 from simulator.core.clock import Clock
+from simulator.core.deliveries import DELIVERY_JOB, Deliveries
+from simulator.core.events import EventBus, WebhookAttempted
+from simulator.core.knobs import WebhookKnobs
 from simulator.core.scheduler import Job, Scheduler
 from simulator.core.store import Store, Tx
 
@@ -24,29 +27,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simulator.outbox")
 
-JOB_KIND = "outbox.deliver"
+JOB_KIND = DELIVERY_JOB
 # A delivery in flight outside the scheduler's run keeps its job, moved this far into the future so no run takes
 # it again; its attempt's record deletes or reschedules it, and a restart (after kill -9, say) moves it back.
 PARKED = 1 << 60
 _LOGGED_BODY_BYTES = 8000  # enough for 2,000 characters of UTF-8
 # Bird documents "increasing intervals over ~8 hours": 30 s, 2 m, 10 m, 30 m, 1 h, 2 h, 4 h (≈ 7 h 43 m in all).
 DEFAULT_RETRY_SCHEDULE_S = (30, 120, 600, 1800, 3600, 7200, 14400)
-
-
-@dataclass
-class WebhookKnobs:
-    """What real integrations meet: duplicates, reordering, late deliveries. Randomness comes from the seeded RNG."""
-
-    duplicate_probability: float = 0.0
-    reorder: bool = False
-    extra_delay_s: float = 0.0
-    # With ``reorder``, about half of the deliveries are held back once by a random 0.5..window seconds, so
-    # later events of the same ordering key (a message's status updates, seconds apart) overtake them.
-    reorder_window_s: float = 5.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"duplicateProbability": self.duplicate_probability, "reorder": self.reorder,
-                "extraDelaySeconds": self.extra_delay_s, "reorderWindowSeconds": self.reorder_window_s}
 
 
 def _wire_url(url: str) -> yarl.URL | str:
@@ -104,13 +91,14 @@ class Outbox:
     _client: httpx.AsyncClient | None = field(default=None, init=False)
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
     _open: bool = field(default=False, init=False)
-    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    events: EventBus = field(default_factory=EventBus)  # each attempt is published: WebhookAttempted
     # Delivered/failed rows (and their attempt log) older than this on the simulator clock are deleted by a sweep
     # that runs at most once per ``retention_sweep_every_s`` of simulator time, after deliveries. 0 keeps all.
     retention_s: float = 7 * 86400
     retention_sweep_every_s: float = 3600
 
     def __post_init__(self) -> None:
+        self.deliveries = Deliveries(self.store)
         self._semaphore = asyncio.Semaphore(self.concurrency)
         self._clients_made = asyncio.Lock()
         # Deliveries the background loop left running (a slow receiver holds up nothing else), and the last of
@@ -182,7 +170,7 @@ class Outbox:
                       delay_s: float = 0.0) -> int:
         """Write an event to the outbox inside the caller's transaction; it is delivered after commit."""
         now = self.clock.now_ms()
-        delay_ms = int((delay_s + self.knobs.extra_delay_s) * 1000)
+        delay_ms = int((delay_s + self.knobs.delay_s) * 1000)
         outbox_id = await tx.insert(
             "INSERT INTO outbox (provider, scope, event, ordering_key, subscription_id, request_id, url, headers, body,"
             " created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -367,7 +355,7 @@ class Outbox:
                       now: int | None = None) -> None:
         if now is None:
             now = self.clock.now_ms()
-        notices: list[dict[str, Any]] = []
+        attempts: list[WebhookAttempted] = []
         async with self.store.transaction() as tx:
             await sched.done(tx, orphans + [job for job, _, _ in results])
             if results:
@@ -405,14 +393,10 @@ class Outbox:
                         await tx.execute(
                             "UPDATE outbox SET attempts=?, status='failed', next_attempt_at=NULL, last_status=?,"
                             " last_error=? WHERE id=?", (attempt, result.status_code, result.error, delivery.id))
-                notices.append({"id": delivery.id, "event": delivery.event, "url": delivery.url, "attempt": attempt,
-                                "statusCode": result.status_code, "error": result.error, "ok": ok, "atMs": at})
-        for notice in notices:
-            for listener in list(self.listeners):
-                try:
-                    listener(notice)
-                except Exception:
-                    log.exception("outbox listener failed")
+                attempts.append(WebhookAttempted(delivery.id, delivery.provider, delivery.event, delivery.url, attempt,
+                                                 result.status_code, result.error, ok, at))
+        for published in attempts:
+            self.events.publish(published)
         await self.sweep_retention()
 
     async def sweep_retention(self, force: bool = False) -> int:
@@ -434,7 +418,4 @@ class Outbox:
     # -- inspection -------------------------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, int]:
-        rows = await self.store.fetch_all("SELECT status, COUNT(*) FROM outbox GROUP BY status")
-        out = {"pending": 0, "delivered": 0, "failed": 0, "cancelled": 0}
-        out.update({r[0]: r[1] for r in rows})
-        return out
+        return await self.deliveries.stats()

@@ -65,6 +65,42 @@ async def reschedule(tx: Tx, moves: list[tuple[int, int]]) -> None:
         await tx.executemany("UPDATE jobs SET due_at = ? WHERE id = ?", moves)
 
 
+async def rewrite_payloads(tx: Tx, rows: list[tuple[str, int]]) -> None:
+    """Replace the payload of pending jobs: rows of (payload JSON, job id)."""
+    await tx.executemany("UPDATE jobs SET payload = ? WHERE id = ?", rows)
+
+
+@dataclass(frozen=True)
+class RefQuery:
+    """A provider's own query for the refs of the jobs to cancel (``SELECT id FROM <its table> WHERE ...``)."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+async def cancel(tx: Tx, *, kinds: tuple[str, ...] = (), scope: str | None = None, ref: str | None = None,
+                 refs_in: RefQuery | None = None) -> int:
+    """Delete pending jobs (a scoped reset, a forced outcome): those of ``kinds`` (any kind if empty) that match
+    every other condition given. Returns how many went."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if kinds:
+        clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
+        params += kinds
+    if scope is not None:
+        clauses.append("scope = ?")
+        params.append(scope)
+    if ref is not None:
+        clauses.append("ref = ?")
+        params.append(ref)
+    if refs_in is not None:
+        clauses.append(f"ref IN ({refs_in.sql})")
+        params += refs_in.params
+    if not clauses:
+        raise ValueError("cancel() needs at least one condition")
+    return await tx.execute(f"DELETE FROM jobs WHERE {' AND '.join(clauses)}", params)  # noqa: S608
+
+
 async def done(tx: Tx, jobs: list[Job]) -> None:
     """Consume jobs inside the handler's transaction."""
     if len(jobs) == 1:

@@ -5,23 +5,25 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from simulator.core.clock import Clock, parse_rfc3339
+from simulator.core.events import ClockMoved, EventBus, WebhookAttempted, WorldReset
+from simulator.core.faults import Faults
 from simulator.core.ids import Randomness
-from simulator.core.outbox import DEFAULT_RETRY_SCHEDULE_S, Outbox, WebhookKnobs
+from simulator.core.journal import Journal
+from simulator.core.knobs import WebhookKnobs
+from simulator.core.outbox import DEFAULT_RETRY_SCHEDULE_S, Outbox
+from simulator.core.provider import Provider, Providers
 from simulator.core.scheduler import Scheduler
 from simulator.core.schemas import SchemaStore
-from simulator.core.store import Store, Tx
+from simulator.core.store import Store
 from simulator.settings import Settings
 from simulator.world import World, load_world
 
 log = logging.getLogger("simulator")
-
-ResetHook = Callable[[Tx, dict[str, str]], Awaitable[None]]
 
 
 @dataclass
@@ -35,13 +37,15 @@ class Simulation:
     outbox: Outbox
     random: Randomness
     media_dir: Path
+    events: EventBus
+    journal: Journal
+    faults: Faults
+    initial_knobs: WebhookKnobs  # what a full reset (and DELETE /_sim/faults) restores
+    initial_seed: int  # what a full reset returns to unless it is given another seed
+    providers: Providers = field(default_factory=Providers)
     started_at: float = field(default_factory=time.monotonic)
-    reset_hooks: list[ResetHook] = field(default_factory=list)
-    open_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # after the store opened
-    providers: dict[str, Any] = field(default_factory=dict)
-    events: Any = None  # live event bus (simulator.control.events.EventBus), installed with the web UI
-    _temp_media: bool = False
     start_ms: int = 0
+    _temp_media: bool = False
 
     @classmethod
     def build(cls, settings: Settings, schemas: SchemaStore | None = None) -> Simulation:
@@ -53,17 +57,20 @@ class Simulation:
         scheduler = Scheduler(store, clock)
         seed = settings.seed if settings.seed else world.seed
         randomness = Randomness(seed)
+        events = EventBus()
         knobs = WebhookKnobs(
             duplicate_probability=float(world.webhooks.get("duplicate_probability", 0.0)),
             reorder=bool(world.webhooks.get("reorder", False)),
-            extra_delay_s=float(world.webhooks.get("extra_delay_seconds", 0.0)),
+            delay_s=float(world.webhooks.get("extra_delay_seconds", 0.0)),
         )
         outbox = Outbox(
             store, clock, scheduler, randomness.rng, timeout_s=settings.webhook_timeout,
             concurrency=settings.webhook_concurrency,
             retry_schedule_s=tuple(world.webhooks.get("retry_schedule_seconds") or DEFAULT_RETRY_SCHEDULE_S),
-            knobs=knobs,
+            knobs=knobs, events=events,
         )
+        journal = Journal(size=settings.journal_size, events=events)
+        events.subscribe(WebhookAttempted, journal.record_attempt)
         temp = False
         if settings.media_dir:
             media_dir = Path(settings.media_dir)
@@ -71,17 +78,24 @@ class Simulation:
             media_dir, temp = Path(tempfile.mkdtemp(prefix="provider-sim-media-")), True
         else:
             media_dir = Path(settings.db + ".media")
-        sim = cls(settings=settings, schemas=schemas, world=world, clock=clock, store=store, scheduler=scheduler,
-                  outbox=outbox, random=randomness, media_dir=media_dir, _temp_media=temp,
-                  start_ms=clock.now_ms())
-        return sim
+        return cls(settings=settings, schemas=schemas, world=world, clock=clock, store=store, scheduler=scheduler,
+                   outbox=outbox, random=randomness, media_dir=media_dir, events=events, journal=journal,
+                   faults=Faults(randomness.rng), initial_knobs=knobs.snapshot(), initial_seed=seed,
+                   _temp_media=temp, start_ms=clock.now_ms())
+
+    def install(self, provider: Provider) -> None:
+        """Add a provider: its job kinds join the scheduler, its name the fault rules' vocabulary."""
+        self.providers.add(provider)
+        for kind, job in provider.job_kinds().items():
+            self.scheduler.register(kind, job.handler, spans_times=job.spans_times)
+        self.faults.providers = self.providers.names()
 
     async def open(self) -> None:
         self.media_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         await self._restore_clock()
-        for hook in self.open_hooks:
-            await hook()
+        for provider in self.providers:
+            await provider.open()
         await self.outbox.start()
         self.scheduler.start()
 
@@ -100,7 +114,7 @@ class Simulation:
             self.clock.set(int(row[0]))
 
     async def save_clock(self) -> None:
-        if self.store._conn is None:
+        if not self.store.is_open:
             return
         async with self.store.transaction() as tx:
             await tx.execute("INSERT INTO meta (key, value) VALUES ('clock_ms', ?) ON CONFLICT(key) DO UPDATE SET"
@@ -110,58 +124,66 @@ class Simulation:
         result = await self.scheduler.advance(seconds)
         if self.clock.manual:
             await self.save_clock()
+        self._clock_moved()
         return result
 
-    async def reset(self, scope: dict[str, str] | None = None) -> dict[str, Any]:
+    def _clock_moved(self) -> None:
+        if self.events.listening(ClockMoved):
+            now = self.clock.now_ms()
+            self.events.publish(ClockMoved(now, self.clock.now_iso(), self.clock.mode))
+
+    async def reset(self, scope: dict[str, str] | None = None, *, seed: int | None = None) -> dict[str, Any]:
         """Back to the seeded world: everything (no scope) or only what belongs to one scope.
 
         ``scope`` keys a provider understands, e.g. {"workspace": id}, {"channel": id}, {"business": id},
-        {"customer": id}. A scoped reset leaves the clock and other scopes alone.
+        {"customer": id}. A scoped reset leaves the clock and other scopes alone. A full reset returns to the
+        initial seed, or to ``seed``.
         """
         scope = scope or {}
         async with self.scheduler._run_lock:
             if not scope:
                 # Ids start over: a delivery still in flight must not record its attempt on a new row's id.
                 await self.outbox.cancel_in_flight()
-            rng_state, clock_ms = self.random.rng.getstate(), self.clock.now_ms()
+            rng_state, clock_ms, old_seed = self.random.rng.getstate(), self.clock.now_ms(), self.random.seed
             try:
                 async with self.store.transaction() as tx:
                     if not scope:
-                        self.store.cache.forget()
-                        for table in await self._tables(tx):
-                            if table not in ("meta", "schema_migrations"):
-                                await tx.execute(f"DELETE FROM {table}")  # noqa: S608 - names from sqlite_master
-                        await tx.execute("DELETE FROM sqlite_sequence WHERE name NOT IN ('bird_messages')")
-                    for hook in self.reset_hooks:
-                        await hook(tx, scope)
+                        keep = tuple(t for p in self.providers for t in p.durable_sequences)
+                        await self.store.clear(tx, keep_sequences=keep)
+                    for provider in self.providers:
+                        await provider.reset_scope(tx, scope)
                     if not scope:
                         # Still inside the transaction (holding the write lock): a request that writes after this
                         # one already draws ids from the reseeded sequence and reads the rewound clock. Done after
                         # the COMMIT, a send in between drew ids the new sequence later drew again (a 500 on
                         # bird_contacts.id) and stamped a time the world had not reached.
-                        self._start_over()
+                        self._start_over(self.initial_seed if seed is None else seed)
+                    await self.events.emit(tx, WorldReset(tuple(sorted(scope.items()))))
             except BaseException:
                 if not scope:  # the deletes were rolled back: so is the world's randomness and time
+                    self.random.seed = old_seed
                     self.random.rng.setstate(rng_state)
                     if self.clock.manual:
                         self.clock.rewind(clock_ms)
                 raise
         if not scope and self.clock.manual:
             await self.save_clock()
-        return {"reset": scope or "all", "clock": self.clock.describe()}
+            self._clock_moved()
+        result: dict[str, Any] = {"reset": scope or "all", "clock": self.clock.describe()}
+        if not scope:
+            result["seed"] = self.random.seed
+        return result
 
-    def _start_over(self) -> None:
-        self.random.reseed()
+    def _start_over(self, seed: int) -> None:
+        self.random.reseed(seed)
         if self.clock.manual:
             self.clock.rewind(self.start_ms)
-        for provider in self.providers.values():
-            on_reset = getattr(provider, "on_full_reset", None)
-            if on_reset is not None:
-                on_reset()
-
-    async def _tables(self, tx: Tx) -> list[str]:
-        rows = await tx.fetch_all("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
-        return [r[0] for r in rows]
+        self.faults.clear()
+        self.journal.clear()
+        self.outbox.knobs.restore(self.initial_knobs)
+        for provider in self.providers:
+            provider.after_full_reset()
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_at
+

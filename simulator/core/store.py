@@ -80,6 +80,10 @@ class Store:
         self.job_mark: Callable[[int], int] = lambda due_at: 0
 
     @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    @property
     def conn(self) -> aiosqlite.Connection:
         if self._conn is None:
             raise RuntimeError("store is not open")
@@ -302,6 +306,17 @@ class Store:
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         return _fetch_all(self.conn._conn, sql, params)  # noqa: SLF001
+
+    async def clear(self, tx: Tx, *, keep: tuple[str, ...] = ("meta", "schema_migrations"),
+                    keep_sequences: tuple[str, ...] = ()) -> None:
+        """Delete every row of every table but ``keep`` (a full reset), inside ``tx``; id sequences start over
+        except those of ``keep_sequences`` (tables whose ids other rows keep pointing at)."""
+        self.cache.forget()
+        for table in await self.table_names():
+            if table not in keep:
+                await tx.execute(f"DELETE FROM {table}")  # noqa: S608 - names from sqlite_master
+        await tx.execute(f"DELETE FROM sqlite_sequence WHERE name NOT IN ({','.join('?' * len(keep_sequences))})",
+                         keep_sequences)
 
     async def table_names(self) -> list[str]:
         rows = await self.fetch_all("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")

@@ -131,10 +131,11 @@ def test_concurrent_installs_of_one_number_make_one_channel(tmp_path):
     import asyncio
 
     from simulator.bird.errors import Conflict
+    from simulator.bird.provider import BirdProvider
 
     with SimulatorServer(Settings(db=str(tmp_path / "c.db"), clock="manual", port=0, log_level="warning")) as server:
         sim = server.sim
-        connectors = sim.providers["bird"].connectors
+        connectors = sim.providers.get(BirdProvider).connectors
         workspace = next(iter(sim.world.bird.workspaces.values()))
 
         async def race() -> list[object]:

@@ -15,24 +15,24 @@ LIFECYCLE = ["accepted", "processing", "sent", "delivered"]
 
 @pytest.fixture
 def knobs(provider_sim):
-    before = provider_sim.http.get("/_sim/bird/webhooks/knobs").json()
+    before = provider_sim.http.get("/_sim/webhooks").json()
 
     def put(**values):
-        response = provider_sim.http.put("/_sim/bird/webhooks/knobs", json=values)
+        response = provider_sim.http.put("/_sim/webhooks", json=values)
         assert response.status_code == 200, response.text
         return response.json()
 
     yield put
-    put(**{k: before[k] for k in ("duplicateProbability", "reorder", "reorderWindowSeconds", "extraDelaySeconds",
+    put(**{k: before[k] for k in ("duplicateProbability", "reorder", "reorderWindowSeconds", "delaySeconds",
                                        "dlrDelaySeconds")})
 
 
 def test_knobs_endpoint_validates(provider_sim, knobs):
-    current = provider_sim.http.get("/_sim/bird/webhooks/knobs").json()
+    current = provider_sim.http.get("/_sim/webhooks").json()
     assert current["retryScheduleSeconds"] == [30, 120, 600, 1800, 3600, 7200, 14400]
     for bad in ({"duplicateProbability": 2}, {"reorder": "yes"}, {"color": 1}, {"dlrDelaySeconds": -1}):
-        assert provider_sim.http.put("/_sim/bird/webhooks/knobs", json=bad).status_code == 400, bad
-    assert knobs(extraDelaySeconds=2.5)["extraDelaySeconds"] == 2.5
+        assert provider_sim.http.put("/_sim/webhooks", json=bad).status_code == 400, bad
+    assert knobs(delaySeconds=2.5)["delaySeconds"] == 2.5
 
 
 def test_duplicates_repeat_the_same_signed_request(provider_sim, receiver, knobs):
@@ -79,7 +79,7 @@ def test_in_order_without_the_knob(provider_sim, receiver):
 
 
 def test_extra_delay_holds_every_delivery(provider_sim, receiver, knobs):
-    knobs(extraDelaySeconds=60)
+    knobs(delaySeconds=60)
     subscribe(provider_sim, receiver.url, filters=[{"key": "messageStatus", "value": "accepted"}])
     provider_sim.send_sms("+15551230000")
     provider_sim.advance(59)

@@ -95,10 +95,15 @@ def test_drop_closes_the_connection(provider_sim):
 
 def test_webhook_knobs_in_the_same_api(provider_sim):
     knobs = provider_sim.webhook_faults(delay_seconds=30, duplicate_probability=0.25, reorder=True)
-    assert knobs == {"delaySeconds": 30.0, "duplicateProbability": 0.25, "reorder": True}
+    # One vocabulary: the same knobs (and Bird's DLR delay, its extension) as /_sim/webhooks.
+    assert knobs == {"delaySeconds": 30.0, "duplicateProbability": 0.25, "reorder": True,
+                     "reorderWindowSeconds": 5.0, "dlrDelaySeconds": 0.0}
     assert provider_sim.faults()["webhooks"] == knobs
-    provider_sim.clear_faults()
-    assert provider_sim.faults()["webhooks"] == {"delaySeconds": 0.0, "duplicateProbability": 0.0, "reorder": False}
+    assert provider_sim.http.put("/_sim/webhooks", json={"dlrDelaySeconds": 60, "reorderWindowSeconds": 2}
+                                 ).status_code == 200
+    provider_sim.clear_faults()  # restores every knob, the extension too
+    assert provider_sim.faults()["webhooks"] == {"delaySeconds": 0.0, "duplicateProbability": 0.0, "reorder": False,
+                                                 "reorderWindowSeconds": 5.0, "dlrDelaySeconds": 0.0}
 
 
 def test_webhook_delay_postpones_delivery(provider_sim, provider_sim_receiver):

@@ -114,7 +114,7 @@ def test_a_scoped_reset_removes_the_timeline_of_the_messages_it_removes(tmp_path
         raw = sqlite3.connect(db)
 
         def events() -> dict[str, int]:
-            return dict(raw.execute("SELECT message_id, COUNT(*) FROM ui_bird_status_history GROUP BY message_id"))
+            return dict(raw.execute("SELECT message_id, COUNT(*) FROM bird_status_history GROUP BY message_id"))
 
         assert events() == {kept_a["id"]: 4, gone_a["id"]: 4, b["id"]: 4}  # accepted, processing, sent, delivered
         sim.reset(channel=sim.channel_id(0))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from simulator.control.state import control_of
+from simulator.bird.provider import BirdProvider
 from simulator.server import SimulatorServer
 from simulator.settings import Settings
 from simulator.testing import SimClient
@@ -35,12 +35,12 @@ def _answered_500_then_reused(server, request, follow_up):
 
 def test_a_bug_is_a_500_in_birds_shape_and_the_connection_survives():
     with SimulatorServer(Settings(db=":memory:", clock="manual", port=0)) as server, SimClient(server.url) as sim:
-        messages = server.sim.providers["bird"].messages
+        sender = server.sim.providers.get(BirdProvider).sender
 
         async def broken(*args, **kwargs):
             raise RuntimeError("boom")
 
-        messages.send = broken
+        sender.send = broken
         body = json.dumps({"receiver": {"contacts": [{"identifierValue": "+15551230000"}]},
                            "body": {"type": "text", "text": {"text": "hi"}}})
         payload, listing = _answered_500_then_reused(
@@ -56,7 +56,7 @@ def test_a_bug_while_matching_fault_rules_is_answered_and_the_connection_survive
     with SimulatorServer(Settings(db=":memory:", clock="manual", port=0)) as server, SimClient(server.url) as sim:
         assert sim.http.post("/_sim/faults", json={"provider": "bird", "match": {"receiver": "+1"},
                                                     "status": 503}).status_code == 201
-        faults = control_of(server.sim).faults
+        faults = server.sim.faults
 
         def broken(facts):
             raise KeyError("rule")

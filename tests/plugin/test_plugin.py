@@ -114,7 +114,7 @@ def test_uses_it(provider_sim, provider_sim_server):
 ''')
         pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", f"--provider-sim-url={server.url}"
                                       ).assert_outcomes(passed=1)
-        assert len(server.sim.providers["control"].journal.query({"operation": "send_message"})) == 1
+        assert len(server.sim.journal.query({"operation": "send_message"})) == 1
 
 
 XDIST_TEST = '''

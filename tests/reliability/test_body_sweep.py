@@ -49,8 +49,8 @@ def _rows(sim: Any, msp: MSP, message_id: str) -> dict[str, tuple[str, str, dict
         "force status": ("POST", f"/_sim/bird/messages/{message_id}/status", {"status": "delivery_failed"}, {}),
         "link click": ("POST", f"/_sim/bird/messages/{message_id}/click", {"url": "https://example.com/a"}, {}),
         "rate limits": ("PUT", "/_sim/bird/rate-limits", {"getPerSecond": 3, "postPerSecond": 2}, {}),
-        "webhook knobs": ("PUT", "/_sim/bird/webhooks/knobs",
-                          {"extraDelaySeconds": 1, "duplicateProbability": 0.5}, {}),
+        "webhook knobs": ("PUT", "/_sim/webhooks",
+                          {"delaySeconds": 1, "duplicateProbability": 0.5}, {}),
         "faults": ("POST", "/_sim/faults", {"rules": [{"status": 500, "provider": "bird", "times": 1,
                                                        "latencyMs": {"min": 1, "max": 2}}]}, {}),
         "customer create": ("POST", "/_sim/business-chat/customers", {

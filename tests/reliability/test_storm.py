@@ -148,7 +148,7 @@ async def _storm(url: str, hook: str, rnd: random.Random) -> tuple[Counter, list
                 elif pick < 0.65:
                     await call("DELETE", "/_sim/journal")
                 elif pick < 0.8:
-                    await call("PUT", "/_sim/bird/webhooks/knobs", json={
+                    await call("PUT", "/_sim/webhooks", json={
                         "duplicateProbability": 0.2, "reorder": rnd.random() < 0.5, "reorderWindowSeconds": 2})
                 else:
                     listed = await call("GET", SUBS, headers=AUTH)
@@ -188,6 +188,6 @@ def test_a_storm_of_everything_leaves_no_5xx_and_consistent_state(tmp_path: Path
                           " (SELECT 1 FROM jobs j WHERE j.ref = m.id)").fetchone()[0]
     unfinished = raw.execute("SELECT COUNT(*) FROM bird_messages WHERE status IN ('accepted', 'processing')"
                              ).fetchone()[0]
-    orphan_history = raw.execute("SELECT COUNT(*) FROM ui_bird_status_history h WHERE NOT EXISTS"
+    orphan_history = raw.execute("SELECT COUNT(*) FROM bird_status_history h WHERE NOT EXISTS"
                                  " (SELECT 1 FROM bird_messages m WHERE m.id = h.message_id)").fetchone()[0]
     assert (orphan_jobs, stuck, waiting, unfinished, orphan_history) == (0, 0, 0, 0, 0)
