@@ -49,7 +49,7 @@ def load_world(schemas: SchemaStore, path: str | None = None) -> World:
         raise ConfigError(f"{source}: the top level must be a mapping")
     issues = schemas.issues("config/world", raw)
     if issues:
-        lines = [f"  {issue.bird_path().lstrip('.') or '(top level)'}: {issue.message}" for issue in issues]
+        lines = [f"  {issue.jq_path().lstrip('.') or '(top level)'}: {issue.message}" for issue in issues]
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(lines))
     try:
         world = build_world(raw)

@@ -47,7 +47,7 @@ async def inbound(request: Request) -> Response:
     if issues:
         details: dict[str, list[str]] = {}
         for issue in issues:
-            details.setdefault(issue.bird_path().lstrip(".") or ".", []).append(issue.message)
+            details.setdefault(issue.jq_path().lstrip(".") or ".", []).append(issue.message)
         raise ControlError("invalid inbound message: " + "; ".join(f"{k}: {v[0]}" for k, v in details.items()),
                            details=details)
     channel = bird.world.channel(body["channelId"])
@@ -147,9 +147,11 @@ def _limit(raw: str | None) -> int:
 
 
 MESSAGE_FILTERS = (
-    Param("workspace", "a workspace id"), Param("channel", "a channel id"),
-    Param("direction", "incoming | outgoing"), Param("status", "a message status"),
-    Param("phonenumber", "the sender or the recipient"), Param("limit", "at most this many, newest first (200)"),
+    Param("workspace", "a workspace id", "5b4b2a1e-0000-4000-8000-00000000a001"),
+    Param("channel", "a channel id", "7c0f4a8e-0000-4000-8000-00000000c001"),
+    Param("direction", "incoming | outgoing", "outgoing"), Param("status", "a message status", "delivered"),
+    Param("phonenumber", "the sender or the recipient", "+15551230000"),
+    Param("limit", "at most this many, newest first (200)", "50"),
 )
 
 
@@ -195,7 +197,7 @@ routes: list[BaseRoute] = [
     route("POST", M + "/click", click, "The recipient (or a link-preview bot: prefetched) opens a tracked link: a "
           "clicked interaction and its sms.interaction webhook.", example={"url": "https://example.com/x"}),
     route("GET", "/_sim/bird/opt-outs", opt_outs, "Numbers opted out (or back in) per channel, by keyword.",
-          query=(Param("workspaceId", "only this workspace's"),)),
+          query=(Param("workspaceId", "only this workspace's", "5b4b2a1e-0000-4000-8000-00000000a001"),)),
     route("POST", M + "/status", force_status, "Force a Bird message status now (its webhook goes out); "
           "expired = delivery_failed with the validity failure.", example={"status": "delivered"}),
     route("GET", "/_sim/bird/outcomes", outcomes, "Receiver-suffix outcomes, available outcomes, timing profiles."),

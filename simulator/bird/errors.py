@@ -55,7 +55,7 @@ class InvalidPayload(BirdError):
     def from_issues(cls, issues: list[Issue], prefix: str = "") -> InvalidPayload:
         details: dict[str, list[str]] = {}
         for issue in issues:
-            details.setdefault(prefix + issue.bird_path(), []).append(issue.message)
+            details.setdefault(prefix + issue.jq_path(), []).append(issue.message)
         return cls(details)
 
     @classmethod

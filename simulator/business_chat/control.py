@@ -225,7 +225,7 @@ routes: list[BaseRoute] = [
           example={"name": "Cleo", "capabilities": ["LIST", "TIME"]}),
     route("GET", P + "/customers/{customer_id:path}/device", device_messages,
           "What the customer's device received (decoded) and sent, in order, and its conversations.",
-          query=(Param("direction", "received | sent"),)),
+          query=(Param("direction", "received | sent", "received"),)),
     route("GET", P + "/businesses/{business_id}", business, "A business and its MSP endpoints (webhook URL ...)."),
     route("POST", P + "/businesses/{business_id}", business, "Set a business's webhookUrl / paymentGatewayUrl.",
           example={"webhookUrl": "http://127.0.0.1:9000"}),

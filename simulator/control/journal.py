@@ -14,11 +14,12 @@ from simulator.core.codec import is_digits
 from simulator.core.journal import FILTER_KEYS
 
 FILTER_PARAMS = (
-    Param("kind", "request | control | webhook"), Param("provider", "a provider's name"),
-    Param("operation", "operation name or route template"), Param("method", "HTTP method"),
-    Param("status", "a status (202) or a class (4xx)"), Param("path", "path prefix"),
-    Param("since", "RFC 3339 time or epoch milliseconds"), Param("event", "webhook event"),
-    Param("sinceSeq", "entries after this sequence number"), Param("limit", "at most this many, newest (500)"),
+    Param("kind", "request | control | webhook", "request"), Param("provider", "a provider's name", "bird"),
+    Param("operation", "operation name or route template", "send_message"), Param("method", "HTTP method", "POST"),
+    Param("status", "a status (202) or a class (4xx)", "4xx"), Param("path", "path prefix", "/workspaces"),
+    Param("since", "RFC 3339 time or epoch milliseconds", "2025-01-01T00:00:00Z"),
+    Param("event", "webhook event", "sms.outbound"), Param("sinceSeq", "entries after this sequence number", "0"),
+    Param("limit", "at most this many, newest (500)", "100"),
 )
 
 

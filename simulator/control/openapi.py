@@ -40,7 +40,8 @@ def build_openapi(app: Starlette) -> dict[str, Any]:
         params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{") and seg.endswith("}")]
         parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
         parameters += [{"name": q.name, "in": "query", "required": False, "description": q.description,
-                        "schema": {"type": "string"}} for q in doc.query]
+                        "schema": {"type": "string"}, **({"example": q.example} if q.example else {})}
+                       for q in doc.query]
         if parameters:
             op["parameters"] = parameters
         example = doc.example

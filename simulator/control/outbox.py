@@ -64,9 +64,11 @@ async def deliveries(request: Request, limit: int, where: DeliveryFilter, contai
     return [delivery_view(dataclasses.replace(r, attempt_log=log.get(r.id, []))) for r in records]
 
 
-OUTBOX_PARAMS = (Param("limit", "at most this many, newest first (1 to 1000; default 100)"),
-                 Param("provider", "a provider's name"), Param("status", "pending | delivered | failed | cancelled"),
-                 Param("event", "webhook event name"), Param("contains", "text the decoded body contains"))
+OUTBOX_PARAMS = (Param("limit", "at most this many, newest first (1 to 1000; default 100)", "20"),
+                 Param("provider", "a provider's name", "bird"),
+                 Param("status", "pending | delivered | failed | cancelled", "delivered"),
+                 Param("event", "webhook event name", "sms.outbound"),
+                 Param("contains", "text the decoded body contains", "a message id"))
 
 
 async def outbox(request: Request) -> Response:

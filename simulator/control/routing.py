@@ -16,10 +16,11 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class Param:
-    """A query parameter a control route reads."""
+    """A query parameter a control route reads; ``example`` is a value it accepts (shown in the OpenAPI document)."""
 
     name: str
     description: str
+    example: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ def route(method: str, path: str, endpoint: Endpoint, summary: str, *, query: tu
     return ControlRoute(path, endpoint, method, Doc(summary, query, example))
 
 
+READ_KEY = "simulator.query_read"  # the scope's set of query parameters a handler read (checked by the docs test)
+
+
 class UndeclaredParameter(LookupError):
     """A handler read a query parameter its route does not document (a bug: add it to the route's ``query``)."""
 
@@ -51,6 +55,7 @@ def query(request: Request, name: str) -> str | None:
     matched = request.scope.get("route")
     if isinstance(matched, ControlRoute) and all(p.name != name for p in matched.doc.query):
         raise UndeclaredParameter(f"{matched.path} reads query parameter {name!r} without declaring it")
+    request.scope.setdefault(READ_KEY, set()).add(name)
     value = request.query_params.get(name)
     return value or None
 
@@ -67,4 +72,5 @@ def declared_query(request: Request) -> dict[str, str]:
     if unknown:
         raise ControlError(f"unknown query parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}",
                            details={k: ["unknown parameter"] for k in unknown})
+    request.scope.setdefault(READ_KEY, set()).update(given)
     return given

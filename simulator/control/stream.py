@@ -51,7 +51,7 @@ def _sse(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n"
 
 
-STREAM_PARAMS = (Param("maxSeconds", "end the stream after this long (0.1 to 3600; default 20)"),)
+STREAM_PARAMS = (Param("maxSeconds", "end the stream after this long (0.1 to 3600; default 20)", "0.1"),)
 
 
 async def events(request: Request) -> Response:

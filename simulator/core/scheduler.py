@@ -141,7 +141,7 @@ class Scheduler:
         # work through ``settlers`` before they answer, as they always did.
         self.in_background = False
         self.settlers: list[Callable[[], Awaitable[bool]]] = []
-        store.job_mark = self.outside_mark
+        store.mark_jobs_with(self.outside_mark)
 
     def register(self, kind: str, handler: Handler, *, spans_times: bool = False) -> None:
         """``spans_times``: the handler may get jobs of several due times in one batch because it moves the clock

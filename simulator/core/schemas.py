@@ -24,8 +24,8 @@ class Issue:
     path: tuple[str | int, ...]
     message: str
 
-    def bird_path(self) -> str:
-        """Bird's detail keys: a leading dot, dotted names, [i] indices: `.receiver.contacts[0]`."""
+    def jq_path(self) -> str:
+        """A jq-style path: a leading dot, dotted names, [i] indices (`.receiver.contacts[0]`, as Bird keys details)."""
         out = ""
         for part in self.path:
             out += f"[{part}]" if isinstance(part, int) else f".{part}"

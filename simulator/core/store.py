@@ -76,8 +76,12 @@ class Store:
         # Group-commit ratio and checkpoint activity, for the benchmarks and anyone tuning.
         self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0, "wal_restarts": 0}
         self.checkpoints: Checkpointer | None = None  # file databases only
-        # Written into each new job's left_by (the scheduler points it at Clock.outside_mark).
-        self.job_mark: Callable[[int], int] = lambda due_at: 0
+        # Written into each new job's left_by (see mark_jobs_with).
+        self._job_mark: Callable[[int], int] = _no_mark
+
+    def mark_jobs_with(self, mark: Callable[[int], int]) -> None:
+        """``mark(due_at)`` is written into each new job's ``left_by`` (the scheduler's run marks, see there)."""
+        self._job_mark = mark
 
     @property
     def is_open(self) -> bool:
@@ -197,7 +201,7 @@ class Store:
         """
         async with self._write_lock:
             tx = Tx(self.conn, "SAVEPOINT grouped" if self._group else "BEGIN IMMEDIATE", self.cache,
-                    self.job_mark)
+                    self._job_mark)
             raw = self.conn._conn  # noqa: SLF001
             try:
                 yield tx
@@ -327,9 +331,9 @@ class Tx:
     """A write transaction in progress. ``after_commit`` callbacks run once it has committed."""
 
     def __init__(self, conn: aiosqlite.Connection, begin_sql: str = "BEGIN IMMEDIATE",
-                 cache: ReadCache | None = None, job_mark: Callable[[int], int] = lambda due_at: 0) -> None:
+                 cache: ReadCache | None = None, job_mark: Callable[[int], int] | None = None) -> None:
         self.conn = conn
-        self.job_mark = job_mark  # what scheduler.schedule() writes into jobs.left_by
+        self.job_mark = job_mark or _no_mark  # what scheduler.schedule() writes into jobs.left_by
         self.begin_sql = begin_sql
         self.cache = cache or ReadCache()
         self.remembered: dict[tuple[str, Any], Any] = {}  # goes into the cache if this transaction succeeds
@@ -401,6 +405,10 @@ class Tx:
         # executescript() would COMMIT first; run statements one by one to stay inside the transaction.
         for statement in _split_sql(sql):
             await self.execute(statement)
+
+
+def _no_mark(due_at: int) -> int:
+    return 0
 
 
 def _flush_deferred(raw: sqlite3.Connection, deferred: dict[str, list[Sequence[Any]]]) -> None:

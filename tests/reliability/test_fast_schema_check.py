@@ -82,4 +82,4 @@ def test_out_of_range_integers_fall_back_to_jsonschema() -> None:
     body = {"receiver": {"contacts": [{"identifierValue": "+31612345678"}]},
             "body": {"type": "text", "text": {"text": "hi"}}, "validity": 2**80}
     issues = STORE.issues("bird/send-message", body)
-    assert [i.bird_path() for i in issues] == [".validity"]
+    assert [i.jq_path() for i in issues] == [".validity"]

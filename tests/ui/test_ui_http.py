@@ -100,3 +100,40 @@ def test_outbox_listing_shows_deliveries_with_attempts(provider_sim: Any, provid
     assert delivery["status"] == "delivered" and delivery["body"]["payload"]["id"] == "ui-outbox-test"
     assert [a["statusCode"] for a in delivery["attempts"]] == [500, 200]
     assert data["stats"]["delivered"] >= 1
+
+
+def test_the_live_journal_gets_every_provider_request(provider_sim: Any) -> None:
+    """The event stream carries a `journal` event for each provider request (journaled lazily), not only for webhook
+    attempts: the web UI's journal page follows what the API is sent as it happens."""
+    events: list[dict[str, Any]] = []
+    ready = threading.Event()
+    reader = threading.Thread(target=_read_events, args=(provider_sim.url, 2.0, events, ready), daemon=True)
+    reader.start()
+    assert ready.wait(5), "no hello event on /_sim/events"
+    provider_sim.send_sms("+15551230000", "hi")
+    unknown = provider_sim.http.get(f"/workspaces/{provider_sim.workspace_id}/chanels", headers=provider_sim.bird_headers)
+    assert unknown.status_code == 404
+    reader.join(10)
+    sent = provider_sim.journal(operation="send_message")
+    assert len(sent) == 1
+    journal = [e["data"] for e in events if e["event"] == "journal"]
+    assert {"seq": sent[0]["seq"], "kind": "request", "provider": "bird"} in journal, events
+    assert any(e["provider"] == "bird" and e["kind"] == "request" and e["seq"] > sent[0]["seq"] for e in journal)
+
+
+def test_the_event_stream_tells_of_resets_and_conversations(provider_sim: Any) -> None:
+    events: list[dict[str, Any]] = []
+    ready = threading.Event()
+    reader = threading.Thread(target=_read_events, args=(provider_sim.url, 2.0, events, ready), daemon=True)
+    reader.start()
+    assert ready.wait(5), "no hello event on /_sim/events"
+    info = provider_sim.info()["businessChat"]
+    business, customer = info["businesses"][0]["id"], info["customers"][0]["id"]
+    texted = provider_sim.http.post(f"/_sim/business-chat/businesses/{business}/customers/{customer}/text",
+                                    json={"text": "hello"})
+    assert texted.status_code == 200, texted.text
+    assert provider_sim.http.post("/_sim/reset", json={"workspace": provider_sim.workspace_id}).status_code == 200
+    reader.join(10)
+    assert {"event": "customer.action", "businessId": business, "customerId": customer} in [
+        e["data"] for e in events if e["event"] == "businessChat"], events
+    assert {"scope": {"workspace": provider_sim.workspace_id}} in [e["data"] for e in events if e["event"] == "reset"]
