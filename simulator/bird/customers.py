@@ -184,7 +184,7 @@ class Customers:
     async def on_message(self, tx: Tx, event: MessageEvent) -> None:
         """Bus subscriber: a delivered outgoing message may trigger a scripted reply from its receiver."""
         message = event.message
-        if event.name != "sms.outbound" or event.status != Status.DELIVERED or not self.world.auto_replies:
+        if not self.world.auto_replies or event.name != "sms.outbound" or message.get("status") != "delivered":
             return
         rule = self._rule_for(message)
         if rule is None:

@@ -201,7 +201,7 @@ class Lifecycle:
     async def start(self, tx: Tx, channel: Channel, message_id: str, seq: int, status: str, outcome: str,
                     now: int, scheduled_ms: int | None, expires_at: int, text: str) -> None:
         """Schedule the first transition of a message just stored as ``accepted`` or ``scheduled``."""
-        if status == Status.SCHEDULED and scheduled_ms is not None:
+        if scheduled_ms is not None and status == "scheduled":
             due = scheduled_ms
         else:
             due = min(now + delay_ms(self.world, channel, "processing", self.sim.random.rng.random()), expires_at)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # A send whose scheduledFor is at most this far ahead goes out now (status accepted, not scheduled).
 IMMEDIATE_WINDOW_MS = 10 * 60 * 1000
+_ACCEPTED, _SCHEDULED = Status.ACCEPTED.value, Status.SCHEDULED.value  # plain strings on the hot path
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -119,7 +120,7 @@ class Sender:
             "reference": request.get("reference", "") if isinstance(request.get("reference", ""), str) else "",
             "meta": request.get("meta", {}) if isinstance(request.get("meta", {}), dict) else {},
             "parts": [],
-            "status": Status.ACCEPTED.value,
+            "status": _ACCEPTED,
             "reason": "",
             "details": "",
             "direction": "outgoing",
@@ -154,13 +155,13 @@ class Sender:
             lifecycle.apply(message, verdict.status, now,
                             failure=FAILURES.get(verdict.failure) if verdict.failure else None)
         elif scheduled_ms is not None and scheduled_ms > now + IMMEDIATE_WINDOW_MS:
-            message["status"] = Status.SCHEDULED.value
+            message["status"] = _SCHEDULED
         # Inserted now (not deferred): its rowid goes into the lifecycle job, so each transition finds the row
         # without the id index.
         seq = await self.messages.insert(tx, Row(
             message_id, channel.workspace_id, channel.id, "outgoing", message["status"], now, batch_id, channel.number,
             number, contact_out.get("id", ""), message["reference"], tags), dumps(message))
-        if message["status"] in (Status.ACCEPTED, Status.SCHEDULED):
+        if message["status"] in (_ACCEPTED, _SCHEDULED):
             await self.lifecycle.start(tx, channel, message_id, seq, message["status"], outcome, now, scheduled_ms,
                                        expires_at, text_of(message))
         # The webhook layer uses the URL only if it is a non-empty string.

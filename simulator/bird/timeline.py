@@ -22,12 +22,14 @@ class Timeline:
     async def on_message(self, tx: Tx, event: MessageEvent) -> None:
         """Bus subscriber: the event's row, written with the transaction's next statement (``Tx.defer``)."""
         message = event.message
+        message_id = message.get("id", "")
         failure = message.get("failure")
         details = json.dumps({"reason": message.get("reason", ""), "failure": failure},
                              separators=(",", ":")) if failure or message.get("reason") else ""
-        seq = event.seq if event.seq is not None else await self.messages.seq_of(tx, event.message_id)
-        tx.defer(_INSERT, (event.message_id, seq, event.channel.workspace_id, event.channel.id, event.name,
-                           event.status, event.at_ms, details))
+        seq = event.seq if event.seq is not None else await self.messages.seq_of(tx, message_id)
+        channel = event.channel
+        tx.defer(_INSERT, (message_id, seq, channel.workspace_id, channel.id, event.name, message.get("status", ""),
+                           event.at_ms, details))
 
     async def of(self, keys: list[tuple[int, str]]) -> dict[str, list[dict[str, Any]]]:
         """Timelines of messages given as (seq, id): the history index is keyed by the message's rowid."""

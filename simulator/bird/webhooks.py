@@ -94,7 +94,7 @@ class Webhooks:
         body = envelope_bytes(name, payload)
         timestamp = str(self.sim.clock.now_ms() // 1000)
         delay = 0.0
-        if name == "sms.outbound" and event.status in DLR_STATUSES:
+        if name == "sms.outbound" and message.get("status") in DLR_STATUSES:
             delay = self.sim.outbox.knobs.extension(DLR_DELAY)
         seen_urls: set[str] = set()
         for sub_id, sub_url, signing_key, _ in matching:
