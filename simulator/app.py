@@ -115,11 +115,14 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
 
     from starlette.middleware import Middleware
 
+    from simulator.control import access
     from simulator.control.middleware import ControlMiddleware, install_route_cache
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(ControlMiddleware, shape_for=shape_for, unexpected=unexpected)],
+        # access first: a request it refuses is never journaled (its credentials included)
+        middleware=[*access.middleware(settings),
+                    Middleware(ControlMiddleware, shape_for=shape_for, unexpected=unexpected)],
         exception_handlers={
             SimulatorError: on_simulator_error,
             HTTPException: on_http_error,
