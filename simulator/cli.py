@@ -72,13 +72,13 @@ def serve(**flags: Any) -> None:
     except ConfigError as exc:
         click.echo(f"provider-sim: {exc}", err=True)
         sys.exit(2)
-    _print_banner(app.state.sim)
     from simulator.control.access import is_loopback_host
 
-    if not settings.control_token and not is_loopback_host(settings.host):
+    if not settings.control_token and not is_loopback_host(settings.host):  # before the banner that says "ready"
         click.echo(f"provider-sim: warning: listening on {settings.host} without a control token: whoever reaches "
                    "this port can reset the simulator and read its credentials (set PROVIDER_SIM_CONTROL_TOKEN)",
                    err=True)
+    _print_banner(app.state.sim)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             access_log=settings.log_level == "debug", lifespan="on")
     server = uvicorn.Server(config)

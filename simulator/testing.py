@@ -7,7 +7,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -232,7 +232,7 @@ class _ControlToken(httpx.Auth):
     def __repr__(self) -> str:
         return "_ControlToken(****)"
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         path = request.url.path
         if (path == "/_sim" or path.startswith("/_sim/")) and "authorization" not in request.headers:
             request.headers["Authorization"] = self._header
