@@ -164,7 +164,7 @@ def pip_ca_bundle() -> str | None:
         return os.environ["PIP_CERT"]
     listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
                             check=False).stdout
-    match = re.search(r"^[\w:.]*\.cert='([^']+)'", listed, re.M)
+    match = re.search(r"^[\w:.]*\.cert='([^']+)'", listed, re.MULTILINE)
     return match.group(1) if match and Path(match.group(1)).is_file() else None
 
 
@@ -173,7 +173,7 @@ def pip_index_url() -> str | None:
         return os.environ["PIP_INDEX_URL"]
     listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
                             check=False).stdout
-    match = re.search(r"^[\w:.]*\.index-url='(https?://[^']+)'", listed, re.M)
+    match = re.search(r"^[\w:.]*\.index-url='(https?://[^']+)'", listed, re.MULTILINE)
     return match.group(1) if match else None
 
 

@@ -163,7 +163,7 @@ def test_settings_from_the_environment_and_a_mounted_config(engine: Engine, imag
     with httpx.Client(base_url=url, timeout=10) as http:
         info = http.get("/_sim/info").json()
         health = http.get("/_sim/health").json()
-    assert [k["key"] for k in info["bird"]["accessKeys"]][0] == "mounted-config-key-0001"
+    assert info["bird"]["accessKeys"][0]["key"] == "mounted-config-key-0001"
     assert info["seed"] == 7 and health["clock"]["mode"] == "manual" and health["store"]["durability"] == "process"
     assert info["config"].endswith("/config/world.yaml")
     if engine.podman:
