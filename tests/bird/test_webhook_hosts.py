@@ -32,3 +32,9 @@ def test_unlisted_hosts_are_refused(url):
 def test_strict_mode_ignores_the_list():
     settings = Settings(db=":memory:", clock="manual", port=0, webhook_hosts="app", allow_http_webhooks=False)
     assert _status(settings, "https://app/hooks") == 422
+
+
+def test_a_star_allows_any_host_over_http():
+    settings = Settings(db=":memory:", clock="manual", port=0, webhook_hosts="*")
+    assert _status(settings, "http://172.18.0.3:3000/bird") == 201
+    assert _status(settings, "ftp://172.18.0.3/bird") == 422
