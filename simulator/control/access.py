@@ -135,7 +135,8 @@ class TokenGate:
 
     def _authorized(self, scope: Scope) -> bool:
         scheme, _, credential = _header(scope, b"authorization").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), self._token):
+        # Header bytes came in as latin-1: encoding back gives the bytes sent (UTF-8 for a non-ASCII token).
+        if scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode("latin-1"), self._token):
             # Checked: drop it, so nothing downstream holds the token (the journal would show its last characters).
             scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k != b"authorization"]
             return True

@@ -55,6 +55,16 @@ def test_a_wrong_or_misplaced_token_is_refused(http, header):
     assert http.get("/_sim/info", headers={"Authorization": header}).status_code == 401
 
 
+def test_a_token_beyond_ascii_works_in_the_header_and_the_form():
+    token = "clé-Ωmega-7"
+    settings = Settings(db=":memory:", clock="manual", port=0, log_level="warning", control_token=token)
+    with SimulatorServer(settings) as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/_sim/info", headers={"Authorization": b"Bearer " + token.encode()}).status_code == 200
+        assert http.get("/_sim/info", headers={"Authorization": b"Bearer cl\xe9-\xcemega-7"}).status_code == 401
+        assert http.post("/_sim/login", data={"token": token}).status_code == 303
+        assert http.get("/_sim/info").status_code == 200
+
+
 def test_a_refused_reset_changes_nothing(http):
     clock = http.get("/_sim/clock", headers=BEARER).json()
     assert http.post("/_sim/clock/advance", json={"seconds": 3600}).status_code == 401
