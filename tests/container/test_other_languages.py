@@ -22,7 +22,7 @@ TOKEN = "other-languages-token-2Wc7"
 
 def program(language: str) -> str:
     page = (ROOT / "docs" / "other-languages.md").read_text()
-    blocks = re.findall(rf"```{language}\n(.*?)```", page, re.S)
+    blocks = re.findall(rf"```{language}\n(.*?)```", page, re.DOTALL)
     assert len(blocks) == 1, f"expected one ```{language} block in docs/other-languages.md"
     return blocks[0]
 
