@@ -63,7 +63,7 @@ def main() -> None:
             stop_s.append(time.perf_counter() - t_stop)
             codes.append(json.loads(engine("inspect", name).stdout)[0]["State"]["ExitCode"])
         finally:
-            engine("rm", "--force", name, check=False)
+            engine("rm", "--force", "--volumes", name, check=False)
 
     def ms(values: list[float]) -> str:
         return f"median {statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})"

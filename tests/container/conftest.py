@@ -43,6 +43,6 @@ def names(engine: Engine) -> Iterator[Names]:
     made = Names()
     yield made
     for name in made.containers:
-        engine("rm", "--force", name, check=False)
+        engine("rm", "--force", "--volumes", name, check=False)  # and its anonymous /data volume
     for name in made.volumes:
         engine("volume", "rm", "--force", name, check=False)
