@@ -66,7 +66,8 @@ def main() -> None:
             engine("rm", "--force", "--volumes", name, check=False)
 
     def ms(values: list[float]) -> str:
-        return f"median {statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})"
+        low, mid, high = (round(v * 1000) for v in (min(values), statistics.median(values), max(values)))
+        return f"median {mid} ms (min {low}, max {high})"
 
     print(f"engine: {engine.name} {engine('--version').stdout.strip()}; image {args.image}")
     print(f"image size: {size / 1e6:.0f} MB uncompressed, {compressed / 1e6:.0f} MB as a gzipped `save` archive")

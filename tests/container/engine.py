@@ -149,11 +149,11 @@ def _debootstrap_base(engine: Engine) -> None:
                 else:
                     path.unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        assert tar.stdout is not None
         try:
-            engine("import", "--change", 'CMD ["python3"]', "-", BASE_TAG, stdin=tar.stdout.fileno(),  # type: ignore[union-attr]
-                   timeout=600)
+            engine("import", "--change", 'CMD ["python3"]', "-", BASE_TAG, stdin=tar.stdout.fileno(), timeout=600)
         finally:
-            tar.stdout.close()  # type: ignore[union-attr]
+            tar.stdout.close()
             tar.wait()
 
 

@@ -33,7 +33,7 @@ def docker_api(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iter
         deadline = time.monotonic() + 30
         while not socket.exists():
             if service.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"podman system service did not start: {service.stderr.read()!r}")  # type: ignore[union-attr]
+                raise AssertionError(f"podman system service did not start: {service.communicate()[1]!r}")
             time.sleep(0.02)
         yield f"unix://{socket}"
     finally:
