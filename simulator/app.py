@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from simulator import __version__
+from simulator.control import access
 from simulator.control.middleware import ControlMiddleware, MatchedRouter
 from simulator.core.errors import BodyTooLarge, MalformedBody, SimulatorError
 from simulator.core.schemas import SchemaStore
@@ -125,7 +126,9 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
 
     app = SimulatorApp(
         routes=routes,
-        middleware=[Middleware(ControlMiddleware, shape_for=shape_for, unexpected=unexpected)],
+        # access first: a request it refuses is never journaled (its credentials included)
+        middleware=[*access.middleware(settings),
+                    Middleware(ControlMiddleware, shape_for=shape_for, unexpected=unexpected)],
         exception_handlers={
             SimulatorError: on_simulator_error,
             HTTPException: on_http_error,

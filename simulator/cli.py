@@ -34,6 +34,7 @@ def main() -> None:
 @_opt("--clock", type=click.Choice(["real", "manual"]), help="real (default) or manual.")
 @_opt("--clock-speed", type=float, help="Real clock speed factor (e.g. 60).")
 @_opt("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
+@_opt("--control-token", help="Token that /_sim/* (but /_sim/health) and the web UI require (default: none).")
 def serve(**flags: Any) -> None:
     """Run the dev server."""
     import uvicorn
@@ -71,6 +72,12 @@ def serve(**flags: Any) -> None:
     except ConfigError as exc:
         click.echo(f"provider-sim: {exc}", err=True)
         sys.exit(2)
+    from simulator.control.access import is_loopback_host
+
+    if not settings.control_token and not is_loopback_host(settings.host):  # before the banner that says "ready"
+        click.echo(f"provider-sim: warning: listening on {settings.host} without a control token: whoever reaches "
+                   "this port can reset the simulator and read its credentials (set PROVIDER_SIM_CONTROL_TOKEN)",
+                   err=True)
     _print_banner(app.state.sim)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             access_log=settings.log_level == "debug", lifespan="on")
@@ -83,11 +90,37 @@ def serve(**flags: Any) -> None:
 @click.option("--against", metavar="URL", envvar="PROVIDER_SIM_AGAINST", show_envvar=True, default=None,
               help="Run against a running simulator (it is reset first) instead of a fresh in-process one.")
 @click.option("--seed", type=int, default=None, help="Seed (default: the scenario's, else the world's).")
-def replay(scenario: str, against: str | None, seed: int | None) -> None:
+@click.option("--control-token", envvar=ENV_PREFIX + "CONTROL_TOKEN", show_envvar=True, default=None,
+              help="The --against simulator's control token.")
+def replay(scenario: str, against: str | None, seed: int | None, control_token: str | None) -> None:
     """Replay a scenario file (scenarios/*.yaml); exits 1 at the first unmet expectation, 2 if the file is bad."""
     from simulator.replay.runner import main_run
 
-    sys.exit(main_run(scenario, against=against, seed=seed))
+    sys.exit(main_run(scenario, against=against, seed=seed, token=control_token))
+
+
+@main.command()
+@click.option("--url", default=None, help="The simulator's URL (default: this machine, PROVIDER_SIM_PORT or 8790).")
+@click.option("--timeout", type=float, default=3.0, show_default=True, help="Seconds to wait for the answer.")
+def health(url: str | None, timeout: float) -> None:
+    """Exit 0 if the simulator answers GET /_sim/health with 200, else 1 (the container's health check)."""
+    import urllib.request
+
+    if url is None:
+        settings = Settings.from_env()
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+        url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
+    # No proxy: HTTP_PROXY in a container's environment is for the outside world, not for this loopback call.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url.rstrip("/") + "/_sim/health", timeout=timeout) as response:
+            status = response.status
+    except (OSError, ValueError) as exc:
+        click.echo(f"provider-sim health: {url}: {exc}", err=True)
+        sys.exit(1)
+    if status != 200:
+        click.echo(f"provider-sim health: {url}: HTTP {status}", err=True)
+        sys.exit(1)
 
 
 def _print_banner(sim: Any) -> None:
@@ -95,7 +128,8 @@ def _print_banner(sim: Any) -> None:
              f" {sim.clock.mode})"]
     for provider in sim.providers:
         lines += provider.banner()
-    lines.append(f"  Control      {sim.settings.base_url}/_sim/info")
+    guarded = "  (control token required)" if sim.settings.control_token else ""
+    lines.append(f"  Control      {sim.settings.base_url}/_sim/info{guarded}")
     click.echo("\n".join(lines), err=False)
     sys.stdout.flush()
 

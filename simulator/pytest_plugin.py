@@ -14,6 +14,7 @@ A config gets its own in-process simulator, started once per session and reset p
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("provider-sim")
     group.addoption("--provider-sim-url", default=None,
                     help="use an already-running simulator at this URL instead of starting one in-process")
+    group.addoption("--provider-sim-token", default=None,
+                    help="the control token of the --provider-sim-url simulator (default: $PROVIDER_SIM_CONTROL_TOKEN)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,9 +39,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class _External:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None) -> None:
         self.url = url
         self.settings = None
+        self.token = token
 
     def stop(self) -> None:
         return None
@@ -61,7 +65,8 @@ def provider_sim_seed() -> int | None:
 def provider_sim_server(request: pytest.FixtureRequest, provider_sim_settings: Any) -> Iterator[Any]:
     url = request.config.getoption("--provider-sim-url")
     if url:
-        yield _External(url)
+        token = request.config.getoption("--provider-sim-token") or os.environ.get("PROVIDER_SIM_CONTROL_TOKEN")
+        yield _External(url, token or None)
         return
     from simulator.server import SimulatorServer
 
@@ -121,7 +126,7 @@ def provider_sim(request: pytest.FixtureRequest, provider_sim_server: Any, provi
             server = SimulatorServer(provider_sim_server.settings.replace(port=0, config=config)).start()
             _provider_sim_pool[config] = server
     seed = options.get("seed", provider_sim_seed)
-    client = SimClient(server.url)
+    client = SimClient(server.url, token=_token_of(server))
     client.reset(seed=seed)
     client.scenario = None  # type: ignore[attr-defined]
     try:
@@ -137,6 +142,12 @@ def provider_sim(request: pytest.FixtureRequest, provider_sim_server: Any, provi
         yield client
     finally:
         client.close()
+
+
+def _token_of(server: Any) -> str | None:
+    if isinstance(server, _External):
+        return server.token
+    return server.settings.control_token  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 ENV_PREFIX = "PROVIDER_SIM_"
@@ -47,6 +47,11 @@ class Settings:
     journal_size: int = 2000
     log_level: str = "info"
     allow_http_webhooks: bool = True
+    # More host names webhook URLs may use while allow_http_webhooks is on (comma-separated), besides localhost
+    # and loopback addresses: from a container the developer's app is host.docker.internal or a compose service.
+    webhook_hosts: str = ""
+    # Guards /_sim/* but /_sim/health, web UI included (simulator/control/access.py). Never printed or logged.
+    control_token: str | None = field(default=None, repr=False)
     # Freeze start-up objects out of the cyclic GC and collect less often: a third of an hour-long advance was
     # garbage collection. Process-wide, so `provider-sim serve` (which owns its process) turns it on; the
     # in-process fixture leaves the test process's GC alone unless told.

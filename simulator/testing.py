@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -221,12 +222,32 @@ class WebhookReceiver:
         self.stop()
 
 
-class SimClient:
-    """A small client for the control plane and the common provider calls, bound to one simulator URL."""
+class _ControlToken(httpx.Auth):
+    """``Authorization: Bearer <token>`` on control-plane requests only: the provider APIs have their own auth,
+    and a test that calls them without it must still see the provider's 401."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def __repr__(self) -> str:
+        return "_ControlToken(****)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        path = request.url.path
+        if (path == "/_sim" or path.startswith("/_sim/")) and "authorization" not in request.headers:
+            request.headers["Authorization"] = self._header
+        yield request
+
+
+class SimClient:
+    """A small client for the control plane and the common provider calls, bound to one simulator URL.
+
+    ``token``: the simulator's control token (``PROVIDER_SIM_CONTROL_TOKEN``), sent on ``/_sim/...`` requests.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 30.0, token: str | None = None) -> None:
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, auth=_ControlToken(token) if token else None)
         self._info: dict[str, Any] | None = None
 
     def close(self) -> None:
@@ -492,17 +513,19 @@ class Simulator(SimClient):
     :param settings: full Settings for the in-process server (default: in-memory db, manual clock, free port).
     :param url: use an already-running simulator instead of starting one.
     :param config: world config YAML path; :param seed: seed; :param clock: ``manual`` (default) or ``real``.
+    :param token: the control token of the simulator at ``url`` (an in-process one's comes from its settings).
     """
 
     def __init__(self, settings: Any = None, *, url: str | None = None, config: str | None = None,
-                 seed: int | None = None, clock: str | None = None) -> None:
+                 seed: int | None = None, clock: str | None = None, token: str | None = None) -> None:
         self._settings = settings
+        self._token = token
         self._overrides = {k: v for k, v in {"config": config, "seed": seed, "clock": clock}.items() if v is not None}
         self._external = url
         self.server: Any = None
         self._receivers: list[WebhookReceiver] = []
         if url:
-            super().__init__(url)
+            super().__init__(url, token=token)
 
     def start(self) -> Simulator:
         if self._external is None and self.server is None:
@@ -511,7 +534,7 @@ class Simulator(SimClient):
 
             base = self._settings or Settings(db=":memory:", port=0, clock="manual", log_level="warning")
             self.server = SimulatorServer(base.replace(**self._overrides)).start()
-            super().__init__(self.server.url)
+            super().__init__(self.server.url, token=self._token or self.server.settings.control_token)
         return self
 
     def receiver(self) -> WebhookReceiver:

@@ -352,7 +352,8 @@ def run_scenario(scenario: Scenario, client: SimClient, *, reset: bool = True, s
             receiver.stop()
 
 
-def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO | None = None) -> int:
+def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO | None = None,
+             token: str | None = None) -> int:
     """What ``provider-sim replay`` does; returns the exit code."""
     out = out or sys.stdout
     from simulator.replay.loader import find_scenario, load_scenario
@@ -367,7 +368,7 @@ def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO | 
         if scenario.config:
             out.write(f"note: config {scenario.config} is ignored with --against (the running simulator's world "
                       "is used)\n")
-        with SimClient(against) as client:
+        with SimClient(against, token=token) as client:
             result = run_scenario(scenario, client, seed=seed, out=out)
         return 0 if result.ok else 1
     from simulator.server import SimulatorServer
