@@ -4,17 +4,24 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from simulator import __version__
 from simulator.settings import ENV_PREFIX, Settings
 
+if TYPE_CHECKING:
+    from simulator.core.simulation import Simulation
 
-def _opt(name: str, **kwargs: Any) -> Any:
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _opt(name: str, *, help: str, kind: click.Choice[str] | type[int | float] | None = None) -> Callable[[F], F]:
+    """A ``serve`` option that defaults to None (Settings decides) and reads ``PROVIDER_SIM_<NAME>``."""
     env = ENV_PREFIX + name.lstrip("-").replace("-", "_").upper()
-    return click.option(name, envvar=env, show_envvar=True, default=None, **kwargs)
+    return click.option(name, envvar=env, show_envvar=True, default=None, type=kind, help=help)
 
 
 @click.group()
@@ -25,16 +32,16 @@ def main() -> None:
 
 @main.command()
 @_opt("--host", help="Address to bind (default 127.0.0.1).")
-@_opt("--port", type=int, help="Port (default 8790; 0 picks a free one and prints it).")
+@_opt("--port", kind=int, help="Port (default 8790; 0 picks a free one and prints it).")
 @_opt("--db", help="SQLite file, or :memory: (default ./.provider-sim/simulator.db).")
-@_opt("--durability", type=click.Choice(["process", "full"]),
+@_opt("--durability", kind=click.Choice(["process", "full"]),
       help="process (default): survives kill -9; full: also power loss (fsync per commit).")
 @_opt("--config", help="World config YAML (default: the embedded default world).")
-@_opt("--seed", type=int, help="Seed for ids and fake data.")
-@_opt("--clock", type=click.Choice(["real", "manual"]), help="real (default) or manual.")
-@_opt("--clock-speed", type=float, help="Real clock speed factor (e.g. 60).")
-@_opt("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
-def serve(**flags: Any) -> None:
+@_opt("--seed", kind=int, help="Seed for ids and fake data.")
+@_opt("--clock", kind=click.Choice(["real", "manual"]), help="real (default) or manual.")
+@_opt("--clock-speed", kind=float, help="Real clock speed factor (e.g. 60).")
+@_opt("--log-level", kind=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
+def serve(**flags: Any) -> None:  # click's keyword arguments, one per option above (None when not given)
     """Run the dev server."""
     import uvicorn
 
@@ -90,12 +97,13 @@ def replay(scenario: str, against: str | None, seed: int | None) -> None:
     sys.exit(main_run(scenario, against=against, seed=seed))
 
 
-def _print_banner(sim: Any) -> None:
+def _print_banner(sim: Simulation) -> None:
     bird = sim.world.bird
     ws = next(iter(bird.workspaces.values()))
     key = next(iter(bird.access_keys.values()))
+    settings = sim.settings
     lines = [
-        f"provider-sim {__version__} listening on {sim.settings.base_url}  (db: {sim.settings.db}, clock: {sim.clock.mode})",
+        f"provider-sim {__version__} listening on {settings.base_url}  (db: {settings.db}, clock: {sim.clock.mode})",
         f"  Bird         AccessKey {key.key}   workspace {ws.id}",
     ]
     for ch in ws.channels.values():

@@ -4,12 +4,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict, cast
 
 import yaml
 
 from simulator.core.schemas import SchemaStore
 from simulator.resources import fixtures_root
+
+if TYPE_CHECKING:
+    from simulator.business_chat.config import BusinessChatConfig
 
 DEFAULT_TIMING = {"processing": 0.2, "sent": 1.0, "delivered": 3.0, "slow_delivered": 900.0, "jitter": 0.0}
 DEFAULT_OUTCOMES = {
@@ -26,6 +29,65 @@ VALIDITY_BY_TYPE = {"transactional": 129600, "promotional": 129600, "conversatio
 
 class ConfigError(Exception):
     """The config file is unreadable or invalid; the message names the file and the key at fault."""
+
+
+# The config file's shape, as schemas/config/world.json describes it (the schema is checked before these are read).
+
+class ChannelConfig(TypedDict, total=False):
+    id: Required[str]
+    number: Required[str]
+    connector_id: str
+    name: str
+    country: str
+    mms: bool
+    message_type: str
+    timing: str
+    status: str
+
+
+class WorkspaceConfig(TypedDict, total=False):
+    id: Required[str]
+    channels: Required[list[ChannelConfig]]
+    name: str
+
+
+class AccessKeyConfig(TypedDict, total=False):
+    key: Required[str]
+    name: str
+    allowed_paths: list[str]
+    allowed_methods: list[str]
+
+
+class OrganizationConfig(TypedDict, total=False):
+    id: Required[str]
+    name: str
+
+
+class BirdConfig(TypedDict, total=False):
+    organization: Required[OrganizationConfig]
+    workspaces: Required[list[WorkspaceConfig]]
+    access_keys: Required[list[AccessKeyConfig]]
+    timing_profiles: dict[str, dict[str, float]]
+    outcomes: dict[str, str]
+    auto_replies: list[dict[str, Any]]  # {match: {receiver, keyword, channel_id}, reply, delay_seconds}: bird/inbound
+    opt_out_behaviour: str
+    max_list_limit: int
+    max_list_window_days: int | None
+    rate_limits: dict[str, int]
+
+
+class WebhooksConfig(TypedDict, total=False):
+    duplicate_probability: float
+    reorder: bool
+    extra_delay_seconds: float
+    retry_schedule_seconds: list[int]
+
+
+class WorldConfig(TypedDict, total=False):
+    seed: int
+    bird: Required[BirdConfig]
+    business_chat: BusinessChatConfig
+    webhooks: WebhooksConfig
 
 
 @dataclass(frozen=True)
@@ -106,9 +168,9 @@ class BirdWorld:
 class World:
     seed: int
     bird: BirdWorld
-    business_chat: dict[str, Any]
-    webhooks: dict[str, Any]
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    business_chat: BusinessChatConfig | None  # None: this world has no Business Chat
+    webhooks: WebhooksConfig
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)  # the config file as read (set by load_world)
     source: str = "embedded default"
 
 
@@ -136,15 +198,16 @@ def load_world(schemas: SchemaStore, path: str | None = None) -> World:
         lines = [f"  {issue.bird_path().lstrip('.') or '(top level)'}: {issue.message}" for issue in issues]
         raise ConfigError(f"{source}: invalid config\n" + "\n".join(lines))
     try:
-        world = build_world(raw)
+        world = build_world(cast("WorldConfig", raw))  # the schema check above is what makes this cast true
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    world.raw = raw
     world.source = source
     return world
 
 
-def build_world(raw: dict[str, Any]) -> World:
-    bird_raw = raw.get("bird") or {}
+def build_world(raw: WorldConfig) -> World:
+    bird_raw = raw["bird"]
     workspaces: dict[str, Workspace] = {}
     seen_channels: set[str] = set()
     for ws in bird_raw.get("workspaces", []):
@@ -156,7 +219,8 @@ def build_world(raw: dict[str, Any]) -> World:
             country = ch.get("country") or ("US" if ch["number"].startswith("+1") else "NL")
             mms = bool(ch.get("mms", False))
             if mms and country not in ("US", "CA"):
-                raise ConfigError(f"bird: channel {ch['id']}: only US/CA numbers can be MMS capable (country {country})")
+                raise ConfigError(
+                    f"bird: channel {ch['id']}: only US/CA numbers can be MMS capable (country {country})")
             timing = ch.get("timing", "default")
             channels[ch["id"]] = Channel(
                 id=ch["id"], workspace_id=ws["id"], connector_id=ch.get("connector_id", ch["id"]),
@@ -168,10 +232,11 @@ def build_world(raw: dict[str, Any]) -> World:
     profiles = {"default": dict(DEFAULT_TIMING)}
     for name, profile in (bird_raw.get("timing_profiles") or {}).items():
         profiles[name] = {**DEFAULT_TIMING, **profile}
-    for ws in workspaces.values():
-        for ch in ws.channels.values():
-            if ch.timing not in profiles:
-                raise ConfigError(f"bird: channel {ch.id}: timing profile {ch.timing!r} is not defined in timing_profiles")
+    for workspace in workspaces.values():
+        for channel in workspace.channels.values():
+            if channel.timing not in profiles:
+                raise ConfigError(
+                    f"bird: channel {channel.id}: timing profile {channel.timing!r} is not defined in timing_profiles")
     keys = {
         k["key"]: AccessKey(k["key"], k.get("name", ""), tuple(k.get("allowed_paths") or ["*"]),
                             tuple(k.get("allowed_methods") or ["*"]))
@@ -189,7 +254,8 @@ def build_world(raw: dict[str, Any]) -> World:
         max_list_limit=int(bird_raw.get("max_list_limit", 1000)),
         max_list_window_days=bird_raw.get("max_list_window_days", 7),
     )
+    business_chat = raw.get("business_chat")
     return World(
-        seed=int(raw.get("seed", 0)), bird=bird, business_chat=dict(raw.get("business_chat") or {}),
-        webhooks=dict(raw.get("webhooks") or {}), raw=raw,
+        seed=int(raw.get("seed", 0)), bird=bird, business_chat=business_chat.copy() if business_chat else None,
+        webhooks=(raw.get("webhooks") or {}).copy(),
     )
