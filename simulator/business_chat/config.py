@@ -102,10 +102,9 @@ class BCConfig:
     webhook_path: str = "/message"
     # URL prefix → App Clip title for /v1/constructPayload; empty = every https URL has an App Clip.
     app_clips: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     # Claims of tokens whose signature already verified, by (token, keys): PyJWT spends ~150 µs per decode and MSPs
     # reuse a token for many requests. Time-based claims are still checked on every request (auth.verify_token).
-    verified_tokens: dict[tuple[str, tuple[bytes, ...]], dict[str, Any]] = field(default_factory=dict, repr=False,
+    verified_tokens: dict[tuple[str, tuple[bytes, ...]], dict[str, object]] = field(default_factory=dict, repr=False,
                                                                                 compare=False)
 
     @property
