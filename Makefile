@@ -43,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis dist build
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache dist build
