@@ -1,9 +1,16 @@
 """provider-simulator: a local, stateful fake of Bird's Channels API and Apple Messages for Business."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports on first use
+    from simulator.app import create_app
+    from simulator.settings import Settings
+    from simulator.testing import Simulator
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_app", "Settings", "Simulator"]
+__all__ = ["Settings", "Simulator", "__version__", "create_app"]
 
 
 def __getattr__(name: str) -> object:

@@ -4,17 +4,24 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from simulator import __version__
 from simulator.settings import ENV_PREFIX, Settings
 
+if TYPE_CHECKING:
+    from simulator.core.simulation import Simulation
 
-def _opt(name: str, **kwargs: Any) -> Any:
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _opt(name: str, *, help: str, kind: click.Choice[str] | type[int | float] | None = None) -> Callable[[F], F]:
+    """A ``serve`` option that defaults to None (Settings decides) and reads ``PROVIDER_SIM_<NAME>``."""
     env = ENV_PREFIX + name.lstrip("-").replace("-", "_").upper()
-    return click.option(name, envvar=env, show_envvar=True, default=None, **kwargs)
+    return click.option(name, envvar=env, show_envvar=True, default=None, type=kind, help=help)
 
 
 @click.group()
@@ -25,17 +32,17 @@ def main() -> None:
 
 @main.command()
 @_opt("--host", help="Address to bind (default 127.0.0.1).")
-@_opt("--port", type=int, help="Port (default 8790; 0 picks a free one and prints it).")
+@_opt("--port", kind=int, help="Port (default 8790; 0 picks a free one and prints it).")
 @_opt("--db", help="SQLite file, or :memory: (default ./.provider-sim/simulator.db).")
-@_opt("--durability", type=click.Choice(["process", "full"]),
+@_opt("--durability", kind=click.Choice(["process", "full"]),
       help="process (default): survives kill -9; full: also power loss (fsync per commit).")
 @_opt("--config", help="World config YAML (default: the embedded default world).")
-@_opt("--seed", type=int, help="Seed for ids and fake data.")
-@_opt("--clock", type=click.Choice(["real", "manual"]), help="real (default) or manual.")
-@_opt("--clock-speed", type=float, help="Real clock speed factor (e.g. 60).")
-@_opt("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
+@_opt("--seed", kind=int, help="Seed for ids and fake data.")
+@_opt("--clock", kind=click.Choice(["real", "manual"]), help="real (default) or manual.")
+@_opt("--clock-speed", kind=float, help="Real clock speed factor (e.g. 60).")
+@_opt("--log-level", kind=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
 @_opt("--control-token", help="Token that /_sim/* (but /_sim/health) and the web UI require (default: none).")
-def serve(**flags: Any) -> None:
+def serve(**flags: Any) -> None:  # click's keyword arguments, one per option above (None when not given)
     """Run the dev server."""
     import uvicorn
 
@@ -108,7 +115,7 @@ def health(url: str | None, timeout: float) -> None:
 
     if url is None:
         settings = Settings.from_env()
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(settings.host, settings.host)  # noqa: S104 - mapping a wildcard bind to where to call it
         url = f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
     # No proxy: HTTP_PROXY in a container's environment is for the outside world, not for this loopback call.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -123,9 +130,10 @@ def health(url: str | None, timeout: float) -> None:
         sys.exit(1)
 
 
-def _print_banner(sim: Any) -> None:
-    lines = [f"provider-sim {__version__} listening on {sim.settings.base_url}  (db: {sim.settings.db}, clock:"
-             f" {sim.clock.mode})"]
+def _print_banner(sim: Simulation) -> None:
+    settings = sim.settings
+    listening = f"listening on {settings.base_url}  (db: {settings.db}, clock: {sim.clock.mode})"
+    lines = [f"provider-sim {__version__} {listening}"]
     for provider in sim.providers:
         lines += provider.banner()
     guarded = "  (control token required)" if sim.settings.control_token else ""

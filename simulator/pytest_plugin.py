@@ -17,9 +17,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    # Imported where used: the plugin is loaded by every pytest run in an environment that has the package.
+    from simulator.server import SimulatorServer
+    from simulator.settings import Settings
+    from simulator.testing import SimClient, WebhookReceiver
 
 MARKER_KEYS = ("config", "seed", "scenario")
 
@@ -39,6 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class _External:
+    """A simulator someone else runs (``--provider-sim-url``): nothing to start or stop."""
+
     def __init__(self, url: str, token: str | None) -> None:
         self.url = url
         self.settings = None
@@ -49,7 +57,7 @@ class _External:
 
 
 @pytest.fixture(scope="session")
-def provider_sim_settings() -> Any:
+def provider_sim_settings() -> Settings:
     from simulator.settings import Settings
 
     return Settings(db=":memory:", clock="manual", port=0, log_level="warning")
@@ -62,8 +70,9 @@ def provider_sim_seed() -> int | None:
 
 
 @pytest.fixture(scope="session")
-def provider_sim_server(request: pytest.FixtureRequest, provider_sim_settings: Any) -> Iterator[Any]:
-    url = request.config.getoption("--provider-sim-url")
+def provider_sim_server(request: pytest.FixtureRequest,
+                        provider_sim_settings: Settings) -> Iterator[SimulatorServer | _External]:
+    url: str | None = request.config.getoption("--provider-sim-url")
     if url:
         token = request.config.getoption("--provider-sim-token") or os.environ.get("PROVIDER_SIM_CONTROL_TOKEN")
         yield _External(url, token or None)
@@ -78,9 +87,9 @@ def provider_sim_server(request: pytest.FixtureRequest, provider_sim_settings: A
 
 
 @pytest.fixture(scope="session")
-def _provider_sim_pool(provider_sim_settings: Any) -> Iterator[dict[str, Any]]:
+def _provider_sim_pool(provider_sim_settings: Settings) -> Iterator[dict[str, SimulatorServer]]:
     """One in-process simulator per world config named by a marker, shared by the session."""
-    pool: dict[str, Any] = {}
+    pool: dict[str, SimulatorServer] = {}
     try:
         yield pool
     finally:
@@ -89,6 +98,7 @@ def _provider_sim_pool(provider_sim_settings: Any) -> Iterator[dict[str, Any]]:
 
 
 def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The marker's keyword arguments (closest marker wins), as the test wrote them: pytest does not type them."""
     options: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers("provider_sim"))):  # closest wins
         unknown = set(marker.kwargs) - set(MARKER_KEYS)
@@ -109,26 +119,26 @@ def _resolve(path: str, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def provider_sim(request: pytest.FixtureRequest, provider_sim_server: Any, provider_sim_seed: int | None,
-                 _provider_sim_pool: dict[str, Any]) -> Iterator[Any]:
+def provider_sim(request: pytest.FixtureRequest, provider_sim_server: SimulatorServer | _External,
+                 provider_sim_seed: int | None, _provider_sim_pool: dict[str, SimulatorServer]) -> Iterator[SimClient]:
     from simulator.testing import SimClient
 
     options = _marker_options(request)
-    server = provider_sim_server
+    server: SimulatorServer | _External = provider_sim_server
     if options.get("config"):
-        if isinstance(server, _External):
+        if isinstance(provider_sim_server, _External):
             pytest.skip("provider_sim(config=...) needs an in-process simulator; --provider-sim-url is set")
         config = _resolve(str(options["config"]), request)
-        server = _provider_sim_pool.get(config)
-        if server is None:
+        pooled = _provider_sim_pool.get(config)
+        if pooled is None:
             from simulator.server import SimulatorServer
 
-            server = SimulatorServer(provider_sim_server.settings.replace(port=0, config=config)).start()
-            _provider_sim_pool[config] = server
+            pooled = SimulatorServer(provider_sim_server.settings.replace(port=0, config=config)).start()
+            _provider_sim_pool[config] = pooled
+        server = pooled
     seed = options.get("seed", provider_sim_seed)
     client = SimClient(server.url, token=_token_of(server))
     client.reset(seed=seed)
-    client.scenario = None  # type: ignore[attr-defined]
     try:
         if options.get("scenario"):
             from simulator.replay.loader import find_scenario, load_scenario
@@ -138,20 +148,20 @@ def provider_sim(request: pytest.FixtureRequest, provider_sim_server: Any, provi
             result = run_scenario(scenario, client, reset=False)
             if not result.ok:
                 pytest.fail(f"scenario {scenario.name!r} did not replay:\n{result.failure}", pytrace=False)
-            client.scenario = result  # type: ignore[attr-defined]
+            client.scenario = result
         yield client
     finally:
         client.close()
 
 
-def _token_of(server: Any) -> str | None:
+def _token_of(server: SimulatorServer | _External) -> str | None:
     if isinstance(server, _External):
         return server.token
-    return server.settings.control_token  # type: ignore[no-any-return]
+    return server.settings.control_token
 
 
 @pytest.fixture
-def provider_sim_receiver() -> Iterator[Any]:
+def provider_sim_receiver() -> Iterator[WebhookReceiver]:
     from simulator.testing import WebhookReceiver
 
     with WebhookReceiver() as receiver:

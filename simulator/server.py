@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from simulator.settings import Settings
+
+if TYPE_CHECKING:
+    from simulator.core.simulation import Simulation
 
 T = TypeVar("T")
 
@@ -33,7 +37,7 @@ class SimulatorServer:
         # Pre-bind with IPPROTO_TCP: asyncio only sets TCP_NODELAY when proto is TCP (else ~44 ms per request).
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((settings.host if settings.host not in ("", "0.0.0.0") else "127.0.0.1", settings.port))
+        self._sock.bind((settings.loopback_host, settings.port))
         self.host, self.port = self._sock.getsockname()[:2]
         self.settings = settings.replace(port=self.port)
         self.app = create_app(self.settings)
@@ -44,10 +48,9 @@ class SimulatorServer:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _run(self) -> None:
-        try:
+        # uvicorn exits with SystemExit when the app's start-up fails; start() reports the cause.
+        with contextlib.suppress(SystemExit):
             asyncio.run(self._serve())
-        except SystemExit:
-            pass  # uvicorn exits this way when the app's start-up fails; start() reports the cause
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -58,8 +61,9 @@ class SimulatorServer:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def sim(self) -> Any:
-        return self.app.state.sim
+    def sim(self) -> Simulation:
+        sim: Simulation = self.app.state.sim  # set by create_app; Starlette's State is untyped
+        return sim
 
     def start(self) -> SimulatorServer:
         self._thread.start()

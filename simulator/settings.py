@@ -5,10 +5,11 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 ENV_PREFIX = "PROVIDER_SIM_"
 DEFAULT_DB = ".provider-sim/simulator.db"
+WILDCARD_HOSTS = ("", "0.0.0.0")  # noqa: S104 - compared with, never bound: these hosts are reached at loopback
 
 
 def _to_bool(value: str) -> bool:
@@ -58,10 +59,11 @@ class Settings:
     tune_gc: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from ``PROVIDER_SIM_*`` variables, then apply explicit overrides (flags)."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Unpack[SettingsFields]) -> Settings:
+        """Build settings from ``PROVIDER_SIM_*`` variables, then apply explicit overrides (flags; a None, as click
+        passes for a flag not given, is no override)."""
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {}  # field name -> a value of that field's type
         for f in dataclasses.fields(cls):
             raw = environ.get(ENV_PREFIX + f.name.upper())
             if raw is None:
@@ -70,18 +72,48 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def replace(self, **changes: Any) -> Settings:
+    def replace(self, **changes: Unpack[SettingsFields]) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def loopback_host(self) -> str:
+        """Where this process reaches its own server: the host, or 127.0.0.1 when bound to every interface."""
+        return "127.0.0.1" if self.host in WILDCARD_HOSTS else self.host
 
     @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{self.loopback_host}:{self.port}"
 
 
-def _coerce(name: str, annotation: Any, raw: str) -> Any:
+class SettingsFields(TypedDict, total=False):
+    """The fields of :class:`Settings` as keyword arguments (``replace``, ``from_env``); a test keeps the two alike."""
+
+    host: str
+    port: int
+    db: str
+    durability: str
+    config: str | None
+    seed: int
+    clock: str
+    clock_speed: float
+    start_time: str | None
+    public_url: str | None
+    media_dir: str | None
+    max_body_bytes: int
+    max_upload_bytes: int
+    webhook_timeout: float
+    webhook_concurrency: int
+    journal_size: int
+    log_level: str
+    allow_http_webhooks: bool
+    webhook_hosts: str
+    control_token: str | None
+    tune_gc: bool
+
+
+def _coerce(name: str, annotation: object, raw: str) -> str | int | float | bool:
     kind = str(annotation)
     try:
         if "bool" in kind:

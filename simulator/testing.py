@@ -7,14 +7,19 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx2 as httpx
 
 from simulator.core.codec import is_digits
+
+if TYPE_CHECKING:
+    from simulator.replay.runner import Result
+    from simulator.server import SimulatorServer
+    from simulator.settings import Settings, SettingsFields
 
 
 @dataclass
@@ -41,7 +46,7 @@ class ReceivedRequest:
         return self.raw_json()
 
 
-def dotted(value: Any, path: str) -> Any:
+def dotted(value: object, path: str) -> Any:
     """``dotted({"a": [{"b": 1}]}, "a.0.b") == 1``; a missing step gives :data:`MISSING`."""
     for part in path.split(".") if path else []:
         if isinstance(value, dict) and part in value:
@@ -58,15 +63,15 @@ class _Missing:
         return "<missing>"
 
 
-MISSING: Any = _Missing()
+MISSING: Final = _Missing()
 
 
-def subset_matches(data: Any, match: dict[str, Any] | None) -> bool:
+def subset_matches(data: object, match: Mapping[str, object] | None) -> bool:
     """Every ``dotted.path: expected`` pair in ``match`` holds in ``data``."""
     return all(dotted(data, key) == expected for key, expected in (match or {}).items())
 
 
-def _webhook_matches(request: ReceivedRequest, event: str | None, match: dict[str, Any] | None) -> bool:
+def _webhook_matches(request: ReceivedRequest, event: str | None, match: Mapping[str, object] | None) -> bool:
     try:
         body = request.json()
     except ValueError:
@@ -76,9 +81,11 @@ def _webhook_matches(request: ReceivedRequest, event: str | None, match: dict[st
     return subset_matches(body, match)
 
 
-def _summary(body: Any) -> str:
+def _summary(body: object) -> str:
     if isinstance(body, dict):
-        payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+        payload = body.get("payload")
+        if not isinstance(payload, dict):
+            payload = {}
         bits = [f"event={body.get('event')}"] if "event" in body else []
         for key in ("id", "status", "type"):
             if key in payload:
@@ -104,7 +111,7 @@ class _Server(ThreadingHTTPServer):
     # and each SYN past the backlog was dropped and retried by the kernel a second later.
     request_queue_size = 128
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
         # A sender that hangs up mid-request (the simulator cancels deliveries in flight on a full reset, or times
         # one out) is no error of the receiver's: no traceback in the test's output.
         if not isinstance(sys.exc_info()[1], ConnectionError):
@@ -133,7 +140,7 @@ class WebhookReceiver:
                 super().setup()
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def log_message(self, *args: Any) -> None:
+            def log_message(self, format: str, *args: object) -> None:
                 return
 
             def _handle(self) -> None:
@@ -196,7 +203,7 @@ class WebhookReceiver:
                 self._cond.wait(remaining)
             return list(self.requests)
 
-    def wait_for_webhook(self, event: str | None = None, match: dict[str, Any] | None = None, *,
+    def wait_for_webhook(self, event: str | None = None, match: Mapping[str, object] | None = None, *,
                          count: int = 1, timeout: float = 5.0) -> list[ReceivedRequest]:
         """Block until ``count`` JSON webhooks with this ``event`` whose body has ``match`` (dotted paths) arrived.
 
@@ -242,8 +249,11 @@ class _ControlToken(httpx.Auth):
 class SimClient:
     """A small client for the control plane and the common provider calls, bound to one simulator URL.
 
+    Answers are the simulator's JSON as parsed (``dict[str, Any]`` for an object): see docs/control-plane.md.
     ``token``: the simulator's control token (``PROVIDER_SIM_CONTROL_TOKEN``), sent on ``/_sim/...`` requests.
     """
+
+    scenario: Result | None = None  # the pytest plugin's: the replay of the scenario its marker named
 
     def __init__(self, url: str, *, timeout: float = 30.0, token: str | None = None) -> None:
         self.url = url.rstrip("/")
@@ -261,12 +271,20 @@ class SimClient:
                                  f"{response.text[:500]}")
         return response.json() if response.content else None
 
+    def _object(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON object a control endpoint answers (they all answer one); fails on anything else."""
+        body = self._ok(response)
+        if not isinstance(body, dict):
+            raise AssertionError(f"{response.request.method} {response.request.url} answered {response.text[:500]!r},"
+                                 " not a JSON object")
+        return body
+
     def health(self) -> dict[str, Any]:
-        return self._ok(self.http.get("/_sim/health"))  # type: ignore[no-any-return]
+        return self._object(self.http.get("/_sim/health"))
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
-            self._info = self._ok(self.http.get("/_sim/info"))
+            self._info = self._object(self.http.get("/_sim/info"))
         return self._info
 
     def reset(self, *, seed: int | None = None, **scope: str) -> dict[str, Any]:
@@ -274,28 +292,33 @@ class SimClient:
         body: dict[str, Any] = dict(scope)
         if seed is not None:
             body["seed"] = seed
-        return self._ok(self.http.post("/_sim/reset", json=body))  # type: ignore[no-any-return]
+        return self._object(self.http.post("/_sim/reset", json=body))
 
     def control(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
         """Call any control endpoint (``/_sim/...``); fails on 4xx/5xx with the answer's text."""
         return self._ok(self.http.request(method, path, json=json, **kwargs))
 
+    def _control_object(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._object(self.http.request(method, path, json=body))
+
     # -- journal --------------------------------------------------------------------------------------------------
 
-    def journal(self, **filters: Any) -> list[dict[str, Any]]:
+    def journal(self, **filters: str | int | None) -> list[dict[str, Any]]:
         """Journal entries, oldest first. Filters: kind, provider, operation, method, status, path, since, event."""
         params = {k: v for k, v in filters.items() if v is not None}
-        return self._ok(self.http.get("/_sim/journal", params=params))["entries"]  # type: ignore[no-any-return]
+        entries: list[dict[str, Any]] = self._object(self.http.get("/_sim/journal", params=params))["entries"]
+        return entries
 
     def clear_journal(self) -> int:
-        return int(self._ok(self.http.delete("/_sim/journal"))["cleared"])
+        return int(self._object(self.http.delete("/_sim/journal"))["cleared"])
 
     def export_scenario(self, name: str = "recorded session") -> str:
         response = self.http.get("/_sim/journal/export-scenario", params={"name": name})
         self._ok(response) if response.status_code >= 400 else None
         return response.text
 
-    def wait_for_journal(self, *, count: int = 1, timeout: float = 5.0, **filters: Any) -> list[dict[str, Any]]:
+    def wait_for_journal(self, *, count: int = 1, timeout: float = 5.0,
+                         **filters: str | int | None) -> list[dict[str, Any]]:
         """Block (server side) until ``count`` journal entries match; fails listing the entries that did arrive."""
         body = {k: v for k, v in filters.items() if v is not None}
         response = self.http.post("/_sim/journal/wait", json={**body, "count": count, "timeout": timeout},
@@ -304,9 +327,10 @@ class SimClient:
             recent = self.journal(kind=filters.get("kind"))[-20:]
             raise AssertionError(f"expected {count} journal entr(y/ies) matching {body} within {timeout} s, got "
                                  f"{response.json()['count']}. Recent entries:\n{describe_journal(recent)}")
-        return self._ok(response)["entries"]  # type: ignore[no-any-return]
+        entries: list[dict[str, Any]] = self._object(response)["entries"]
+        return entries
 
-    def wait_for_webhook(self, event: str | None = None, match: dict[str, Any] | None = None, *,
+    def wait_for_webhook(self, event: str | None = None, match: Mapping[str, object] | None = None, *,
                          timeout: float = 5.0, count: int = 1, ok: bool | None = None) -> list[dict[str, Any]]:
         """Wait until the simulator has sent ``count`` webhooks (any receiver) whose body has ``match``.
 
@@ -331,20 +355,22 @@ class SimClient:
     # -- faults ---------------------------------------------------------------------------------------------------
 
     def add_fault(self, **rule: Any) -> dict[str, Any]:
-        """Add a fault rule (see docs/control-plane.md): ``add_fault(operation="send_message", status=503, times=1)``."""
-        return self._ok(self.http.post("/_sim/faults", json=rule))["rules"][0]  # type: ignore[no-any-return]
+        """Add a fault rule (docs/control-plane.md): ``add_fault(operation="send_message", status=503, times=1)``."""
+        rules: list[dict[str, Any]] = self._object(self.http.post("/_sim/faults", json=rule))["rules"]
+        return rules[0]
 
     def webhook_faults(self, *, delay_seconds: float | None = None, duplicate_probability: float | None = None,
                        reorder: bool | None = None) -> dict[str, Any]:
         knobs = {k: v for k, v in {"delaySeconds": delay_seconds, "duplicateProbability": duplicate_probability,
                                    "reorder": reorder}.items() if v is not None}
-        return self._ok(self.http.post("/_sim/faults", json={"webhooks": knobs}))["webhooks"]  # type: ignore[no-any-return]
+        webhooks: dict[str, Any] = self._object(self.http.post("/_sim/faults", json={"webhooks": knobs}))["webhooks"]
+        return webhooks
 
     def faults(self) -> dict[str, Any]:
-        return self._ok(self.http.get("/_sim/faults"))  # type: ignore[no-any-return]
+        return self._object(self.http.get("/_sim/faults"))
 
     def clear_faults(self) -> dict[str, Any]:
-        return self._ok(self.http.delete("/_sim/faults"))  # type: ignore[no-any-return]
+        return self._object(self.http.delete("/_sim/faults"))
 
     def bird_rate_limits(self, get_per_second: int | None = None, post_per_second: int | None = None, *,
                          enabled: bool = True) -> dict[str, Any]:
@@ -354,17 +380,17 @@ class SimClient:
         if enabled:
             body.update({k: v for k, v in (("getPerSecond", get_per_second), ("postPerSecond", post_per_second))
                          if v is not None})
-        return self._ok(self.http.put("/_sim/bird/rate-limits", json=body))  # type: ignore[no-any-return]
+        return self._object(self.http.put("/_sim/bird/rate-limits", json=body))
 
     def advance(self, seconds: float) -> dict[str, Any]:
         """Move the simulator clock forward; returns after everything due by then has run."""
-        return self._ok(self.http.post("/_sim/clock/advance", json={"seconds": seconds}))  # type: ignore[no-any-return]
+        return self._object(self.http.post("/_sim/clock/advance", json={"seconds": seconds}))
 
     def run_due(self) -> dict[str, Any]:
-        return self._ok(self.http.post("/_sim/clock/run-due"))  # type: ignore[no-any-return]
+        return self._object(self.http.post("/_sim/clock/run-due"))
 
     def clock(self) -> dict[str, Any]:
-        return self._ok(self.http.get("/_sim/clock"))  # type: ignore[no-any-return]
+        return self._object(self.http.get("/_sim/clock"))
 
     # -- Bird -------------------------------------------------------------------------------------------------
 
@@ -390,16 +416,16 @@ class SimClient:
         return f"/workspaces/{self.workspace_id}/channels/{channel_id or self.channel_id()}/messages"
 
     def send_sms(self, to: str, text: str = "hello", channel_id: str | None = None, **extra: Any) -> dict[str, Any]:
-        body = {"receiver": {"contacts": [{"identifierValue": to}]}, "body": {"type": "text", "text": {"text": text}}}
+        body: dict[str, Any] = {"receiver": {"contacts": [{"identifierValue": to}]},
+                                "body": {"type": "text", "text": {"text": text}}}
         body.update(extra)
         response = self.http.post(self.messages_path(channel_id), json=body, headers=self.bird_headers)
         if response.status_code != 202:
             raise AssertionError(f"send failed: {response.status_code} {response.text[:500]}")
-        return response.json()  # type: ignore[no-any-return]
+        return self._object(response)
 
     def get_message(self, message_id: str, channel_id: str | None = None) -> dict[str, Any]:
-        return self._ok(self.http.get(f"{self.messages_path(channel_id)}/{message_id}",  # type: ignore[no-any-return]
-                                      headers=self.bird_headers))
+        return self._object(self.http.get(f"{self.messages_path(channel_id)}/{message_id}", headers=self.bird_headers))
 
     def wait_for_status(self, message_id: str, status: str, timeout: float = 5.0,
                         channel_id: str | None = None) -> dict[str, Any]:
@@ -419,64 +445,69 @@ class SimClient:
 
     def force_status(self, message_id: str, status: str) -> dict[str, Any]:
         """Force a Bird message's status now (the webhook is emitted)."""
-        return self.control("POST", f"/_sim/bird/messages/{message_id}/status", {"status": status})  # type: ignore[no-any-return]
+        return self._object(self.http.post(f"/_sim/bird/messages/{message_id}/status", json={"status": status}))
 
     # -- inbound traffic and customers (thin wrappers over the providers' control endpoints) -----------------------
 
-    def bird_inbound(self, sender: str, text: str = "", channel_id: str | None = None, **extra: Any) -> Any:
+    def bird_inbound(self, sender: str, text: str = "", channel_id: str | None = None,
+                     **extra: Any) -> dict[str, Any]:
         """A customer texts the channel: ``POST /_sim/bird/inbound`` (``media=[...]`` for MMS)."""
-        body = {"channelId": channel_id or self.channel_id(), "from": sender, **extra}
+        body: dict[str, Any] = {"channelId": channel_id or self.channel_id(), "from": sender, **extra}
         if text:
             body["text"] = text
-        return self.control("POST", "/_sim/bird/inbound", body)
+        return self._control_object("POST", "/_sim/bird/inbound", body)
 
-    def bird_click(self, message_id: str, url: str, **extra: Any) -> Any:
+    def bird_click(self, message_id: str, url: str, **extra: Any) -> dict[str, Any]:
         """The receiver taps a link in a message: a ``clicked`` interaction and an sms.interaction webhook."""
-        return self.control("POST", f"/_sim/bird/messages/{message_id}/click", {"url": url, **extra})
+        return self._control_object("POST", f"/_sim/bird/messages/{message_id}/click", {"url": url, **extra})
 
     def _bc_ids(self, customer: str | None, business: str | None) -> tuple[str, str]:
         bc = self.info().get("businessChat") or {}
         if not bc:
             raise AssertionError("this world has no Business Chat section")
-        return (business or bc["businesses"][0]["id"]), (customer or bc["customers"][0]["id"])
+        return (business or str(bc["businesses"][0]["id"])), (customer or str(bc["customers"][0]["id"]))
 
     def _customer_path(self, customer: str | None, business: str | None) -> str:
         b, c = self._bc_ids(customer, business)
         return f"/_sim/business-chat/businesses/{b}/customers/{c}"
 
-    def customer_says(self, text: str, *, customer: str | None = None, business: str | None = None) -> Any:
+    def customer_says(self, text: str, *, customer: str | None = None,
+                      business: str | None = None) -> dict[str, Any]:
         """A Business Chat customer writes ``text`` (delivered to the business's webhook)."""
-        return self.control("POST", self._customer_path(customer, business) + "/text", {"text": text})
+        return self._control_object("POST", self._customer_path(customer, business) + "/text", {"text": text})
 
     def customer_answers(self, kind: str, *, customer: str | None = None, business: str | None = None,
-                         **answer: Any) -> Any:
+                         **answer: Any) -> dict[str, Any]:
         """A customer answers the last interactive message: ``customer_answers("list-picker", items=["m"])``,
         ``customer_answers("time-picker", timeslot="slot-1")``; kinds as in docs/business-chat.md."""
-        return self.control("POST", self._customer_path(customer, business) + f"/answer/{kind}", answer)
+        return self._control_object("POST", self._customer_path(customer, business) + f"/answer/{kind}", answer)
 
-    def customer_closes(self, *, customer: str | None = None, business: str | None = None) -> Any:
-        return self.control("POST", self._customer_path(customer, business) + "/close")
+    def customer_closes(self, *, customer: str | None = None, business: str | None = None) -> dict[str, Any]:
+        return self._control_object("POST", self._customer_path(customer, business) + "/close")
 
     def device(self, customer: str | None = None) -> list[dict[str, Any]]:
         """What a Business Chat customer's device shows (received and sent), in order."""
         _, c = self._bc_ids(customer, None)
-        return self.control("GET", f"/_sim/business-chat/customers/{c}/device")["messages"]  # type: ignore[no-any-return]
+        messages: list[dict[str, Any]] = self._object(self.http.get(f"/_sim/business-chat/customers/{c}/device"))[
+            "messages"]
+        return messages
 
-    def set_business_webhook(self, url: str, business: str | None = None) -> Any:
+    def set_business_webhook(self, url: str, business: str | None = None) -> dict[str, Any]:
         b, _ = self._bc_ids(None, business)
-        return self.control("POST", f"/_sim/business-chat/businesses/{b}", {"webhookUrl": url})
+        return self._control_object("POST", f"/_sim/business-chat/businesses/{b}", {"webhookUrl": url})
 
-    def wait_for_message(self, match: dict[str, Any] | None = None, *, timeout: float = 5.0,
+    def wait_for_message(self, match: Mapping[str, object] | None = None, *, timeout: float = 5.0,
                          workspace_id: str | None = None) -> dict[str, Any]:
         """Poll the workspace's Bird messages until one has ``match`` (dotted paths, e.g. ``{"direction": "incoming",
         "body.text.text": "STOP"}``); fails listing the messages there are."""
         deadline = time.monotonic() + timeout
         path = f"/workspaces/{workspace_id or self.workspace_id}/messages"
         while True:
-            results = self._ok(self.http.get(path, params={"limit": 100}, headers=self.bird_headers))["results"]
+            results: list[dict[str, Any]] = self._object(
+                self.http.get(path, params={"limit": 100}, headers=self.bird_headers))["results"]
             for message in results:
                 if subset_matches(message, match):
-                    return message  # type: ignore[no-any-return]
+                    return message
             if time.monotonic() > deadline:
                 seen = "\n".join(f"  {m.get('id')} {m.get('direction')} {m.get('status')} "
                                  f"{json.dumps(m.get('body'))[:120]}" for m in results) or "  (none)"
@@ -516,13 +547,19 @@ class Simulator(SimClient):
     :param token: the control token of the simulator at ``url`` (an in-process one's comes from its settings).
     """
 
-    def __init__(self, settings: Any = None, *, url: str | None = None, config: str | None = None,
+    def __init__(self, settings: Settings | None = None, *, url: str | None = None, config: str | None = None,
                  seed: int | None = None, clock: str | None = None, token: str | None = None) -> None:
         self._settings = settings
         self._token = token
-        self._overrides = {k: v for k, v in {"config": config, "seed": seed, "clock": clock}.items() if v is not None}
+        self._overrides: SettingsFields = {}
+        if config is not None:
+            self._overrides["config"] = config
+        if seed is not None:
+            self._overrides["seed"] = seed
+        if clock is not None:
+            self._overrides["clock"] = clock
         self._external = url
-        self.server: Any = None
+        self.server: SimulatorServer | None = None
         self._receivers: list[WebhookReceiver] = []
         if url:
             super().__init__(url, token=token)

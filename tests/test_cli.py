@@ -29,7 +29,7 @@ def start(args, env_extra=None, cwd=None):
 
 def stop(proc):
     proc.terminate()
-    proc.wait(timeout=20)
+    proc.communicate(timeout=20)  # waits, and closes the pipes (else a ResourceWarning)
 
 
 def test_version():

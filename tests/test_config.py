@@ -51,6 +51,7 @@ def test_custom_world(tmp_path):
     (lambda t: t.replace('"99": delivery_failed', '"99": exploded'), "bird.outcomes.99"),
     (lambda t: t.replace('"+14155550100", mms: true', '"+31612345678", mms: true'), "only US/CA numbers"),
     (lambda t: t + "\n  : [", "not valid YAML"),
+    (lambda t: "seed: 3\n", 'property "bird" is required'),
 ])
 def test_bad_config_names_the_key(tmp_path, mutation, fragment):
     path = tmp_path / "world.yaml"
@@ -73,6 +74,15 @@ def test_cli_refuses_bad_config_with_exit_2(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "invalid config" in result.stderr and "bird" in result.stderr
+
+
+def test_settings_fields_spell_out_every_setting():
+    """Settings.replace/from_env take SettingsFields: the two must list the same names with the same types."""
+    import typing
+
+    from simulator.settings import SettingsFields
+
+    assert typing.get_type_hints(SettingsFields) == typing.get_type_hints(Settings)
 
 
 def test_settings_env_and_flags():

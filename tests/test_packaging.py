@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import venv
+import zipfile
 from pathlib import Path
 
 import httpx2 as httpx
@@ -36,6 +37,8 @@ def test_wheel_install_serves_default_world(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
                    check=True, timeout=300)
     wheel = next(dist.glob("provider_simulator-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        assert "simulator/py.typed" in archive.namelist()  # PEP 561: type checkers read the package's hints
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
@@ -75,4 +78,4 @@ def test_wheel_install_serves_default_world(tmp_path):
         print(f"wheel install: first 200 after {first_200_s:.2f} s")
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        proc.communicate(timeout=20)  # waits, and closes the pipes (else a ResourceWarning)

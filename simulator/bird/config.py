@@ -5,12 +5,57 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from simulator.bird.lifecycle import DEFAULT_OUTCOMES, DEFAULT_TIMING, VALIDITY_BY_TYPE
 from simulator.world import ConfigError
 
 PLATFORM_ID = "sms-messagebird"  # the platform of every SMS channel (its connectors' template)
+
+
+# The ``bird:`` section's shape (schemas/config/world.json checked it before these are read).
+
+class ChannelConfig(TypedDict, total=False):
+    id: Required[str]
+    number: Required[str]
+    connector_id: str
+    name: str
+    country: str
+    mms: bool
+    message_type: str
+    timing: str
+    status: str
+
+
+class WorkspaceConfig(TypedDict, total=False):
+    id: Required[str]
+    channels: Required[list[ChannelConfig]]
+    name: str
+
+
+class AccessKeyConfig(TypedDict, total=False):
+    key: Required[str]
+    name: str
+    allowed_paths: list[str]
+    allowed_methods: list[str]
+
+
+class OrganizationConfig(TypedDict, total=False):
+    id: Required[str]
+    name: str
+
+
+class BirdConfig(TypedDict, total=False):
+    organization: Required[OrganizationConfig]
+    workspaces: Required[list[WorkspaceConfig]]
+    access_keys: Required[list[AccessKeyConfig]]
+    timing_profiles: dict[str, dict[str, float]]
+    outcomes: dict[str, str]
+    auto_replies: list[dict[str, Any]]  # {match: {receiver, keyword, channel_id}, reply, delay_seconds}: bird/customers
+    opt_out_behaviour: str
+    max_list_limit: int
+    max_list_window_days: int | None
+    rate_limits: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -87,7 +132,7 @@ class BirdWorld:
         return None
 
 
-def build_bird_world(bird_raw: dict[str, Any]) -> BirdWorld:
+def build_bird_world(bird_raw: BirdConfig) -> BirdWorld:
     workspaces: dict[str, Workspace] = {}
     seen_channels: set[str] = set()
     for ws in bird_raw.get("workspaces", []):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Required, TypedDict
 from urllib.parse import urlsplit
 
 BUILTIN_BID = ("com.apple.messages.MSMessageExtensionBalloonPlugin:0000000000:"
@@ -15,6 +16,53 @@ BUILTIN_BID = ("com.apple.messages.MSMessageExtensionBalloonPlugin:0000000000:"
 DEFAULT_CAPABILITIES = ["QUICK", "LIST", "TIME", "AUTH", "AUTH2", "FORM"]
 # Forms and iMessage apps are iPhone/iPad only (digest §3, §13); every other feature is assumed everywhere.
 IPHONE_IPAD = ("iPhone OS", "iPadOS")
+
+
+class BusinessConfig(TypedDict, total=False):
+    id: Required[str]
+    name: str
+    webhook_url: str
+    payment_gateway_url: str
+
+
+class CustomerConfig(TypedDict, total=False):
+    id: Required[str]
+    name: str
+    business_id: str
+    device_agent: str
+    capabilities: list[str]
+    locale: str
+    existing_conversation: bool
+    intent: str
+    group: str
+    behaviour: dict[str, Any]  # scripted answers, as docs/business-chat.md describes: read by business_chat/device
+
+
+class AppClipConfig(TypedDict, total=False):
+    url: Required[str]
+    title: str
+
+
+class BusinessChatConfig(TypedDict, total=False):
+    """The world config's ``business_chat`` section, as schemas/config/world.json describes it."""
+
+    msp_id: Required[str]
+    secret: Required[str]
+    businesses: Required[list[BusinessConfig]]
+    customers: list[CustomerConfig]
+    jwt_max_age_seconds: int
+    accept_raw_secret: bool
+    legacy_attachment_keys: bool
+    download_url_ttl_seconds: int
+    idr_threshold_bytes: int
+    closed_conversation_status: int
+    unstarted_conversation_status: int
+    webhook_timeout_seconds: float
+    enforce_capabilities: bool
+    attachment_key_check: str
+    max_attachment_bytes: int
+    webhook_path: str
+    app_clip_urls: list[str | AppClipConfig]
 
 
 def default_capabilities(device_agent: str) -> list[str]:
@@ -54,10 +102,9 @@ class BCConfig:
     webhook_path: str = "/message"
     # URL prefix → App Clip title for /v1/constructPayload; empty = every https URL has an App Clip.
     app_clips: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     # Claims of tokens whose signature already verified, by (token, keys): PyJWT spends ~150 µs per decode and MSPs
     # reuse a token for many requests. Time-based claims are still checked on every request (auth.verify_token).
-    verified_tokens: dict[tuple[str, tuple[bytes, ...]], dict[str, Any]] = field(default_factory=dict, repr=False,
+    verified_tokens: dict[tuple[str, tuple[bytes, ...]], dict[str, object]] = field(default_factory=dict, repr=False,
                                                                                 compare=False)
 
     @property
@@ -73,13 +120,14 @@ def decode_secret(secret_b64: str) -> bytes:
         return secret_b64.encode()
 
 
-def customer_record(raw: dict[str, Any], *, existing_conversation: bool = False) -> dict[str, Any]:
+def customer_record(raw: Mapping[str, Any], *, existing_conversation: bool = False) -> dict[str, Any]:
     """One normalised customer dict: what the device looks like to the MSP and how it behaves.
 
     ``existingConversation``: the customer counts as having written before (seeded customers do), so the business
     may message them before they write; otherwise business messages are refused until they do (digest §14).
     ``intent`` / ``group``: defaults for what the customer's messages carry (the biz-intent-id / biz-group-id of
-    the link they started from)."""
+    the link they started from). ``raw`` is a :class:`CustomerConfig` or a control-plane request, which may spell
+    the keys in camelCase."""
     agent = raw.get("device_agent") or raw.get("deviceAgent") or "iPhone OS"
     capabilities = raw.get("capabilities")
     existing = raw.get("existing_conversation", raw.get("existingConversation"))
@@ -99,7 +147,7 @@ def customer_record(raw: dict[str, Any], *, existing_conversation: bool = False)
     return record
 
 
-def load_config(raw: dict[str, Any]) -> BCConfig:
+def load_config(raw: BusinessChatConfig) -> BCConfig:
     businesses = {
         b["id"]: Business(b["id"], b.get("name", ""), b.get("webhook_url"), b.get("payment_gateway_url"))
         for b in raw.get("businesses", [])
@@ -128,7 +176,7 @@ def load_config(raw: dict[str, Any]) -> BCConfig:
     )
 
 
-def _app_clips(entries: list[Any]) -> dict[str, str]:
+def _app_clips(entries: Iterable[object]) -> dict[str, str]:
     clips: dict[str, str] = {}
     for entry in entries:
         if isinstance(entry, str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from simulator.business_chat.config import BUILTIN_BID
@@ -13,7 +14,12 @@ class ReplyError(ValueError):
     """The control-plane request does not fit the message (unknown item, two picks in a single-choice section)."""
 
 
-def _base(orig: dict[str, Any], session: str, feature_value: Any, feature: str,
+# ``orig`` is the interactive message as the business sent it (validated by business_chat/validation on the way
+# in) and the reply is the JSON Apple's device would answer: both free-form JSON here. ``params`` is the
+# control-plane request, every value of which is checked before use.
+
+
+def _base(orig: dict[str, Any], session: str, feature_value: object, feature: str,
           reply_title: str) -> dict[str, Any]:
     data = orig.get("data") or {}
     reply_message = dict(orig.get("replyMessage") or {})
@@ -30,7 +36,7 @@ def _base(orig: dict[str, Any], session: str, feature_value: Any, feature: str,
     return reply
 
 
-def list_picker(orig: dict[str, Any], session: str, params: dict[str, Any]) -> dict[str, Any]:
+def list_picker(orig: dict[str, Any], session: str, params: Mapping[str, object]) -> dict[str, Any]:
     picker = orig["data"]["listPicker"]
     wanted = params.get("items")
     if wanted is None:
@@ -58,7 +64,7 @@ def list_picker(orig: dict[str, Any], session: str, params: dict[str, Any]) -> d
     return _base(orig, session, {"sections": sections}, "listPicker", ", ".join(titles))
 
 
-def time_picker(orig: dict[str, Any], session: str, params: dict[str, Any]) -> dict[str, Any]:
+def time_picker(orig: dict[str, Any], session: str, params: Mapping[str, object]) -> dict[str, Any]:
     event = orig["data"]["event"]
     slots = event["timeslots"]
     choice = params.get("timeslot")
@@ -73,7 +79,7 @@ def time_picker(orig: dict[str, Any], session: str, params: dict[str, Any]) -> d
     return _base(orig, session, chosen, "event", slot["startTime"])
 
 
-def quick_reply(orig: dict[str, Any], session: str, params: dict[str, Any]) -> dict[str, Any]:
+def quick_reply(orig: dict[str, Any], session: str, params: Mapping[str, object]) -> dict[str, Any]:
     items = orig["data"]["quick-reply"]["items"]
     choice = params.get("item")
     if choice is None:
@@ -88,7 +94,7 @@ def quick_reply(orig: dict[str, Any], session: str, params: dict[str, Any]) -> d
     return _base(orig, session, value, "quick-reply", item["title"])
 
 
-def authenticate(orig: dict[str, Any], session: str, params: dict[str, Any]) -> dict[str, Any]:
+def authenticate(orig: dict[str, Any], session: str, params: Mapping[str, object]) -> dict[str, Any]:
     oauth = orig["data"]["authenticate"]["oauth2"]
     ok = params.get("result", "success") == "success"
     if params.get("result", "success") not in ("success", "fail"):
@@ -107,7 +113,8 @@ def authenticate(orig: dict[str, Any], session: str, params: dict[str, Any]) -> 
     return _base(orig, session, value, "authenticate", "Signed in" if ok else "Sign-in failed")
 
 
-def apple_pay(orig: dict[str, Any], session: str, params: dict[str, Any], gateway: dict[str, Any]) -> dict[str, Any]:
+def apple_pay(orig: dict[str, Any], session: str, params: Mapping[str, object],
+              gateway: dict[str, Any]) -> dict[str, Any]:
     """``gateway`` is what the business's payment gateway answered (or why it was not called)."""
     status = "success" if gateway.get("approved") else "failed"
     # What the gateway said stays in the control plane's answer and the device view, not in the MSP's reply.
@@ -118,7 +125,7 @@ def apple_pay(orig: dict[str, Any], session: str, params: dict[str, Any], gatewa
     return _base(orig, session, value, "payment", f"Paid {total}" if status == "success" else "Payment failed")
 
 
-def form(orig: dict[str, Any], session: str, params: dict[str, Any]) -> dict[str, Any]:
+def form(orig: dict[str, Any], session: str, params: Mapping[str, object]) -> dict[str, Any]:
     dynamic = orig["data"]["dynamic"]
     answers = params.get("answers") or {}
     if not isinstance(answers, dict):
@@ -153,7 +160,7 @@ def form(orig: dict[str, Any], session: str, params: dict[str, Any]) -> dict[str
     return _base(orig, session, value, "dynamic", "Form submitted")
 
 
-def custom_app(orig: dict[str, Any], session: str, params: dict[str, Any]) -> dict[str, Any]:
+def custom_app(orig: dict[str, Any], session: str, params: Mapping[str, object]) -> dict[str, Any]:
     reply_message = dict(orig.get("replyMessage") or {"title": orig.get("appName", "Reply")})
     reply = {"bid": orig["bid"], "sessionIdentifier": session, "URL": str(params.get("url", orig.get("URL", ""))),
              "replyMessage": reply_message}
@@ -162,7 +169,7 @@ def custom_app(orig: dict[str, Any], session: str, params: dict[str, Any]) -> di
     return reply
 
 
-def _index(params: dict[str, Any], count: int) -> int:
+def _index(params: Mapping[str, object], count: int) -> int:
     index = params.get("index", 0)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
         raise ReplyError(f'"index" must be an integer from 0 to {count - 1}')

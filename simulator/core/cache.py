@@ -3,20 +3,23 @@ across transactions. Each SELECT cost 5-20 µs of a ~270 µs send. Writers of a 
 full reset forgets everything, and a failed group COMMIT too."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable, Mapping
+from typing import Final
 
-MISSING: Any = object()
+MISSING: Final = object()  # what get() answers for a key it does not hold (None is a value worth caching)
 
 
 class ReadCache:
+    """Values of any type, per table and hashable key; what a value is, only its table's reader knows."""
+
     def __init__(self, limit_per_table: int = 10_000) -> None:
         self.limit = limit_per_table
-        self._tables: dict[str, dict[Any, Any]] = {}
+        self._tables: dict[str, dict[Hashable, object]] = {}
 
-    def get(self, table: str, key: Any) -> Any:
+    def get(self, table: str, key: Hashable) -> object:
         return self._tables.get(table, {}).get(key, MISSING)
 
-    def put_many(self, entries: dict[tuple[str, Any], Any]) -> None:
+    def put_many(self, entries: Mapping[tuple[str, Hashable], object]) -> None:
         for (table, key), value in entries.items():
             rows = self._tables.setdefault(table, {})
             if len(rows) >= self.limit:

@@ -9,7 +9,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 import aiosqlite
 
@@ -27,7 +26,7 @@ class Checkpointer:
     """Decides when to checkpoint (after a COMMIT) and runs the passes; ``paused`` is the store's way to hold
     writers back (its write lock, with any pending group committed first)."""
 
-    def __init__(self, path: str, stats: dict[str, Any],
+    def __init__(self, path: str, stats: dict[str, int],
                  paused: Callable[[], AbstractAsyncContextManager[None]], *, synced: bool = False) -> None:
         self.path = path
         self.synced = synced
@@ -99,11 +98,12 @@ class Checkpointer:
 
     async def checkpoint_pass(self, mode: str = "PASSIVE") -> tuple[int, int]:
         """One checkpoint pass: (frames in the WAL, frames of it not copied back yet)."""
-        assert self._conn is not None
+        if self._conn is None:
+            raise RuntimeError("the checkpointer is not open")
         # Stepped to the end and closed: a PRAGMA cursor left open keeps a read transaction on the WAL.
         async with self._conn.execute(f"PRAGMA wal_checkpoint({mode})") as cursor:
             _busy, log_frames, copied = await cursor.fetchone() or (0, 0, 0)
             await cursor.fetchall()
         self.stats["checkpoints"] += 1
-        self.stats["wal_frames"] = log_frames
+        self.stats["wal_frames"] = int(log_frames)
         return int(log_frames), max(int(log_frames) - int(copied), 0)

@@ -3,7 +3,7 @@ refuses (integers beyond 64 bits, which free-form fields such as Bird's `meta` a
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from starlette.responses import Response
@@ -45,7 +45,7 @@ def is_digits(text: str, *, signed: bool = False) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def reject_constant(constant: str) -> Any:
+def reject_constant(constant: str) -> NoReturn:
     """``parse_constant`` for json.loads: NaN and Infinity are Python's, not JSON."""
     raise ValueError(f"{constant} is not valid JSON")
 

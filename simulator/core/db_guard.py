@@ -11,13 +11,12 @@ import contextlib
 import os
 import re
 import sqlite3
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-try:
+if sys.platform != "win32":  # Windows has no advisory locks: no DbLock there; documented (docs/architecture.md)
     import fcntl
-except ImportError:  # Windows: no advisory locks here; documented (docs/architecture.md)
-    fcntl = None  # type: ignore[assignment]
 
 CREATED_TABLE = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?([A-Za-z_][A-Za-z0-9_]*)", re.I)
 
@@ -81,7 +80,7 @@ class DbLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        if fcntl is None or self._fd is not None:
+        if sys.platform == "win32" or self._fd is not None:
             return
         fd = os.open(lock_path(self.db), os.O_RDWR | os.O_CREAT, 0o644)
         try:

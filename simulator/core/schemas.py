@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
@@ -103,7 +103,7 @@ class SchemaStore:
         self._validators[key] = validator
         return validator
 
-    def issues(self, key: str, instance: Any, limit: int = 20) -> list[Issue]:
+    def issues(self, key: str, instance: object, limit: int = 20) -> list[Issue]:
         fast = self._fast.get(key)
         try:
             if fast is not None and fast.is_valid(instance):
@@ -132,8 +132,8 @@ def _describe(error: ValidationError) -> list[Issue]:
         if inner:
             return inner
     if kind == "additionalProperties":
-        extras = [p for p in error.instance if p not in error.schema.get("properties", {})] if isinstance(
-            error.instance, dict) else []
+        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+        extras = [p for p in error.instance if p not in known] if isinstance(error.instance, dict) else []
         # Bird keys the detail on the object that holds the unknown property: `.receiver.contacts[0]`.
         return [Issue(path, f'property "{name}" is unsupported') for name in extras] or [
             Issue(path, error.message)]
@@ -141,15 +141,16 @@ def _describe(error: ValidationError) -> list[Issue]:
         return [Issue(path, error.message)]
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(error.validator_value)
-        return [Issue(path + (missing,), f'property "{missing}" is required')]
+        return [Issue((*path, missing), f'property "{missing}" is required')]
     if kind == "type":
         expected = error.validator_value
-        names = expected if isinstance(expected, list) else [expected]
+        names = [str(n) for n in expected] if isinstance(expected, list) else [str(expected)]
         article = {"array": "an array", "object": "an object", "integer": "an integer"}
         wanted = " or ".join(article.get(n, f"a {n}") for n in names)
         return [Issue(path, f"value must be {wanted}, got {_json_type(error.instance)}")]
     if kind == "enum":
-        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value) if isinstance(
+            error.validator_value, list) else str(error.validator_value)
         return [Issue(path, f"value must be one of {allowed}, got {_short(error.instance)}")]
     if kind == "const":
         return [Issue(path, f"value must be {json.dumps(error.validator_value)}, got {_short(error.instance)}")]
@@ -165,12 +166,12 @@ def _describe(error: ValidationError) -> list[Issue]:
     if kind == "not":
         # e.g. not: {anyOf: [{required: [attachments]}, …]}: name the property that matched, never dump the instance
         names = _matched_required(error.validator_value, error.instance)
-        return [Issue(path + (n,), f'property "{n}" is not allowed here') for n in names] or [
+        return [Issue((*path, n), f'property "{n}" is not allowed here') for n in names] or [
             Issue(path, "value is not allowed here")]
     return [Issue(path, error.message)]
 
 
-def _matched_required(schema: Any, instance: Any) -> list[str]:
+def _matched_required(schema: object, instance: object) -> list[str]:
     """The properties named by ``required`` in the branches of a ``not`` schema that the instance matches."""
     if not isinstance(schema, dict) or not isinstance(instance, dict):
         return []
@@ -183,19 +184,20 @@ def _matched_required(schema: Any, instance: Any) -> list[str]:
             continue
         try:
             matched = Draft202012Validator(branch).is_valid(instance)
-        except Exception:  # e.g. a $ref this bare validator cannot resolve: judge by presence alone
+        except Exception:  # noqa: BLE001 - e.g. a $ref this bare validator cannot resolve: judge by presence alone
             matched = all(n in instance for n in branch["required"])
         if matched:
             names += [n for n in branch["required"] if n not in names]
     return names
 
 
-def _bound_message(kind: str, bound: Any, instance: Any) -> str:
+def _bound_message(kind: str, bound: object, instance: object) -> str:
+    items = len(instance) if isinstance(instance, list) else "?"
     return {
         "minLength": f"value must be at least {bound} characters long",
         "maxLength": f"value must be at most {bound} characters long",
-        "minItems": f"array must have at least {bound} item(s), got {len(instance) if isinstance(instance, list) else '?'}",
-        "maxItems": f"array must have at most {bound} item(s), got {len(instance) if isinstance(instance, list) else '?'}",
+        "minItems": f"array must have at least {bound} item(s), got {items}",
+        "maxItems": f"array must have at most {bound} item(s), got {items}",
         "minimum": f"value must be >= {bound}, got {instance}",
         "maximum": f"value must be <= {bound}, got {instance}",
         "exclusiveMinimum": f"value must be > {bound}, got {instance}",
@@ -205,7 +207,7 @@ def _bound_message(kind: str, bound: Any, instance: Any) -> str:
     }[kind]
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -219,6 +221,6 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -52,7 +52,7 @@ def stop_memory_statistics() -> bool:
         return False
     if lib.sqlite3_shutdown() != SQLITE_OK:
         return False
-    configured = lib.sqlite3_config(SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == SQLITE_OK
+    configured: bool = lib.sqlite3_config(SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == SQLITE_OK
     lib.sqlite3_initialize()
     memory_statistics_off = memory_statistics_off or configured
     return configured

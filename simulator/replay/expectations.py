@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from simulator.testing import MISSING, dotted
+
+T = TypeVar("T")
 
 
 class Unmet(AssertionError):
     """An expectation did not hold; ``str()`` is the explanation with a diff."""
 
 
-def mismatches(data: Any, match: dict[str, Any] | None) -> dict[str, tuple[Any, Any]]:
+def mismatches(data: object, match: Mapping[str, object] | None) -> dict[str, tuple[object, object]]:
     """dotted path -> (expected, actual) for every pair that does not hold."""
-    out: dict[str, tuple[Any, Any]] = {}
+    out: dict[str, tuple[object, object]] = {}
     for key, expected in (match or {}).items():
         actual = dotted(data, key)
         if actual != expected:
@@ -22,9 +25,9 @@ def mismatches(data: Any, match: dict[str, Any] | None) -> dict[str, tuple[Any, 
     return out
 
 
-def diff(match: dict[str, Any], data: Any) -> str:
+def diff(match: Mapping[str, object], data: object) -> str:
     """A unified diff between what was expected (those paths) and what the closest candidate had."""
-    expected = {k: v for k, v in match.items()}
+    expected = dict(match)
     actual = {k: (None if (a := dotted(data, k)) is MISSING else a) for k in match}
     missing = [k for k in match if dotted(data, k) is MISSING]
     left = json.dumps(expected, indent=2, sort_keys=True, default=str).splitlines()
@@ -35,9 +38,10 @@ def diff(match: dict[str, Any], data: Any) -> str:
     return text
 
 
-def closest(candidates: list[Any], match: dict[str, Any]) -> Any:
+def closest(candidates: Iterable[T], match: Mapping[str, object]) -> T | None:
     """The candidate with the fewest mismatching paths (the last one wins ties: the newest)."""
-    best, best_count = None, None
+    best: T | None = None
+    best_count: int | None = None
     for candidate in candidates:
         count = len(mismatches(candidate, match))
         if best_count is None or count <= best_count:
@@ -45,8 +49,9 @@ def closest(candidates: list[Any], match: dict[str, Any]) -> Any:
     return best
 
 
-def check_response(status: int, body: Any, headers: dict[str, str], expect: dict[str, Any] | None,
+def check_response(status: int, body: object, headers: Mapping[str, str], expect: dict[str, Any] | None,
                    what: str) -> None:
+    """``expect`` is a step's ``expect`` (schemas/scenario/scenario.json): status, json (dotted paths), headers."""
     if not expect:
         if status >= 400:
             raise Unmet(f"{what} answered {status}: {json.dumps(body)[:600]}")

@@ -20,18 +20,19 @@ def _aliases(sim: Simulation) -> dict[str, str]:
         if wi == 0:
             for ci, ch in enumerate(ws.channels.values()):
                 out[ch.id] = "{{bird.channel}}" if ci == 0 else f"{{{{bird.channels.{ci}}}}}"
-    bc = sim.world.business_chat or {}
-    for i, b in enumerate(bc.get("businesses") or []):
-        out[b["id"]] = "{{bc.business}}" if i == 0 else f"{{{{bc.businesses.{i}}}}}"
-    for i, c in enumerate(bc.get("customers") or []):
-        out[c["id"]] = "{{bc.customer}}" if i == 0 else f"{{{{bc.customers.{i}}}}}"
+    bc = sim.world.business_chat
+    if bc:
+        for i, b in enumerate(bc.get("businesses") or []):
+            out[b["id"]] = "{{bc.business}}" if i == 0 else f"{{{{bc.businesses.{i}}}}}"
+        for i, c in enumerate(bc.get("customers") or []):
+            out[c["id"]] = "{{bc.customer}}" if i == 0 else f"{{{{bc.customers.{i}}}}}"
     return out
 
 
 MAX_EXPORT_DEPTH = 64
 
 
-def _depth(value: Any) -> int:
+def _depth(value: object) -> int:
     """How deeply lists and objects nest in ``value`` (iteratively: the value may be nested past the stack)."""
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -55,6 +56,10 @@ def _sub(value: Any, aliases: dict[str, str]) -> Any:
     return value
 
 
+def _object_or_empty(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def export_steps(entries: list[dict[str, Any]], sim: Simulation) -> list[dict[str, Any]]:
     aliases = _aliases(sim)
     hooks = {str(e.get("path")).split("/", 3)[2] for e in entries if e.get("kind") == "webhook" and e.get("path")}
@@ -64,8 +69,8 @@ def export_steps(entries: list[dict[str, Any]], sim: Simulation) -> list[dict[st
     for e in entries:
         at = e.get("atMs")
         if e.get("kind") == "webhook":
-            body = e.get("body") if isinstance(e.get("body"), dict) else {}
-            payload = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+            body = _object_or_empty(e.get("body"))
+            payload = _object_or_empty(body.get("payload"))
             match = {f"payload.{k}": payload[k] for k in ("id", "status") if k in payload}
             step: dict[str, Any] = {"expect_webhook": {"event": e.get("event"), "match": _sub(match, aliases)}}
             step["note"] = f"webhook {e.get('event')} (attempt {e.get('attempt')}) was sent to {e.get('path')}"
@@ -76,7 +81,7 @@ def export_steps(entries: list[dict[str, Any]], sim: Simulation) -> list[dict[st
         if isinstance(at, int):
             last_ms = at if last_ms is None else max(last_ms, at)
         if e.get("operation") == "advance_clock":
-            body = e.get("body") if isinstance(e.get("body"), dict) else {}
+            body = _object_or_empty(e.get("body"))
             if isinstance(body.get("seconds"), int | float):
                 steps.append({"advance": body["seconds"]})
                 last_ms = (last_ms or 0) + int(body["seconds"] * 1000)

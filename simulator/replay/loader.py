@@ -6,11 +6,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from simulator.core.codec import is_digits
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 ACTIONS = ("request", "control", "bird_send", "bird_subscribe", "advance", "force_status", "fault", "clear_faults",
            "webhook_faults", "expect_webhook", "expect_status", "expect_journal", "expect_device")
@@ -25,7 +28,7 @@ class ScenarioError(ValueError):
 class Step:
     index: int
     action: str
-    args: Any
+    args: Any  # the action's value in the file: an object for most, a number for ``advance``
     name: str | None = None
     note: str | None = None
     expect: dict[str, Any] | None = None
@@ -61,7 +64,7 @@ class Scenario:
 
 
 @functools.cache
-def _validator() -> Any:
+def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
     from simulator.resources import schemas_root

@@ -23,6 +23,10 @@ DEFAULT_WAIT_S = 3.0
 REPLAY_START = "2026-01-05T09:00:00Z"
 
 
+# What a step answered (a JSON object), kept under the step's name for {{steps.<name>.…}} and Result.captured.
+StepOutput = dict[str, Any]
+
+
 @dataclass
 class Result:
     scenario: str
@@ -31,7 +35,7 @@ class Result:
     total: int = 0
     failure: str = ""
     failed_step: int | None = None
-    captured: dict[str, Any] = field(default_factory=dict)
+    captured: dict[str, StepOutput] = field(default_factory=dict)
 
 
 def build_context(client: SimClient, scenario: Scenario, receiver: WebhookReceiver | None) -> Context:
@@ -130,12 +134,12 @@ class Runner:
 
     # -- steps --------------------------------------------------------------------------------------------------
 
-    def run_step(self, step: Step) -> Any:
+    def run_step(self, step: Step) -> StepOutput:
         args = expand(step.args, self.ctx)
-        handler: Callable[[Any, Step], Any] = getattr(self, f"do_{step.action}")
+        handler: Callable[[Any, Step], StepOutput] = getattr(self, f"do_{step.action}")
         return handler(args, step)
 
-    def _request(self, args: dict[str, Any], step: Step, *, control: bool = False) -> Any:
+    def _request(self, args: dict[str, Any], step: Step, *, control: bool = False) -> StepOutput:
         method = str(args["method"]).upper()
         path = str(args["path"])
         if control and not path.startswith("/_sim"):
@@ -172,13 +176,13 @@ class Runner:
             return {**body, "_status": response.status_code}
         return {"_status": response.status_code, "_body": body}
 
-    def do_request(self, args: dict[str, Any], step: Step) -> Any:
+    def do_request(self, args: dict[str, Any], step: Step) -> StepOutput:
         return self._request(args, step)
 
-    def do_control(self, args: dict[str, Any], step: Step) -> Any:
+    def do_control(self, args: dict[str, Any], step: Step) -> StepOutput:
         return self._request(args, step, control=True)
 
-    def do_bird_send(self, args: dict[str, Any], step: Step) -> Any:
+    def do_bird_send(self, args: dict[str, Any], step: Step) -> StepOutput:
         body: dict[str, Any] = {"receiver": {"contacts": [{"identifierValue": args["to"]}]},
                                 "body": {"type": "text", "text": {"text": args.get("text", "hello")}}}
         body.update(args.get("extra") or {})
@@ -188,7 +192,7 @@ class Runner:
         return self._request({"method": "POST", "path": f"/workspaces/{ws}/channels/{ch}/messages", "json": body,
                               "auth": "bird"}, step)
 
-    def do_bird_subscribe(self, args: dict[str, Any], step: Step) -> Any:
+    def do_bird_subscribe(self, args: dict[str, Any], step: Step) -> StepOutput:
         if self.receiver is None:
             raise ScenarioError("bird_subscribe needs the runner's webhook receiver")
         key = args.get("signingKey", SIGNING_KEY)
@@ -208,32 +212,36 @@ class Runner:
             created.append(response.json())
         return {"subscriptions": created}
 
-    def do_advance(self, seconds: Any, step: Step) -> Any:
+    def do_advance(self, seconds: object, step: Step) -> StepOutput:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise ScenarioError("advance takes a number of seconds")
         return self.client.advance(float(seconds))
 
-    def do_force_status(self, args: dict[str, Any], step: Step) -> Any:
-        response = self.client.http.post(f"/_sim/bird/messages/{args['message']}/status", json={"status": args["status"]})
+    def do_force_status(self, args: dict[str, Any], step: Step) -> StepOutput:
+        response = self.client.http.post(f"/_sim/bird/messages/{args['message']}/status",
+                                         json={"status": args["status"]})
         check_response(response.status_code, response.json(), {}, None, "force status")
-        return response.json()
+        message: StepOutput = response.json()
+        return message
 
-    def do_fault(self, args: dict[str, Any], step: Step) -> Any:
+    def do_fault(self, args: dict[str, Any], step: Step) -> StepOutput:
         response = self.client.http.post("/_sim/faults", json=args)
         check_response(response.status_code, response.json(), {}, None, "add fault")
-        return response.json()["rules"][0]
+        rule: StepOutput = response.json()["rules"][0]
+        return rule
 
-    def do_clear_faults(self, args: Any, step: Step) -> Any:
+    def do_clear_faults(self, args: object, step: Step) -> StepOutput:
         return self.client.clear_faults()
 
-    def do_webhook_faults(self, args: dict[str, Any], step: Step) -> Any:
+    def do_webhook_faults(self, args: dict[str, Any], step: Step) -> StepOutput:
         response = self.client.http.post("/_sim/faults", json={"webhooks": args})
         check_response(response.status_code, response.json(), {}, None, "webhook faults")
-        return response.json()["webhooks"]
+        knobs: StepOutput = response.json()["webhooks"]
+        return knobs
 
     # -- expectations -------------------------------------------------------------------------------------------
 
-    def do_expect_webhook(self, args: dict[str, Any], step: Step) -> Any:
+    def do_expect_webhook(self, args: dict[str, Any], step: Step) -> StepOutput:
         if self.receiver is None:
             raise ScenarioError("expect_webhook needs the runner's webhook receiver")
         event, match, count = args.get("event"), args.get("match") or {}, int(args.get("count", 1))
@@ -246,7 +254,8 @@ class Runner:
             if len(hits) >= count:
                 break
             if time.monotonic() > deadline:
-                same_event = [b for _, b in bodies if isinstance(b, dict) and (event is None or b.get("event") == event)]
+                same_event = [b for _, b in bodies
+                              if isinstance(b, dict) and (event is None or b.get("event") == event)]
                 listing = "\n".join(f"  {_one_line(b)}" for _, b in bodies) or "  (none)"
                 text = (f"expected {count} webhook(s) event={event} matching {json.dumps(match)}; got {len(hits)}.\n"
                         f"arrived ({len(bodies)}):\n{listing}")
@@ -276,18 +285,19 @@ class Runner:
             raise Unmet(f"webhook signature {signature} does not verify with the subscription's signing key "
                         f"over timestamp {timestamp} and URL {url}")
 
-    def do_expect_status(self, args: dict[str, Any], step: Step) -> Any:
+    def do_expect_status(self, args: dict[str, Any], step: Step) -> StepOutput:
         ws = args.get("workspace") or self.ctx["bird"]["workspace"]
-        response = self.client.http.get(f"/workspaces/{ws}/messages/{args['message']}", headers=self.client.bird_headers)
+        response = self.client.http.get(f"/workspaces/{ws}/messages/{args['message']}",
+                                        headers=self.client.bird_headers)
         if response.status_code != 200:
             raise Unmet(f"message {args['message']}: {response.status_code} {response.text[:300]}")
-        message = response.json()
+        message: StepOutput = response.json()
         wanted = {"status": args["status"], **(args.get("match") or {})}
         if mismatches(message, wanted):
             raise Unmet(f"message {args['message']} is not as expected\n{diff(wanted, message)}")
         return message
 
-    def do_expect_journal(self, args: dict[str, Any], step: Step) -> Any:
+    def do_expect_journal(self, args: dict[str, Any], step: Step) -> StepOutput:
         filters = {k: v for k, v in args.items() if k != "count"}
         entries = self.client.journal(**filters)
         count = args.get("count")
@@ -299,14 +309,14 @@ class Runner:
                         f"found {len(entries)}; recent:\n{describe_journal(recent)}")
         return {"entries": entries}
 
-    def do_expect_device(self, args: dict[str, Any], step: Step) -> Any:
+    def do_expect_device(self, args: dict[str, Any], step: Step) -> StepOutput:
         from simulator.replay.device import device_messages
 
         messages = device_messages(self.client, args["customer"], args.get("business"))
         candidates = messages[-1:] if args.get("last") else messages
         match = args.get("match") or {}
         contains = args.get("contains")
-        for message in reversed(candidates):
+        for message in candidates[::-1]:
             if mismatches(message, match):
                 continue
             if contains and contains not in json.dumps(message, ensure_ascii=False):
@@ -322,17 +332,17 @@ class Runner:
         raise Unmet(text)
 
 
-def _json(request: ReceivedRequest) -> Any:
+def _json(request: ReceivedRequest) -> object:
     try:
         return request.json()
     except (ValueError, OSError):
         return None
 
 
-def _one_line(body: Any) -> str:
+def _one_line(body: object) -> str:
     if isinstance(body, dict):
-        payload = body.get("payload") if isinstance(body.get("payload"), dict) else None
-        if payload is not None:
+        payload = body.get("payload")
+        if isinstance(payload, dict):
             return (f"event={body.get('event')} id={payload.get('id')} status={payload.get('status')} "
                     f"direction={payload.get('direction')}")
     return json.dumps(body, ensure_ascii=False, default=str)[:200]
@@ -382,4 +392,4 @@ def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO | 
     return 0 if result.ok else 1
 
 
-__all__ = ["Result", "Runner", "run_scenario", "main_run", "dotted"]
+__all__ = ["Result", "Runner", "dotted", "main_run", "run_scenario"]

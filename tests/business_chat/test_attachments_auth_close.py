@@ -14,6 +14,9 @@ import jwt
 import pytest
 from bc_msp import MSP, PNG, customer_path, device, verify_webhook
 
+# Not the MSP's secret, and long enough for HS256 (PyJWT warns about shorter keys).
+WRONG_KEY = b"not-the-msp-secret-but-32-bytes!"
+
 
 def _send_attachment(msp: MSP, att: dict[str, Any]) -> httpx.Response:
     return msp.send(msp.envelope("text", body="Your image: \ufffc", attachments=[att]))
@@ -98,7 +101,7 @@ def test_auth_failures(provider_sim: Any, msp: MSP) -> None:
     body = msp.envelope("text", body="hi")
     h = {"id": body["id"], "source-id": msp.business, "destination-id": msp.customer}
     assert msp.http.post("/v1/message", json=body, headers=h).status_code == 401
-    for token in (jwt.encode({"iss": msp.msp_id, "iat": int(time.time())}, b"wrong", algorithm="HS256"),
+    for token in (jwt.encode({"iss": msp.msp_id, "iat": int(time.time())}, WRONG_KEY, algorithm="HS256"),
                   jwt.encode({"iss": "someone-else", "iat": int(time.time())}, msp.secret, algorithm="HS256"),
                   jwt.encode({"iss": msp.msp_id, "iat": int(time.time()) - 7200}, msp.secret, algorithm="HS256"),
                   jwt.encode({"iss": msp.msp_id, "iat": int(time.time())}, msp.secret_b64, algorithm="HS256"),
@@ -133,7 +136,7 @@ def test_reused_token_has_its_time_claims_checked_on_every_request(provider_sim:
     r = msp.http.post("/v1/message", json=body, headers={**h, "Authorization": f"Bearer {lasting}"})
     assert r.status_code == 403 and "maximum age" in r.text, r.text
     monkeypatch.undo()
-    forged = lasting.rsplit(".", 1)[0] + "." + jwt.encode({"iss": msp.msp_id, "iat": now}, b"wrong",
+    forged = lasting.rsplit(".", 1)[0] + "." + jwt.encode({"iss": msp.msp_id, "iat": now}, WRONG_KEY,
                                                            algorithm="HS256").rsplit(".", 1)[1]
     for _ in range(2):
         r = msp.http.post("/v1/message", json=body, headers={**h, "Authorization": f"Bearer {forged}"})

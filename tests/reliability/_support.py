@@ -89,8 +89,9 @@ class Served:
 
 def serve(db: Path, tmp: Path, *args: str, tag: str = "sim") -> Served:
     out, err = tmp / f"{tag}.out", tmp / f"{tag}.err"
-    proc = subprocess.Popen([PROVIDER_SIM, "serve", "--port", "0", "--db", str(db), "--clock", "manual", *args],
-                            stdout=open(out, "wb"), stderr=open(err, "wb"))
+    with out.open("wb") as stdout, err.open("wb") as stderr:  # the child keeps its own copies of both
+        proc = subprocess.Popen([PROVIDER_SIM, "serve", "--port", "0", "--db", str(db), "--clock", "manual", *args],
+                                stdout=stdout, stderr=stderr)
     deadline = time.monotonic() + 20
     port = None
     while time.monotonic() < deadline:
