@@ -66,12 +66,16 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
         provider = sim.providers.for_path(path)
         return provider.error_response if provider is not None else _control_shape
 
+    # Starlette calls each handler with the exception class it is registered for (the annotation it takes is
+    # Exception): the isinstance checks narrow the type, and a mismatch would be a registration bug.
     async def on_simulator_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SimulatorError)
+        if not isinstance(exc, SimulatorError):
+            raise TypeError(exc)
         return exc.render()
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
+        if not isinstance(exc, HTTPException):
+            raise TypeError(exc)
         code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "BadRequest")
         if exc.status_code == 404:
             message = f"The requested resource does not exist: no route for {request.method} {request.url.path}"
@@ -85,11 +89,13 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
         return response
 
     async def on_too_large(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BodyTooLarge)
+        if not isinstance(exc, BodyTooLarge):
+            raise TypeError(exc)
         return shape_for(request.url.path)(413, "PayloadTooLarge", str(exc))
 
     async def on_malformed(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, MalformedBody)
+        if not isinstance(exc, MalformedBody):
+            raise TypeError(exc)
         return shape_for(request.url.path)(400, "BadRequest", exc.message)
 
     def unexpected(method: str, path: str, exc: Exception) -> Response:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from simulator.core.simulation import Simulation
     from simulator.bird.provider import BirdProvider
+    from simulator.core.simulation import Simulation
 
 
 def create(sim: Simulation) -> BirdProvider:

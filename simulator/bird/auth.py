@@ -5,8 +5,8 @@ import hmac
 
 from starlette.requests import Request
 
-from simulator.bird.errors import Forbidden, Unauthorized
 from simulator.bird.config import AccessKey, BirdWorld
+from simulator.bird.errors import Forbidden, Unauthorized
 
 
 def authenticate(request: Request, world: BirdWorld) -> AccessKey:

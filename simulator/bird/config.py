@@ -144,7 +144,8 @@ def build_bird_world(bird_raw: BirdConfig) -> BirdWorld:
             country = ch.get("country") or ("US" if ch["number"].startswith("+1") else "NL")
             mms = bool(ch.get("mms", False))
             if mms and country not in ("US", "CA"):
-                raise ConfigError(f"bird: channel {ch['id']}: only US/CA numbers can be MMS capable (country {country})")
+                raise ConfigError(f"bird: channel {ch['id']}: only US/CA numbers can be MMS capable"
+                                  f" (country {country})")
             timing = ch.get("timing", "default")
             channels[ch["id"]] = Channel(
                 id=ch["id"], workspace_id=ws["id"], connector_id=ch.get("connector_id", ch["id"]),
@@ -156,10 +157,11 @@ def build_bird_world(bird_raw: BirdConfig) -> BirdWorld:
     profiles = {"default": dict(DEFAULT_TIMING)}
     for name, profile in (bird_raw.get("timing_profiles") or {}).items():
         profiles[name] = {**DEFAULT_TIMING, **profile}
-    for ws in workspaces.values():
-        for ch in ws.channels.values():
-            if ch.timing not in profiles:
-                raise ConfigError(f"bird: channel {ch.id}: timing profile {ch.timing!r} is not defined in timing_profiles")
+    for workspace in workspaces.values():
+        for channel in workspace.channels.values():
+            if channel.timing not in profiles:
+                raise ConfigError(f"bird: channel {channel.id}: timing profile {channel.timing!r} is not defined in"
+                                  " timing_profiles")
     keys = {
         k["key"]: AccessKey(k["key"], k.get("name", ""), tuple(k.get("allowed_paths") or ["*"]),
                             tuple(k.get("allowed_methods") or ["*"]))

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from simulator.bird.config import Channel, Workspace
 from simulator.bird.errors import BirdError, Conflict, InvalidPayload
 from simulator.core.codec import dumps, loads
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
-from simulator.bird.config import Channel, Workspace
 
 SMS_TEMPLATE = "sms-messagebird"  # connectorTemplateRef "sms-messagebird" or "sms-messagebird:<version>"
 MAX_INSTALLED_PER_WORKSPACE = 100

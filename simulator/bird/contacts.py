@@ -9,7 +9,6 @@ from simulator.core.codec import loads
 from simulator.core.ids import Randomness
 from simulator.core.store import Store, Tx
 
-
 TABLE = "bird_contacts"  # the read cache's name for it (see simulator.core.cache)
 
 
@@ -46,7 +45,7 @@ async def find_or_create(tx: Tx, rand: Randomness, workspace_id: str, key: str, 
         row = await tx.fetch_one(
             "SELECT data FROM bird_contacts WHERE workspace_id=? AND identifier_key=? AND identifier_value=?",
             cache_key)
-        return None if row is None else row[0]  # type: ignore[no-any-return]
+        return None if row is None else str(row[0])
 
     data = await tx.read_through(TABLE, cache_key, load, keep_none=False)
     if data is not None:

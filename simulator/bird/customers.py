@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simulator.bird import contacts
 from simulator.bird.config import BirdWorld, Channel

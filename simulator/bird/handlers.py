@@ -11,6 +11,7 @@ from starlette.responses import Response
 from simulator.bird import contacts as contacts_backend
 from simulator.bird import views
 from simulator.bird.auth import authenticate
+from simulator.bird.config import PLATFORM_ID, Channel, Workspace
 from simulator.bird.errors import BirdError, InvalidPayload, NotFound
 from simulator.bird.lifecycle import ALL_STATUSES
 from simulator.bird.messages import ListQuery
@@ -20,7 +21,6 @@ from simulator.core.clock import parse_rfc3339
 from simulator.core.codec import FastJSONResponse
 from simulator.core.errors import parse_json, read_body
 from simulator.core.simulation import Simulation
-from simulator.bird.config import PLATFORM_ID, Channel, Workspace
 
 _PLATFORM = re.compile(r"[A-Za-z0-9-]+")
 DAY_MS = 86_400_000
@@ -109,7 +109,6 @@ async def send_batch(request: Request) -> Response:
 
 def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> ListQuery:
     params = request.query_params
-    sim = _sim(request)
     problems: dict[str, list[str]] = {}
     limit = 10
     if "limit" in params:
@@ -122,8 +121,8 @@ def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> 
     statuses = sorted(_values(request, "status"))
     bad = [s for s in statuses if s not in ALL_STATUSES]
     if bad:
-        problems["status"] = [f"unknown status {', '.join(bad)}; expected a comma list of"
-                              f" {', '.join(sorted(ALL_STATUSES))}"]
+        problems["status"] = [(f"unknown status {', '.join(bad)}; expected a comma list of"
+                               f" {', '.join(sorted(ALL_STATUSES))}")]
     direction = params.get("direction")
     if direction is not None and direction not in ("incoming", "outgoing"):
         problems["direction"] = ['must be "incoming" or "outgoing"']
@@ -261,7 +260,6 @@ async def install_connector(request: Request) -> Response:
 
 
 def _organization(request: Request) -> None:
-    sim = _sim(request)
     authenticate(request, bird_of(request).world)
     org = request.path_params["organization_id"]
     if org != bird_of(request).world.organization_id:
@@ -315,7 +313,7 @@ async def list_contacts(request: Request) -> Response:
     if token:
         sql += " AND seq > ?"
         params.append(views.int_token(token))
-    rows = await sim.store.fetch_all(sql + " ORDER BY seq LIMIT ?", params + [limit + 1])
+    rows = await sim.store.fetch_all(sql + " ORDER BY seq LIMIT ?", [*params, limit + 1])
     page = rows[:limit]
     return respond({"results": [json.loads(r[0]) for r in page],
                     "nextPageToken": str(page[-1][1]) if len(rows) > limit else ""})

@@ -6,9 +6,7 @@ itself; listeners receive the message it belongs to with ``context["interaction"
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from simulator.bird.config import PLATFORM_ID, BirdWorld
 from simulator.bird.errors import BirdError, NotFound
@@ -45,7 +43,8 @@ class Interactions:
         metadata = dict(metadata or {})
         prefetched = bool(metadata.get("prefetched", False))
         row = await tx.fetch_one(
-            "SELECT COUNT(*) FROM bird_interactions WHERE message_id=? AND type=? AND data NOT LIKE '%\"prefetched\":true%'",
+            "SELECT COUNT(*) FROM bird_interactions WHERE message_id=? AND type=?"
+            " AND data NOT LIKE '%\"prefetched\":true%'",
             (message["id"], kind))
         first_human = row is None or row[0] == 0
         row_any = await tx.fetch_one("SELECT COUNT(*) FROM bird_interactions WHERE message_id=? AND type=?",

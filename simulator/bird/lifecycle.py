@@ -141,7 +141,7 @@ def delay_ms(world: BirdWorld, channel: Channel, step: str, rng_value: float) ->
     jitter = float(profile.get("jitter", 0.0))
     if jitter:
         seconds *= 1 + jitter * (2 * rng_value - 1)
-    return max(0, int(round(seconds * 1000)))
+    return max(0, round(seconds * 1000))
 
 
 def next_step(current: str, outcome: str) -> tuple[str, Status] | None:

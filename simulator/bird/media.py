@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 
 from starlette.responses import Response
 
+from simulator.bird.config import Channel
 from simulator.core.clock import iso_ms, parse_rfc3339
 from simulator.core.errors import SimulatorError
 from simulator.core.simulation import Simulation
@@ -77,7 +78,8 @@ class Media:
                     await tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('bird_media_secret', ?)",
                                      (value,))
                 row = await self.sim.store.fetch_one("SELECT value FROM meta WHERE key='bird_media_secret'")
-            assert row is not None
+            if row is None:  # written just above, in this very process
+                raise RuntimeError("the media secret was not stored")
             self._secret = bytes.fromhex(row[0])
         return self._secret
 
@@ -258,9 +260,9 @@ class Media:
         same_host = parts.hostname == base.hostname or {parts.hostname, base.hostname} <= loopback
         return MEDIA_PATH.match(parts.path) if same_host else None
 
-    async def send_issues(self, channel: Any, request: dict[str, Any]) -> dict[str, list[str]]:
+    async def send_issues(self, channel: Channel, request: dict[str, Any]) -> dict[str, list[str]]:
         """MMS media that points at this simulator must exist; external URLs are accepted as Bird does."""
-        body = request.get("body") if isinstance(request, dict) else None
+        body = request.get("body")
         if not isinstance(body, dict):
             return {}
         refs: list[tuple[str, Any]] = []

@@ -137,13 +137,15 @@ class Messages:
         row = await self.store.fetch_one(sql, params)
         if row is None:
             raise NotFound(f"message {message_id} not found")
-        return loads(row[0])
+        message: dict[str, Any] = loads(row[0])
+        return message
 
     async def get_any(self, message_id: str) -> dict[str, Any]:
         row = await self.store.fetch_one("SELECT data FROM bird_messages WHERE id=?", (message_id,))
         if row is None:
             raise NotFound(f"message {message_id} not found")
-        return loads(row[0])
+        message: dict[str, Any] = loads(row[0])
+        return message
 
     async def list(self, q: ListQuery) -> dict[str, Any]:
         where = ["workspace_id = ?"]
@@ -190,9 +192,9 @@ class Messages:
             params += [created, seq]
         order = "ASC" if q.reverse else "DESC"
         rows = await self.store.fetch_all(
-            f"SELECT data, created_at, seq FROM bird_messages WHERE {' AND '.join(where)}"
+            f"SELECT data, created_at, seq FROM bird_messages WHERE {' AND '.join(where)}"  # noqa: S608 - fixed column names, placeholders
             f" ORDER BY created_at {order}, seq {order} LIMIT ?",
-            params + [q.limit + 1],
+            [*params, q.limit + 1],
         )
         page = rows[: q.limit]
         result: dict[str, Any] = {"results": [loads(r[0]) for r in page]}

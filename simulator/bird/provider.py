@@ -2,6 +2,7 @@
 (routes, control routes, error shape, job kinds, events, scoped and full resets, its part of /_sim/info)."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 from typing import Any
 
@@ -86,13 +87,13 @@ class BirdProvider(Provider):
                 await self.timeline.reset_scope(tx, column, scope[key])  # through the messages: before they go
                 await sched.cancel(tx, refs_in=self.messages.ids_in(column, scope[key]))
                 ids = f"SELECT id FROM bird_messages WHERE {column}=?"  # noqa: S608 - fixed column names
-                await tx.execute(f"DELETE FROM bird_notification_urls WHERE message_id IN ({ids})", (scope[key],))
-                await tx.execute(f"DELETE FROM bird_interactions WHERE {column}=?", (scope[key],))
-                await tx.execute(f"DELETE FROM bird_messages WHERE {column}=?", (scope[key],))
-                await tx.execute(f"DELETE FROM bird_opt_outs WHERE {column}=?", (scope[key],))
-                rows = await tx.fetch_all(f"SELECT id FROM bird_media WHERE {column}=?", (scope[key],))
+                await tx.execute(f"DELETE FROM bird_notification_urls WHERE message_id IN ({ids})", (scope[key],))  # noqa: S608 - fixed column names
+                await tx.execute(f"DELETE FROM bird_interactions WHERE {column}=?", (scope[key],))  # noqa: S608 - fixed column names
+                await tx.execute(f"DELETE FROM bird_messages WHERE {column}=?", (scope[key],))  # noqa: S608 - fixed column names
+                await tx.execute(f"DELETE FROM bird_opt_outs WHERE {column}=?", (scope[key],))  # noqa: S608 - fixed column names
+                rows = await tx.fetch_all(f"SELECT id FROM bird_media WHERE {column}=?", (scope[key],))  # noqa: S608 - fixed column names
                 doomed_media += [r[0] for r in rows]
-                await tx.execute(f"DELETE FROM bird_media WHERE {column}=?", (scope[key],))
+                await tx.execute(f"DELETE FROM bird_media WHERE {column}=?", (scope[key],))  # noqa: S608 - fixed column names
         if "workspace" in scope:
             ws = scope["workspace"]
             await tx.execute("DELETE FROM bird_contacts WHERE workspace_id=?", (ws,))
@@ -104,10 +105,8 @@ class BirdProvider(Provider):
 
         def remove_files() -> None:
             for media_id in doomed_media:
-                try:
+                with contextlib.suppress(ValueError, OSError):
                     self.media.path_of(media_id).unlink(missing_ok=True)
-                except (ValueError, OSError):
-                    pass
 
         if doomed_media:
             tx.after_commit.append(remove_files)
@@ -138,7 +137,8 @@ class BirdProvider(Provider):
         key = next(iter(self.world.access_keys.values()))
         lines = [f"  Bird         AccessKey {key.key}   workspace {ws.id}"]
         for ch in ws.channels.values():
-            lines.append(f"               channel {ch.id}  {ch.number} ({'MMS' if ch.mms else 'SMS'}, {ch.message_type})")
+            kind = "MMS" if ch.mms else "SMS"
+            lines.append(f"               channel {ch.id}  {ch.number} ({kind}, {ch.message_type})")
         return lines
 
 

@@ -59,4 +59,6 @@ routes = [
     Route(CH + "/media/{media_id}", mh.get_channel_media, methods=["GET"]),
     Route(WS + "/media/{media_id}", mh.get_workspace_media, methods=["GET"]),
     Route(WS + "/messages/{message_id}/media/{media_id}", mh.get_message_media, methods=["GET"]),
-] + _subscription_routes(ORG_WS) + _subscription_routes(WS)
+    *_subscription_routes(ORG_WS),
+    *_subscription_routes(WS),
+]

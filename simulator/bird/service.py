@@ -81,6 +81,7 @@ class Sender:
         number = (receiver_address(first) or "") if rejected is None else (
             first["identifierValue"] if isinstance(first.get("identifierValue"), str) else "")
         contact_out: dict[str, Any] = {}
+        contact: dict[str, Any] | None
         if rejected is None:
             if number:
                 contact, _ = await contacts.find_or_create(tx, rand, channel.workspace_id, "phonenumber", number, now)
@@ -142,9 +143,10 @@ class Sender:
                 message["scheduledFor"] = iso_ms(scheduled_ms)
             except ValueError:
                 scheduled_ms = None
-        validity = request.get("validity") if isinstance(request.get("validity"), int) else channel.default_validity
+        validity = request.get("validity")
+        validity_s = validity if isinstance(validity, int) else channel.default_validity
         start = scheduled_ms if scheduled_ms and scheduled_ms > now else now
-        expires_at = start + int(validity) * 1000
+        expires_at = start + validity_s * 1000
         outcome = lifecycle.outcome_for(self.world, number) if number else "rejected"
         verdict: Verdict | None = None
         if rejected is None:

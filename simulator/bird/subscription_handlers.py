@@ -4,9 +4,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from simulator.bird.config import Workspace
 from simulator.bird.errors import InvalidPayload, NotFound
 from simulator.bird.handlers import _limit, _workspace, respond, schema_body
-from simulator.bird.config import Workspace
 from simulator.bird.provider import bird_of
 from simulator.bird.subscriptions import EXECUTION_STATUSES, Subscriptions
 

@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from simulator.bird import views
-from simulator.bird.lifecycle import ALL_STATUSES
 from simulator.bird.config import BirdWorld
 from simulator.bird.errors import BirdError, InvalidPayload, NotFound
+from simulator.bird.lifecycle import ALL_STATUSES
 from simulator.core.clock import iso_ms
 from simulator.core.deliveries import DeliveryFilter
 from simulator.core.simulation import Simulation
@@ -155,7 +155,7 @@ class Subscriptions:
 
     async def get(self, workspace_id: str, sub_id: str, *, with_key: bool = False) -> dict[str, Any]:
         row = await self.sim.store.fetch_one(
-            f"SELECT {self._COLUMNS} FROM bird_webhook_subscriptions WHERE workspace_id=? AND id=?",
+            f"SELECT {self._COLUMNS} FROM bird_webhook_subscriptions WHERE workspace_id=? AND id=?",  # noqa: S608 - fixed column names, placeholders
             (workspace_id, sub_id))
         if row is None:
             raise NotFound(f"webhook subscription {sub_id} not found")
@@ -164,7 +164,7 @@ class Subscriptions:
     async def list(self, workspace_id: str, limit: int, page_token: str | None) -> dict[str, Any]:
         after = _int_token(page_token)
         rows = await self.sim.store.fetch_all(
-            f"SELECT {self._COLUMNS}, seq FROM bird_webhook_subscriptions WHERE workspace_id=? AND seq > ?"
+            f"SELECT {self._COLUMNS}, seq FROM bird_webhook_subscriptions WHERE workspace_id=? AND seq > ?"  # noqa: S608 - fixed column names, placeholders
             " ORDER BY seq LIMIT ?", (workspace_id, after, limit + 1))
         page = rows[:limit]
         return {"results": [self._view(r[:-1]) for r in page],
@@ -199,8 +199,8 @@ class Subscriptions:
                                     " combination", status=409, code="Conflict")
             tx.forget("bird_webhook_subscriptions")
             await tx.execute(
-                f"UPDATE bird_webhook_subscriptions SET {', '.join(sets + ['updated_at=?'])} WHERE id=?",
-                params + [self.sim.clock.now_ms(), sub_id])
+                f"UPDATE bird_webhook_subscriptions SET {', '.join([*sets, 'updated_at=?'])} WHERE id=?",  # noqa: S608 - fixed column names, placeholders
+                [*params, self.sim.clock.now_ms(), sub_id])
         return await self.get(workspace_id, sub_id)
 
     async def delete(self, workspace_id: str, sub_id: str) -> None:

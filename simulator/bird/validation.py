@@ -1,13 +1,14 @@
-"""What Bird refuses in a send beyond its schema: the rules its API documents and a schema cannot say. Never sees HTTP."""
+"""What Bird refuses in a send beyond its schema: the rules its API documents that a schema cannot say.
+Never sees HTTP."""
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from simulator.bird.config import Channel
 from simulator.bird.errors import InvalidPayload
 from simulator.core.clock import parse_rfc3339
 from simulator.core.schemas import SchemaStore
-from simulator.bird.config import Channel
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600 * 1000

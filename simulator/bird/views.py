@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulator.bird.config import BirdWorld, Channel, Workspace
 from simulator.bird.errors import InvalidPayload
 from simulator.core.clock import iso_ms
-from simulator.bird.config import BirdWorld, Channel, Workspace
 
 SEEDED_AT = iso_ms(1704067200000)  # 2024-01-01T00:00:00.000Z: seeded objects predate everything
 

@@ -298,7 +298,7 @@ def _diagnostics(operation: str | None, near: str | None, status: int | None, bo
                         paths.append(str(p))
         if paths:
             out["schemaPaths"] = paths
-        message = body.get("message") or (body.get("error") or {}).get("message") if isinstance(body, dict) else None
+        message = body.get("message") or (body.get("error") or {}).get("message")
         if message:
             out["message"] = message
     return out or None

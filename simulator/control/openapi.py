@@ -27,7 +27,8 @@ def control_operations(app: Starlette) -> list[tuple[str, str, ControlRoute]]:
 
 def build_openapi(app: Starlette) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    error = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    error = {"description": "Error",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     for method, path, route in control_operations(app):
         doc = route.doc
         op: dict[str, Any] = {

@@ -15,8 +15,8 @@ routes: list[BaseRoute] = [
     route("POST", "/_sim/reset", world.reset,
           "Reset the whole world (optionally with a new seed) or one scope: workspace, channel, business or "
           "customer. A full reset also clears the journal and fault rules and restores the webhook knobs.",
-          query=tuple(Param(k, f"reset only this {k} (or give it in the body)", "an id") for k in world.RESET_SCOPES)
-          + (Param("seed", "a full reset with this seed (or give it in the body)", "7"),),
+          query=(*(Param(k, f"reset only this {k} (or give it in the body)", "an id") for k in world.RESET_SCOPES),
+                 Param("seed", "a full reset with this seed (or give it in the body)", "7")),
           example={"workspace": "5b4b2a1e-0000-4000-8000-00000000a001"}),
     route("GET", "/_sim/clock", world.get_clock, "Clock mode, now, pending jobs and the next due time."),
     route("POST", "/_sim/clock/advance", world.advance_clock,

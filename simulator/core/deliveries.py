@@ -122,8 +122,8 @@ class Deliveries:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             rows = await self.store.fetch_all(
-                "SELECT outbox_id, attempt, at, status_code, error, duration_ms, response_body FROM outbox_attempts"
-                f" WHERE outbox_id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk)  # noqa: S608
+                "SELECT outbox_id, attempt, at, status_code, error, duration_ms, response_body FROM outbox_attempts"  # noqa: S608 - placeholders only
+                f" WHERE outbox_id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk)
             for r in rows:
                 out.setdefault(int(r[0]), []).append(Attempt(int(r[1]), int(r[2]), r[3], r[4], float(r[5]),
                                                              r[6] or ""))
@@ -143,8 +143,8 @@ class Deliveries:
         if value is None:
             raise ValueError("delete() needs a scope or an ordering key")
         rows = f"SELECT id FROM outbox WHERE provider = ? AND {column} = ?"  # noqa: S608 - fixed column names
-        await tx.execute(f"DELETE FROM jobs WHERE kind = ? AND ref IN (SELECT CAST(id AS TEXT) FROM outbox WHERE"
-                         f" provider = ? AND {column} = ?)", (DELIVERY_JOB, provider, value))  # noqa: S608
+        await tx.execute(f"DELETE FROM jobs WHERE kind = ? AND ref IN (SELECT CAST(id AS TEXT) FROM outbox WHERE"  # noqa: S608 - fixed column names
+                         f" provider = ? AND {column} = ?)", (DELIVERY_JOB, provider, value))
         await tx.execute(f"DELETE FROM outbox_attempts WHERE outbox_id IN ({rows})", (provider, value))  # noqa: S608
         await tx.execute(f"DELETE FROM outbox WHERE provider = ? AND {column} = ?", (provider, value))  # noqa: S608
 

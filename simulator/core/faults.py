@@ -208,10 +208,12 @@ def _parse_latency(value: Any, bad: Any) -> tuple[float, float] | None:
     if isinstance(value, int | float):
         lo = hi = float(value)
     elif isinstance(value, dict) and set(value) <= {"min", "max"}:
-        lo, hi = value.get("min", 0), value.get("max", value.get("min", 0))
-        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (lo, hi)):
+        low, high = value.get("min", 0), value.get("max", value.get("min", 0))
+        if isinstance(low, bool) or isinstance(high, bool) or not isinstance(low, int | float) \
+                or not isinstance(high, int | float):
             bad("latencyMs", "min and max must be numbers")
             return None
+        lo, hi = float(low), float(high)
     else:
         bad("latencyMs", "must be a number of milliseconds or {min, max}")
         return None

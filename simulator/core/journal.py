@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import functools
 import re
@@ -88,7 +89,7 @@ def keepable(raw: bytes, limit: int = BODY_LIMIT) -> bytes:
 
 
 class _Lazy:
-    __slots__ = ("seq", "_build")
+    __slots__ = ("_build", "seq")
 
     def __init__(self, seq: int, build: Callable[[], dict[str, Any]]) -> None:
         self.seq = seq
@@ -113,6 +114,7 @@ class Journal:
     def __post_init__(self) -> None:
         self.entries = deque(maxlen=max(1, self.size))
         self._changed: asyncio.Condition | None = None
+        self._wakers: set[asyncio.Task[None]] = set()  # kept until done: the loop holds tasks only weakly
         self._lazy = 0  # entries not built yet
 
     def _condition(self) -> asyncio.Condition:
@@ -183,9 +185,11 @@ class Journal:
                 cond.notify_all()
 
         try:
-            asyncio.get_running_loop().create_task(wake())
+            task = asyncio.get_running_loop().create_task(wake())
         except RuntimeError:
-            pass
+            return
+        self._wakers.add(task)
+        task.add_done_callback(self._wakers.discard)
 
     def clear(self) -> int:
         count = len(self.entries)
@@ -198,7 +202,7 @@ class Journal:
     def query(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
         return [e for e in self.all() if matches(e, filters)]
 
-    async def wait(self, filters: dict[str, Any], count: int, timeout: float) -> list[dict[str, Any]]:
+    async def wait(self, filters: dict[str, Any], count: int, timeout: float) -> list[dict[str, Any]]:  # noqa: ASYNC109 - what's found so far is the answer at the timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         cond = self._condition()
@@ -208,10 +212,8 @@ class Journal:
             if len(found) >= count or remaining <= 0:
                 return found
             async with cond:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(cond.wait(), remaining)
-                except TimeoutError:
-                    pass
 
 
 FILTER_KEYS = ("kind", "provider", "operation", "method", "status", "path", "since", "event", "sinceSeq")

@@ -152,6 +152,10 @@ class Scheduler:
         if spans_times:
             self._spans_times.add(kind)
 
+    def exclusive(self) -> asyncio.Lock:
+        """Held while due jobs run: a full reset takes it so no run overlaps it."""
+        return self._run_lock
+
     def outside_mark(self, due_at: int) -> int:
         """What a job due at ``due_at`` written now carries in ``left_by``: the running run's mark if another task
         writes it for the run's target or later, else 0."""
@@ -209,7 +213,7 @@ class Scheduler:
         """Move the clock forward, running every job that falls due on the way, in due order."""
         async with self._run_lock:
             # Read under the lock: an advance queued behind another starts from where that one ended.
-            target = self.clock.now_ms() + int(round(seconds * 1000))
+            target = self.clock.now_ms() + round(seconds * 1000)
             with self.clock.advancing(target):
                 ran = await self._run_until(target, move_clock=True)
         self._wake.set()
@@ -256,13 +260,17 @@ class Scheduler:
             for index, group in enumerate(groups):
                 if move_clock:
                     self.clock.set(group[0].due_at)
-                self._earliest_new = None
+                self._forget_new_work()
                 await self._dispatch(group)
                 ran += len(group)
                 # Work scheduled by this group that falls due before the rest of the batch runs first: refetch.
                 rest = groups[index + 1:]
                 if rest and self._earliest_new is not None and self._earliest_new <= min(g[0].due_at for g in rest):
                     break
+
+    def _forget_new_work(self) -> None:
+        """Before a group runs: ``_earliest_new`` then says what the group (or anyone meanwhile) scheduled."""
+        self._earliest_new = None
 
     def _groups(self, jobs: list[Job], move_clock: bool) -> list[list[Job]]:
         """The batch (in due order) as the handler calls to make, each group one kind, in due order within.
@@ -324,7 +332,8 @@ class Scheduler:
                     timeout = self.clock.wall_seconds_until(nxt)
                     self._sleeping_until = nxt
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(timeout, 5.0) if timeout is not None else None)
+                    await asyncio.wait_for(self._wake.wait(),
+                                           timeout=min(timeout, 5.0) if timeout is not None else None)
                 except TimeoutError:
                     pass
                 finally:

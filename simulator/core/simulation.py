@@ -140,7 +140,7 @@ class Simulation:
         initial seed, or to ``seed``.
         """
         scope = scope or {}
-        async with self.scheduler._run_lock:
+        async with self.scheduler.exclusive():
             if not scope:
                 # Ids start over: a delivery still in flight must not record its attempt on a new row's id.
                 await self.outbox.cancel_in_flight()

@@ -293,7 +293,7 @@ class Store:
         self.stats["commits"] += 1
         try:
             self.conn._conn.execute("COMMIT").close()  # noqa: SLF001
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - every waiter of the group gets it, then it is done
             with contextlib.suppress(sqlite3.Error):
                 self.conn._conn.execute("ROLLBACK").close()  # noqa: SLF001
             self._fail(group, exc)
@@ -319,7 +319,7 @@ class Store:
         for table in await self.table_names():
             if table not in keep:
                 await tx.execute(f"DELETE FROM {table}")  # noqa: S608 - names from sqlite_master
-        await tx.execute(f"DELETE FROM sqlite_sequence WHERE name NOT IN ({','.join('?' * len(keep_sequences))})",
+        await tx.execute(f"DELETE FROM sqlite_sequence WHERE name NOT IN ({','.join('?' * len(keep_sequences))})",  # noqa: S608 - placeholders only
                          keep_sequences)
 
     async def table_names(self) -> list[str]:
@@ -396,7 +396,8 @@ class Tx:
         await self._call(_exec_many, sql, list(rows))
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        return await self._call(_fetch_one, sql, params)
+        row: aiosqlite.Row | None = await self._call(_fetch_one, sql, params)
+        return row
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         return await self._call(_fetch_all, sql, params)  # type: ignore[no-any-return]
@@ -445,10 +446,11 @@ def _exec_lastrowid(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) ->
         cur.close()
 
 
-def _fetch_one(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Any:
+def _fetch_one(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> aiosqlite.Row | None:
     cur = raw.execute(sql, params)
     try:
-        return cur.fetchone()
+        row: aiosqlite.Row | None = cur.fetchone()
+        return row
     finally:
         cur.close()
 

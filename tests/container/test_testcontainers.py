@@ -38,7 +38,7 @@ def docker_api(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield f"unix://{socket}"
     finally:
         service.terminate()
-        service.wait(timeout=30)
+        service.communicate(timeout=30)  # reaps it and closes its stderr pipe
 
 
 @pytest.fixture
