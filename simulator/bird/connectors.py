@@ -80,13 +80,18 @@ class Connectors:
             if existing is not None:
                 raise Conflict(f"connector already exists: {existing[0]} for phoneNumberId {phone_number_id}")
             # Checked again in the transaction: an install running concurrently is not in the world yet.
-            same_number = await tx.fetch_one("SELECT id FROM bird_connectors WHERE workspace_id=? AND"
-                                             " json_extract(data, '$.number')=?", (workspace.id, number))
+            same_number = await tx.fetch_one("SELECT id FROM bird_connectors WHERE workspace_id=? AND number=?",
+                                             (workspace.id, number))
             if same_number is not None:
                 raise Conflict(f"connector already exists: {same_number[0]} uses {number}")
-            await tx.execute("INSERT INTO bird_connectors (id, workspace_id, channel_id, phone_number_id, created_at,"
-                             " data) VALUES (?,?,?,?,?,?)",
-                             (connector_id, workspace.id, channel_id, phone_number_id, now, dumps(record)))
+            # One that commits between the checks and this insert (another transaction) loses nothing either: the
+            # unique indexes refuse the second row, and the insert says so by returning none.
+            inserted = await tx.fetch_one(
+                "INSERT INTO bird_connectors (id, workspace_id, channel_id, phone_number_id, number, created_at, data)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING RETURNING id",
+                (connector_id, workspace.id, channel_id, phone_number_id, number, now, dumps(record)))
+            if inserted is None:
+                raise Conflict(f"connector already exists for phoneNumberId {phone_number_id} or number {number}")
             tx.after_commit.append(lambda: self._add(workspace, record))
         return record
 

@@ -75,8 +75,8 @@ class Media:
             if row is None:
                 value = self.sim.random.token_bytes(32).hex()
                 async with self.sim.store.transaction() as tx:
-                    await tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('bird_media_secret', ?)",
-                                     (value,))
+                    await tx.execute("INSERT INTO meta (key, value) VALUES ('bird_media_secret', ?)"
+                                     " ON CONFLICT (key) DO NOTHING", (value,))
                 row = await self.sim.store.fetch_one("SELECT value FROM meta WHERE key='bird_media_secret'")
             if row is None:  # written just above, in this very process
                 raise RuntimeError("the media secret was not stored")

@@ -72,8 +72,9 @@ class Webhooks:
         message_id = event.message_id
         notification_url = event.notification_url
         if notification_url:
-            await tx.execute("INSERT OR REPLACE INTO bird_notification_urls (message_id, workspace_id, url)"
-                             " VALUES (?,?,?)", (message_id, workspace_id, notification_url))
+            await tx.execute("INSERT INTO bird_notification_urls (message_id, workspace_id, url) VALUES (?,?,?)"
+                             " ON CONFLICT (message_id) DO UPDATE SET workspace_id=excluded.workspace_id,"
+                             " url=excluded.url", (message_id, workspace_id, notification_url))
 
         async def load() -> tuple[Any, ...]:
             return tuple(await tx.fetch_all(
