@@ -55,7 +55,7 @@ def rows(total: int, in_flight: int, now: int, rng: random.Random):
 
 
 def generate(db: str, total: int, in_flight: int) -> dict[str, float]:
-    from simulator.core.store import Store
+    from simulator.core.sqlite_store import SqliteStore as Store
 
     Path(db).unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):

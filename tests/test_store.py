@@ -4,8 +4,9 @@ from __future__ import annotations
 import asyncio
 
 from simulator.core import checkpoints as checkpoints_module
-from simulator.core import store as store_module
-from simulator.core.store import Store, migration_files
+from simulator.core import sqlite_store as store_module
+from simulator.core.sqlite_store import SqliteStore as Store
+from simulator.core.store import migration_files
 
 
 def test_every_migration_applied_once_and_gaps_filled(tmp_path, monkeypatch):
@@ -40,7 +41,7 @@ def test_db_from_before_schema_migrations_is_adopted(tmp_path):
 
     db = str(tmp_path / "old.db")
     conn = sqlite3.connect(db)
-    from simulator.core.store import _split_sql
+    from simulator.core.sqlite_store import _split_sql
 
     # Such dbs were written by versions whose last migration was 0006; later ones must then apply on top.
     for version, _, sql in migration_files():

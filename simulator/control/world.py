@@ -17,7 +17,7 @@ async def health(request: Request) -> Response:
     # store: write transactions, the group COMMITs that carried them, checkpoints — for benchmarks and tuning.
     return JSONResponse({"status": "ok", "version": __version__, "uptimeSeconds": round(sim.uptime_s(), 3),
                          "clock": sim.clock.describe(),
-                         "store": {**sim.store.stats, "durability": sim.store.durability,
+                         "store": {**sim.store.describe(),
                                    "sqliteMemoryStatistics": not sqlite_tuning.memory_statistics_off}})
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.core.store import Store, Tx
+from simulator.core.store import Row, Store, Tx
 
 DELIVERY_JOB = "outbox.deliver"
 _COLUMNS = ("id, provider, scope, event, ordering_key, subscription_id, request_id, url, headers, body, created_at,"
@@ -62,7 +62,7 @@ class DeliveryRecord:
         return self.body
 
 
-def _record(row: Sequence[Any]) -> DeliveryRecord:
+def _record(row: Row) -> DeliveryRecord:
     return DeliveryRecord(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7], json.loads(row[8]),
                           bytes(row[9]), int(row[10]), row[11], int(row[12]), row[13], row[14], row[15])
 

@@ -19,7 +19,7 @@ from simulator.core.outbox import DEFAULT_RETRY_SCHEDULE_S, Outbox
 from simulator.core.provider import Provider, Providers
 from simulator.core.scheduler import Scheduler
 from simulator.core.schemas import SchemaStore
-from simulator.core.store import Store
+from simulator.core.store import Store, open_store
 from simulator.settings import Settings
 from simulator.world import World, load_world
 
@@ -53,7 +53,7 @@ class Simulation:
         world = load_world(schemas, settings.config)
         start_ms = parse_rfc3339(settings.start_time) if settings.start_time else None
         clock = Clock(settings.clock, settings.clock_speed, start_ms)
-        store = Store(settings.db, settings.durability)
+        store = open_store(settings)
         scheduler = Scheduler(store, clock)
         seed = settings.seed if settings.seed else world.seed
         randomness = Randomness(seed)

@@ -1,35 +1,43 @@
-"""SQLite storage: the connection aiosqlite opens (statements run on the event loop), a second one checkpointing
-on aiosqlite's thread, WAL, group commit, versioned migrations shipped as package data."""
+"""The storage interface every part of the simulator writes through: a ``Store`` opens transactions (``Tx``) and
+answers reads. Two implementations: SQLite (core/sqlite_store.py, the embedded default: a file or :memory:) and
+PostgreSQL (core/postgres_store.py, ``--db postgresql://...``).
+
+SQL is written once, in the dialect the two share: ``?`` placeholders (the PostgreSQL store numbers them), upserts
+with ``ON CONFLICT``, ``RETURNING``, row-value comparisons. Where they differ (the schema's DDL, listing tables,
+restarting id sequences, what a storage failure looks like), the difference lives in the store, not in callers.
+"""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.resources
-import logging
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from simulator.core.cache import MISSING, ReadCache
-from simulator.core.checkpoints import Checkpointer
-from simulator.core.db_guard import CREATED_TABLE, DatabaseUnusable, DbLock, check_file
 
-log = logging.getLogger("simulator.store")
+if TYPE_CHECKING:
+    from simulator.settings import Settings
 
-DURABILITY = ("process", "full")  # survives kill -9 / also power loss (see docs/architecture.md)
-_GROUP_MAX = 64  # transactions per group commit
-_GROUP_WAIT_S = 0.002  # the longest a finished transaction waits for others to join its group commit
-
+DURABILITY = ("process", "full")  # survives kill -9 of the simulator / also an OS crash or power loss
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every migration in simulator/migrations, in order."""
+class Row(Protocol):
+    """A result row: by position (``row[0]``) or by column name (``row["data"]``)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def __len__(self) -> int: ...
+
+
+def migration_files(dialect: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration of a dialect, in order: simulator/migrations/ for SQLite,
+    simulator/migrations/postgresql/ for PostgreSQL."""
     root = importlib.resources.files("simulator").joinpath("migrations")
+    if dialect != "sqlite":
+        root = root.joinpath(dialect)
     found: list[tuple[int, str, str]] = []
     for entry in root.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
@@ -42,305 +50,36 @@ def migration_files() -> list[tuple[int, str, str]]:
     return found
 
 
-# Primary result codes of a db that cannot take writes now, as opposed to a wrong statement (a bug): BUSY, LOCKED,
-# NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
-_STORAGE_CODES = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+def is_postgres_url(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
 
 
 def storage_failure(exc: BaseException) -> bool:
-    """The db could not do its job (disk full, I/O error, read-only file): retry later, nothing was kept."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.Error) and isinstance(code, int) and code & 0xFF in _STORAGE_CODES
+    """The store could not do its job now (disk full, I/O error, the server unreachable): the request is answered
+    503 with Retry-After and nothing it wrote was kept. Anything else is a bug."""
+    from simulator.core import sqlite_store
+
+    if sqlite_store.storage_failure(exc):
+        return True
+    if type(exc).__module__.startswith(("psycopg", "asyncpg", "simulator.core.postgres_store")):
+        from simulator.core import postgres_store
+
+        return postgres_store.storage_failure(exc)
+    return False
 
 
-class Store:
-    """The simulator's database. Writes go through :meth:`transaction`, which serialises them.
-
-    Reads may run at any time; SQLite in WAL mode gives them a consistent snapshot.
-    """
-
-    def __init__(self, path: str, durability: str = "process") -> None:
-        self.path = path
-        if durability not in DURABILITY:
-            raise ValueError(f"durability must be one of {', '.join(DURABILITY)}, not {durability!r}")
-        self.durability = durability
-        self._lock: DbLock | None = None
-        self._conn: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
-        self.cache = ReadCache()
-        self._group: list[asyncio.Future[None]] = []  # finished transactions waiting for the group's COMMIT
-        self._commit_scheduled = False
-        self._commit_due = False
-        self._timer: asyncio.TimerHandle | None = None
-        self._active = 0  # HTTP requests in flight that may write (request_started / request_finished)
-        # Group-commit ratio and checkpoint activity, for the benchmarks and anyone tuning.
-        self.stats = {"transactions": 0, "commits": 0, "checkpoints": 0, "wal_frames": 0, "wal_restarts": 0}
-        self.checkpoints: Checkpointer | None = None  # file databases only
-        # Written into each new job's left_by (see mark_jobs_with).
-        self._job_mark: Callable[[int], int] = _no_mark
-
-    def mark_jobs_with(self, mark: Callable[[int], int]) -> None:
-        """``mark(due_at)`` is written into each new job's ``left_by`` (the scheduler's run marks, see there)."""
-        self._job_mark = mark
-
-    @property
-    def is_open(self) -> bool:
-        return self._conn is not None
-
-    @property
-    def conn(self) -> aiosqlite.Connection:
-        if self._conn is None:
-            raise RuntimeError("store is not open")
-        return self._conn
-
-    async def open(self) -> None:
-        """Open (creating or migrating) the db; DatabaseUnusable says why a file cannot be used."""
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._lock = DbLock(self.path)
-            self._lock.acquire()
-        try:
-            if self.path != ":memory:":
-                check_file(self.path, migration_files())
-            await self._connect()
-            await self.migrate()
-        except BaseException as exc:
-            await self.close()  # no connection thread or lock left behind to keep the process or the db held
-            if isinstance(exc, sqlite3.DatabaseError):
-                raise DatabaseUnusable(f"{self.path} is damaged or not a simulator database ({exc}); move it aside"
-                                       " or choose another --db") from exc
-            raise
-
-    async def _connect(self) -> None:
-        self._conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = aiosqlite.Row
-        await self._conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable against a killed process (what a simulator meets); FULL syncs every COMMIT, for those
-        # who also want to survive power loss (durability="full").
-        synchronous = "FULL" if self.durability == "full" else "NORMAL"
-        await self._conn.execute(f"PRAGMA synchronous={synchronous}")
-        await self._conn.execute("PRAGMA foreign_keys=ON")
-        await self._conn.execute("PRAGMA busy_timeout=5000")
-        await self._conn.execute("PRAGMA cache_size=-16000")
-        # Grouped transactions each run in a SAVEPOINT, whose statement journal SQLite spills to a temp file past
-        # 64 KB unless temp files live in memory: ~80 KB and ~40 write calls more per concurrent send, about half
-        # of its system time (tests/reliability/test_write_volume.py). In memory it holds one transaction's pages.
-        await self._conn.execute("PRAGMA temp_store=MEMORY")
-        if self.path != ":memory:":
-            # SQLite checkpoints inside the COMMIT that crosses 1,000 WAL pages: tens of ms with the event loop
-            # waiting (statements run on it). The Checkpointer's own connection, on aiosqlite's thread, does it
-            # instead (checkpoints.py: PASSIVE passes, then a paused TRUNCATE that empties the WAL).
-            await self._conn.execute("PRAGMA wal_autocheckpoint=0")
-            # Bounds the WAL file when SQLite restarts it by itself (an idle moment), not through the Checkpointer.
-            await self._conn.execute("PRAGMA journal_size_limit=67108864")
-            self.checkpoints = Checkpointer(self.path, self.stats, self._writers_paused,
-                                            synced=self.durability == "full")
-            await self.checkpoints.open()
-
-    async def close(self) -> None:
-        if self.checkpoints is not None:
-            await self.checkpoints.close()
-            self.checkpoints = None
-        if self._conn is not None:
-            if self.path != ":memory:":
-                with contextlib.suppress(sqlite3.Error):
-                    await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await self._conn.close()
-            self._conn = None
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    @contextlib.asynccontextmanager
-    async def _writers_paused(self) -> AsyncIterator[None]:
-        """No transaction runs or waits uncommitted inside this block (the checkpointer's paused pass)."""
-        async with self._write_lock:
-            if self._group:
-                self._commit_group()
-            yield
-
-    async def migrate(self) -> list[str]:
-        """Apply every migration not applied yet, in order; returns the names applied now.
-
-        Applied migrations are recorded by name, so one added later with a lower number than an applied one
-        (parallel branches) is still applied, where a single user_version number would skip it.
-        """
-        tables = set(await self.table_names())
-        async with self.transaction() as tx:
-            await tx.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT"
-                             " NOT NULL)")
-            if "schema_migrations" not in tables and tables:
-                # A db from before schema_migrations existed: a migration counts as applied when its tables exist.
-                for version, name, sql in migration_files():
-                    created = CREATED_TABLE.findall(sql)
-                    if created and all(t in tables for t in created):
-                        await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
-        done = {r[0] for r in await self.fetch_all("SELECT version FROM schema_migrations")}
-        applied: list[str] = []
-        for version, name, sql in migration_files():
-            if version in done:
-                continue
-            async with self.transaction() as tx:
-                await tx.executescript_in_tx(sql)
-                await tx.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
-                await tx.execute(f"PRAGMA user_version={max(done | {version})}")
-            done.add(version)
-            applied.append(name)
-        return applied
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """One writer at a time; returns once what it wrote is committed (ROLLBACK of its own writes on error).
-
-        Group commit: a finished transaction leaves the SQLite transaction open and waits; one COMMIT follows
-        for every transaction that finished in the meantime (each runs inside a SAVEPOINT, so a failure undoes
-        only its own writes). It comes as soon as every HTTP request in flight has joined (at once for a lone
-        request), after at most 2 ms otherwise. Sixteen concurrent sends then cost one COMMIT, not sixteen (a
-        COMMIT writes every page the transaction touched to the WAL: ~140 µs for a send), and none of them
-        returns before its rows are committed.
-        """
-        async with self._write_lock:
-            tx = Tx(self.conn, "SAVEPOINT grouped" if self._group else "BEGIN IMMEDIATE", self.cache,
-                    self._job_mark)
-            raw = self.conn._conn  # noqa: SLF001
-            try:
-                yield tx
-                deferred = tx.take_deferred()
-                if deferred and not tx.begun:
-                    raw.execute(tx.begin_sql).close()
-                    tx.begun = True
-                _flush_deferred(raw, deferred)
-                if tx.begun and self._group:
-                    raw.execute("RELEASE grouped").close()
-            except BaseException as exc:
-                if tx.begun:
-                    self._undo(tx, exc)
-                self._maybe_commit()  # the group it was part of still needs its COMMIT
-                raise
-            if tx.remembered:
-                self.cache.put_many(tx.remembered)
-            committed: asyncio.Future[None] | None = None
-            if tx.begun or self._group:
-                self.stats["transactions"] += 1
-                committed = asyncio.get_running_loop().create_future()
-                self._group.append(committed)
-                self._maybe_commit()
-        if committed is not None:
-            await committed
-        for callback in tx.after_commit:
-            callback()
-
-    def _undo(self, tx: Tx, exc: BaseException) -> None:
-        """Roll back what ``tx`` wrote. A full disk or an I/O error can make SQLite roll back the whole transaction
-        by itself: then the finished members of the group waiting for its COMMIT lost their writes too."""
-        raw = self.conn._conn  # noqa: SLF001
-        try:
-            if raw.in_transaction:
-                if tx.begin_sql.startswith("SAVEPOINT"):
-                    raw.execute("ROLLBACK TO grouped").close()
-                    raw.execute("RELEASE grouped").close()
-                else:
-                    raw.execute("ROLLBACK").close()
-        except sqlite3.Error:
-            with contextlib.suppress(sqlite3.Error):
-                raw.execute("ROLLBACK").close()  # the savepoint is beyond repair: give up the whole group
-        if not raw.in_transaction and self._group:
-            group, self._group = self._group, []
-            self._fail(group, exc)
-
-    def _fail(self, group: list[asyncio.Future[None]], exc: BaseException) -> None:
-        """The group's transactions were rolled back: each waiter gets the error, the cache forgets their rows."""
-        self.cache.forget()
-        for future in group:
-            if not future.done():
-                future.set_exception(exc)
-
-    def request_started(self) -> None:
-        """An HTTP request that may write has started: a group commit waits for it (briefly, see _maybe_commit)."""
-        self._active += 1
-
-    def request_finished(self) -> None:
-        self._active -= 1
-        self._maybe_commit()
-
-    def _maybe_commit(self) -> None:
-        # Commit now when every request in flight has joined the group (nothing else would join it soon) or it
-        # is full; otherwise wait for them, at most _GROUP_WAIT_S. Lone requests never wait.
-        if not self._group or self._commit_scheduled:
-            return
-        loop = asyncio.get_running_loop()
-        if self._commit_due or len(self._group) >= max(self._active, 1) or len(self._group) >= _GROUP_MAX:
-            self._commit_scheduled = True
-            loop.call_soon(self._commit_soon)
-        elif self._timer is None:
-            self._timer = loop.call_later(_GROUP_WAIT_S, self._commit_soon)
-
-    def _commit_soon(self) -> None:
-        self._commit_scheduled = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not self._group:
-            return
-        if self._write_lock.locked():
-            self._commit_due = True  # the transaction holding the lock commits the group when it finishes
-            return
-        self._commit_group()
-
-    def _commit_group(self) -> None:
-        group, self._group = self._group, []
-        self._commit_due = False
-        self.stats["commits"] += 1
-        try:
-            self.conn._conn.execute("COMMIT").close()  # noqa: SLF001
-        except BaseException as exc:  # noqa: BLE001 - every waiter of the group gets it, then it is done
-            with contextlib.suppress(sqlite3.Error):
-                self.conn._conn.execute("ROLLBACK").close()  # noqa: SLF001
-            self._fail(group, exc)
-            return
-        for future in group:
-            if not future.done():
-                future.set_result(None)
-        if self.checkpoints is not None:
-            # total_changes: rows written since open, a cheap gauge of WAL growth
-            self.checkpoints.after_commit(self.conn._conn.total_changes)  # noqa: SLF001
-
-    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        return _fetch_one(self.conn._conn, sql, params)  # noqa: SLF001
-
-    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        return _fetch_all(self.conn._conn, sql, params)  # noqa: SLF001
-
-    async def clear(self, tx: Tx, *, keep: tuple[str, ...] = ("meta", "schema_migrations"),
-                    keep_sequences: tuple[str, ...] = ()) -> None:
-        """Delete every row of every table but ``keep`` (a full reset), inside ``tx``; id sequences start over
-        except those of ``keep_sequences`` (tables whose ids other rows keep pointing at)."""
-        self.cache.forget()
-        for table in await self.table_names():
-            if table not in keep:
-                await tx.execute(f"DELETE FROM {table}")  # noqa: S608 - names from sqlite_master
-        await tx.execute(f"DELETE FROM sqlite_sequence WHERE name NOT IN ({','.join('?' * len(keep_sequences))})",  # noqa: S608 - placeholders only
-                         keep_sequences)
-
-    async def table_names(self) -> list[str]:
-        rows = await self.fetch_all("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
-        return [r[0] for r in rows]
-
-
-class Tx:
+class Tx(ABC):
     """A write transaction in progress. ``after_commit`` callbacks run once it has committed."""
 
-    def __init__(self, conn: aiosqlite.Connection, begin_sql: str = "BEGIN IMMEDIATE",
-                 cache: ReadCache | None = None, job_mark: Callable[[int], int] | None = None) -> None:
-        self.conn = conn
-        self.job_mark = job_mark or _no_mark  # what scheduler.schedule() writes into jobs.left_by
-        self.begin_sql = begin_sql
-        self.cache = cache or ReadCache()
+    def __init__(self, cache: ReadCache, job_mark: Callable[[int], int]) -> None:
+        self.cache = cache
+        self.job_mark = job_mark  # what scheduler.schedule() writes into jobs.left_by
         self.remembered: dict[tuple[str, Any], Any] = {}  # goes into the cache if this transaction succeeds
         self._forgotten: set[str] = set()
-        self.after_commit: list[Any] = []
+        self.after_commit: list[Callable[[], object]] = []
         self._deferred: dict[str, list[Sequence[Any]]] = {}
-        self.begun = False
+
+    # -- the read cache -----------------------------------------------------------------------------------------
 
     def cached(self, table: str, key: Any) -> Any:
         """A value remembered for ``table``/``key`` (by this transaction or a committed one), else ``MISSING``."""
@@ -372,116 +111,114 @@ class Tx:
         self._forgotten.add(table)
         self.remembered = {k: v for k, v in self.remembered.items() if k[0] != table}
 
+    # -- deferred rows --------------------------------------------------------------------------------------------
+
     def defer(self, sql: str, params: Sequence[Any]) -> None:
         """Queue an append-only INSERT that no later statement of this transaction modifies: deferred rows are
-        written with one executemany along with the next statement or the COMMIT, not a statement per row."""
+        written in one batch along with the next statement or the COMMIT, not a statement per row."""
         self._deferred.setdefault(sql, []).append(params)
 
     def take_deferred(self) -> dict[str, list[Sequence[Any]]]:
         deferred, self._deferred = self._deferred, {}
         return deferred
 
-    async def _call(self, fn: Any, sql: str, params: Any) -> Any:
-        begin, self.begun = not self.begun, True
-        deferred = self.take_deferred() if self._deferred else None
-        return _in_tx(self.conn._conn, self.begin_sql if begin else None, deferred, fn, sql, params)  # noqa: SLF001
+    # -- statements -------------------------------------------------------------------------------------------------
 
+    @abstractmethod
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await self._call(_exec_rowcount, sql, params)  # type: ignore[no-any-return]
+        """Run a statement; the number of rows it changed."""
 
+    @abstractmethod
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return await self._call(_exec_lastrowid, sql, params)  # type: ignore[no-any-return]
+        """Run an INSERT of one row; the row's integer key (its rowid, id or seq)."""
 
+    @abstractmethod
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._call(_exec_many, sql, list(rows))
+        """Run a statement once per parameter row."""
 
-    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        row: aiosqlite.Row | None = await self._call(_fetch_one, sql, params)
-        return row
+    @abstractmethod
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
 
-    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        return await self._call(_fetch_all, sql, params)  # type: ignore[no-any-return]
+    @abstractmethod
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
-    async def executescript_in_tx(self, sql: str) -> None:
-        # executescript() would COMMIT first; run statements one by one to stay inside the transaction.
-        for statement in _split_sql(sql):
-            await self.execute(statement)
+
+class Store(ABC):
+    """The simulator's database. Writes go through :meth:`transaction`; reads may run at any time."""
+
+    dialect = ""
+
+    def __init__(self, durability: str = "process") -> None:
+        if durability not in DURABILITY:
+            raise ValueError(f"durability must be one of {', '.join(DURABILITY)}, not {durability!r}")
+        self.durability = durability
+        self.cache = ReadCache()
+        # Counters for the benchmarks and anyone tuning (GET /_sim/health shows them).
+        self.stats: dict[str, int] = {"transactions": 0, "commits": 0}
+        self._job_mark: Callable[[int], int] = _no_mark
+
+    def mark_jobs_with(self, mark: Callable[[int], int]) -> None:
+        """``mark(due_at)`` is written into each new job's ``left_by`` (the scheduler's run marks, see there)."""
+        self._job_mark = mark
+
+    @property
+    @abstractmethod
+    def is_open(self) -> bool: ...
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, as said to a user (a path, or a server URL without its password)."""
+        return ""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Open (creating or migrating) the database; DatabaseUnusable says why it cannot be used."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """``async with store.transaction() as tx``: returns once what it wrote is committed; a failure rolls back
+        its own writes."""
+
+    @abstractmethod
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    @abstractmethod
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def table_names(self) -> list[str]: ...
+
+    @abstractmethod
+    async def clear(self, tx: Tx, *, keep: tuple[str, ...] = ("meta", "schema_migrations"),
+                    keep_sequences: tuple[str, ...] = ()) -> None:
+        """Delete every row of every table but ``keep`` (a full reset), inside ``tx``; id sequences start over
+        except those of ``keep_sequences`` (tables whose ids other rows keep pointing at)."""
+
+    def request_started(self) -> None:
+        """An HTTP request that may write has started (a store that groups commits waits for it, briefly)."""
+
+    def request_finished(self) -> None:
+        """The request started above has been answered."""
+
+    def describe(self) -> dict[str, Any]:
+        """What GET /_sim/health shows of the store."""
+        return {**self.stats, "backend": self.dialect, "durability": self.durability}
 
 
 def _no_mark(due_at: int) -> int:
     return 0
 
 
-def _flush_deferred(raw: sqlite3.Connection, deferred: dict[str, list[Sequence[Any]]]) -> None:
-    for sql, rows in deferred.items():
-        raw.executemany(sql, rows).close()
+def open_store(settings: Settings) -> Store:
+    """The store ``settings.db`` names: a PostgreSQL URL, else a SQLite file (or :memory:)."""
+    if is_postgres_url(settings.db):
+        from simulator.core.postgres_store import PostgresStore
 
+        return PostgresStore(settings.db, settings.durability)
+    from simulator.core.sqlite_store import SqliteStore
 
-def _in_tx(raw: sqlite3.Connection, begin: str | None, deferred: dict[str, list[Sequence[Any]]] | None, fn: Any,
-           sql: str, params: Any) -> Any:
-    if begin:
-        raw.execute(begin).close()
-    if deferred:
-        _flush_deferred(raw, deferred)
-    return fn(raw, sql, params)
+    return SqliteStore(settings.db, settings.durability)
 
-
-def _exec_many(raw: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> None:
-    raw.executemany(sql, rows).close()
-
-
-def _exec_rowcount(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
-    cur = raw.execute(sql, params)
-    try:
-        return cur.rowcount
-    finally:
-        cur.close()
-
-
-def _exec_lastrowid(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
-    cur = raw.execute(sql, params)
-    try:
-        return cur.lastrowid or 0
-    finally:
-        cur.close()
-
-
-def _fetch_one(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> aiosqlite.Row | None:
-    cur = raw.execute(sql, params)
-    try:
-        row: aiosqlite.Row | None = cur.fetchone()
-        return row
-    finally:
-        cur.close()
-
-
-def _fetch_all(raw: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
-    cur = raw.execute(sql, params)
-    try:
-        return cur.fetchall()
-    finally:
-        cur.close()
-
-
-def _split_sql(sql: str) -> list[str]:
-    statements: list[str] = []
-    buffer = ""
-    for line in sql.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("--") or not stripped:
-            continue
-        buffer += line + "\n"
-        if stripped.endswith(";") and _complete(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    if buffer.strip():
-        statements.append(buffer.strip())
-    return statements
-
-
-def _complete(statement: str) -> bool:
-    # Triggers contain inner semicolons; a CREATE TRIGGER is complete only at its END;
-    upper = statement.upper()
-    if "CREATE TRIGGER" in upper:
-        return upper.rstrip().endswith("END;")
-    return True
