@@ -2,7 +2,8 @@
 
 Same stack as the simulator (uvicorn with uvloop + httptools, access log off), no validation, no storage.
 Also serves GET /health (start-up baseline), POST /reset (round-trip floor) and POST /hook (a loopback webhook
-receiver that checks an HMAC-SHA256 signature, used by the webhook benchmark; /slow-hook?ms=N answers after N ms).
+receiver that checks an HMAC-SHA256 signature, used by the webhook benchmark; /slow-hook?ms=N answers after N ms;
+/bird-hook counts Bird's deliveries, whose signature scheme is the simulator's business, not this receiver's).
 
 Run: python bench/baseline_app.py [--port 0]   (prints "listening on <port>" once bound)
 """
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 HOOK_SECRET = b"bench-signing-key"
-received = {"hooks": 0, "bad_signatures": 0}
+received = {"hooks": 0, "bad_signatures": 0, "bird_hooks": 0}
 
 
 async def send(request: Request) -> Response:
@@ -37,7 +38,7 @@ async def health(request: Request) -> Response:
 
 async def reset(request: Request) -> Response:
     await request.body()
-    received.update(hooks=0, bad_signatures=0)
+    received.update(hooks=0, bad_signatures=0, bird_hooks=0)
     return JSONResponse({"reset": "all"})
 
 
@@ -60,6 +61,12 @@ async def slow_hook(request: Request) -> Response:
     return await hook(request)
 
 
+async def bird_hook(request: Request) -> Response:
+    await request.body()
+    received["bird_hooks"] += 1
+    return Response(status_code=200)
+
+
 async def hook_count(request: Request) -> Response:
     return JSONResponse(received)
 
@@ -72,6 +79,7 @@ app = Starlette(routes=[
     Route("/hook", hook, methods=["POST"]),
     Route("/hook/count", hook_count, methods=["GET"]),
     Route("/slow-hook", slow_hook, methods=["POST"]),
+    Route("/bird-hook", bird_hook, methods=["POST"]),
 ])
 
 

@@ -32,9 +32,7 @@ def _db(total: int, in_flight: int) -> tuple[Path, float | None]:
                               str(total), "--in-flight", str(in_flight)], capture_output=True, text=True, check=True,
                              cwd=common.BENCH)
         gen_s = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
-    work = common.RESULTS / f"scale-{total}.run.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(work) + suffix).unlink(missing_ok=True)
+    work = Path(common.temp_db("scale"))  # the run changes its db: a copy, removed with the run's temp directory
     shutil.copyfile(base, work)
     # Flush the 1.8 GB copy now: the kernel writing it back during the advance measured its writeback, not us.
     os.sync()
@@ -56,6 +54,13 @@ def _p50(fn: Any, n: int) -> float:
 
 def run(total: int = TOTAL, in_flight: int = IN_FLIGHT, n: int = 200) -> dict[str, Any]:
     db, gen_s = _db(total, in_flight)
+    try:
+        return _measure(db, gen_s, total, in_flight, n)
+    finally:
+        common.discard(str(db))
+
+
+def _measure(db: Path, gen_s: float | None, total: int, in_flight: int, n: int) -> dict[str, Any]:
     ch = common.CH_NL
     sql = ("SELECT data, created_at, seq FROM bird_messages WHERE workspace_id = ? AND channel_id = ? AND status IN (?)"
            " {cursor} ORDER BY created_at DESC, seq DESC LIMIT ?")
@@ -141,8 +146,6 @@ def run(total: int = TOTAL, in_flight: int = IN_FLIGHT, n: int = 200) -> dict[st
         "advance 1 h with 100k in flight < 20 s": common.verdict(result["advance_1h_s"] < 20),
         "every due transition ran": common.verdict(result["due_jobs_left"] == 0 and result["in_flight_left"] == 0),
     }
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
     return result
 
 

@@ -35,8 +35,10 @@ def start_prism() -> common.Proc | None:
     common.RESULTS.mkdir(exist_ok=True)
     log = open(common.RESULTS / "prism.log", "w")
     t0 = time.perf_counter()
+    common.workdir()  # before the child starts: it inherits TMPDIR, and exit stops it
     popen = subprocess.Popen([*cmd, "mock", str(spec), "-h", "127.0.0.1", "-p", str(port), "-v", "error"],
                              stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = common.track(common.Proc(popen, port, 0.0, Path(log.name)))
     import httpx2 as httpx
 
     deadline = time.monotonic() + 30
@@ -45,10 +47,11 @@ def start_prism() -> common.Proc | None:
             r = httpx.post(f"http://127.0.0.1:{port}{common.SEND_PATH}", content=common.send_body(1),
                            headers={**common.AUTH, "Content-Type": "application/json"}, timeout=1)
             if r.status_code < 500:
-                return common.Proc(popen, port, time.perf_counter() - t0, Path(log.name))
+                proc.started_s = time.perf_counter() - t0
+                return proc
         except httpx.HTTPError:
             time.sleep(0.05)
-    popen.kill()
+    proc.stop()
     return None
 
 

@@ -1,10 +1,14 @@
-"""Shared bench helpers: start/stop servers by PID, machine description, RSS, loadgen runs, medians."""
+"""Shared bench helpers: start/stop servers by PID, one temporary directory for everything a run writes, machine
+description, RSS, loadgen runs, medians."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +34,61 @@ CH_US = "7c0f4a8e-0000-4000-8000-00000000c001"
 CH_NL = "7c0f4a8e-0000-4000-8000-00000000c002"
 SEND_PATH = f"/workspaces/{WS}/channels/{CH_NL}/messages"
 AUTH = {"Authorization": f"AccessKey {BIRD_KEY}"}
+
+
+_SYSTEM_TMP = tempfile.gettempdir()
+_SYSTEM_TMPDIR = os.environ.get("TMPDIR")
+_WORK: tempfile.TemporaryDirectory[str] | None = None
+_PROCS: list[Proc] = []
+
+
+def workdir() -> Path:
+    """The run's temporary directory: every server's db (with its WAL and media), copies of the scale db and any
+    temporary file of a bench process or of the servers it starts (TMPDIR points here). Removed when the process
+    exits, also after a failure, Ctrl-C or SIGTERM; the servers still running are stopped first."""
+    global _WORK
+    if _WORK is None:
+        _WORK = tempfile.TemporaryDirectory(prefix="provider-sim-bench-", dir=_SYSTEM_TMP)
+        os.environ["TMPDIR"] = tempfile.tempdir = _WORK.name
+        atexit.register(cleanup)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                # The default action ends the process without unwinding: no finally, no atexit, files left behind.
+                signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+    return Path(_WORK.name)
+
+
+def temp_db(prefix: str = "sim") -> str:
+    """A fresh db path in its own directory under workdir(), so discard() removes it with its WAL and media."""
+    return str(Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=workdir())) / "sim.db")
+
+
+def discard(db: str) -> None:
+    """Remove a db made by temp_db() (and whatever sits beside it) once its server has stopped: a long run keeps
+    only the db it is using on disk."""
+    shutil.rmtree(Path(db).parent, ignore_errors=True)
+
+
+def track(proc: Proc) -> Proc:
+    """Have cleanup() stop ``proc`` if it is still running when the bench process exits."""
+    _PROCS.append(proc)
+    return proc
+
+
+def cleanup() -> None:
+    """Stop every server this process started and remove workdir(). Runs at exit; safe to call twice."""
+    global _WORK
+    for proc in _PROCS:
+        proc.stop()
+    _PROCS.clear()
+    if _WORK is not None:
+        _WORK.cleanup()
+        _WORK = None
+        tempfile.tempdir = None
+        if _SYSTEM_TMPDIR is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = _SYSTEM_TMPDIR
 
 
 def send_body(i: int = 0) -> str:
@@ -121,15 +180,19 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
+        if "discard" in self.extra:
+            discard(self.extra.pop("discard"))
 
 
 def _spawn(cmd: list[str], pattern: str, health: str, log_name: str, env: dict[str, str] | None = None,
            timeout: float = 30) -> Proc:
+    workdir()  # before the child starts: it inherits TMPDIR, and exit stops it
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / log_name
     t0 = time.perf_counter()
     popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, cwd=ROOT,
                              env={**os.environ, **(env or {})})
+    proc = track(Proc(popen, 0, 0.0, log))
     assert popen.stdout is not None
     port = None
     deadline = time.monotonic() + timeout
@@ -158,15 +221,20 @@ def _spawn(cmd: list[str], pattern: str, health: str, log_name: str, env: dict[s
     import threading
 
     threading.Thread(target=lambda: [None for _ in popen.stdout], daemon=True).start()  # type: ignore[union-attr]
-    return Proc(popen, port, started, log)
+    proc.port, proc.started_s = port, started
+    return proc
 
 
 def start_simulator(db: str | None = None, extra_args: list[str] | None = None, env: dict[str, str] | None = None
                     ) -> Proc:
-    db = db or tempfile.mktemp(prefix="bench-sim-", suffix=".db")
+    """`provider-sim serve` on a free port; without ``db``, on a fresh one that is removed when it stops."""
+    own_db = db is None
+    db = db or temp_db("bench-sim")
     cmd = [PROVIDER_SIM, "serve", "--port", "0", "--db", db, "--clock", "manual", *(extra_args or [])]
     proc = _spawn(cmd, r"listening on http://[\d.]+:(\d+)", "/_sim/health", "simulator.log", env)
     proc.extra["db"] = db
+    if own_db:
+        proc.extra["discard"] = db
     return proc
 
 

@@ -15,7 +15,6 @@ import pstats
 import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +64,7 @@ async def _drive(what: str, n: int, profile: bool) -> None:
     from simulator.app import create_app
     from simulator.settings import Settings
 
-    app = create_app(Settings(db=tempfile.mktemp(suffix=".db"), clock="manual", port=1, log_level="warning",
+    app = create_app(Settings(db=common.temp_db("profile"), clock="manual", port=1, log_level="warning",
                               tune_gc=True))
     async with app.router.lifespan_context(app):
         if what == "send":
@@ -122,7 +121,7 @@ async def _advance(db: str, profile: bool) -> None:
     from simulator.app import create_app
     from simulator.settings import Settings
 
-    work = tempfile.mktemp(prefix="advance-", suffix=".db")
+    work = common.temp_db("advance")  # removed at exit with the rest of common.workdir()
     shutil.copyfile(db, work)
     os.sync()
     saved = int(sqlite3.connect(work).execute("SELECT value FROM meta WHERE key='clock_ms'").fetchone()[0])
@@ -145,9 +144,7 @@ async def _advance(db: str, profile: bool) -> None:
             if profiler:
                 pstats.Stats(profiler).sort_stats(os.environ.get("SORT","tottime")).print_stats(int(os.environ.get("TOP","35")))
     finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(work + suffix).unlink(missing_ok=True)
-        shutil.rmtree(work + ".media", ignore_errors=True)
+        common.discard(work)
 
 
 def main() -> None:

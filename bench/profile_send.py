@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-import tempfile
 import threading
 import json
 import time
@@ -30,7 +29,7 @@ def main() -> None:
     from simulator.app import create_app
     from simulator.settings import Settings
 
-    db = tempfile.mktemp(prefix="bench-profile-", suffix=".db")
+    db = common.temp_db("bench-profile")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

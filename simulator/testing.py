@@ -7,10 +7,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import httpx2 as httpx
 
@@ -29,6 +29,12 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: bytes
     received_at: float
+    #: How many requests that arrived earlier were still waiting for their answer when this one arrived.
+    unanswered_before: int = 0
+    #: None until the answer is written; then True, or False if the sender had hung up by then.
+    answered: bool | None = None
+    #: When the answer was written or failed (``time.time()``, as ``received_at``).
+    answered_at: float | None = None
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers.items():
@@ -118,11 +124,22 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+#: An answer: a status (body ``{}``) or a status and a body.
+Answer: TypeAlias = int | tuple[int, bytes]
+
+
 @dataclass
 class WebhookReceiver:
-    """A real HTTP server on 127.0.0.1:<free port> that records every request it gets.
+    """A real HTTP server on 127.0.0.1:<free port> that records every request it gets, a thread per connection.
 
-    ``set_responses([500, 200])`` answers the next requests with those statuses (then 200).
+    Each request is recorded as it arrives and answered 200, unless told otherwise:
+
+    * ``set_responses([500, (200, b'{"ok": true}')])``: the next requests, in arrival order, get those answers.
+    * ``hold()``: requests wait unanswered (on the wire, for the sender) until ``release()``, at most
+      ``max_seconds`` each; a receiver that never releases is one that takes ``max_seconds`` per request.
+    * ``respond_with(answer)``: ``answer(request)`` runs in the request's thread once any hold is over, and may
+      block (a slow app) or call the simulator back (an app that reacts); it returns the answer, or None for the
+      queued one (200 when none is queued).
     """
 
     host: str = "127.0.0.1"
@@ -130,7 +147,11 @@ class WebhookReceiver:
 
     def __post_init__(self) -> None:
         self._cond = threading.Condition()
-        self._responses: list[int | tuple[int, bytes]] = []
+        self._responses: list[Answer] = []
+        self._answer: Callable[[ReceivedRequest], Answer | None] | None = None
+        self._gate: threading.Event | None = None
+        self._hold_seconds = 0.0
+        self._unanswered = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -146,12 +167,18 @@ class WebhookReceiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, payload = receiver._record(self.command, self.path, dict(self.headers.items()), body)
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                request, (status, payload) = receiver._serve(self.command, self.path, dict(self.headers.items()),
+                                                             body)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    answered = True
+                except OSError:  # the sender hung up while the request was held, or timed it out
+                    answered, self.close_connection = False, True
+                receiver._answered(request, answered)
 
             do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = _handle
 
@@ -160,14 +187,34 @@ class WebhookReceiver:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
 
-    def _record(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+    def _serve(self, method: str, path: str, headers: dict[str, str], body: bytes
+               ) -> tuple[ReceivedRequest, tuple[int, bytes]]:
+        """Record a request, hold it if asked, and decide its answer."""
         with self._cond:
-            self.requests.append(ReceivedRequest(method, path, headers, body, time.time()))
-            response = self._responses.pop(0) if self._responses else 200
+            request = ReceivedRequest(method, path, headers, body, time.time(), unanswered_before=self._unanswered)
+            self._unanswered += 1
+            self.requests.append(request)
+            answer: Answer = self._responses.pop(0) if self._responses else 200
+            custom, gate, hold_seconds = self._answer, self._gate, self._hold_seconds
             self._cond.notify_all()
-        if isinstance(response, tuple):
-            return response
-        return response, b"{}"
+        try:
+            if gate is not None:
+                gate.wait(hold_seconds)
+            if custom is not None:
+                chosen = custom(request)
+                if chosen is not None:
+                    answer = chosen
+        finally:
+            # Counted as answered before the answer is written: a sender that sends its next request only once it
+            # has read this answer must never find this one still unanswered.
+            with self._cond:
+                self._unanswered -= 1
+        return request, answer if isinstance(answer, tuple) else (answer, b"{}")
+
+    def _answered(self, request: ReceivedRequest, answered: bool) -> None:
+        with self._cond:
+            request.answered, request.answered_at = answered, time.time()
+            self._cond.notify_all()
 
     @property
     def url(self) -> str:
@@ -178,17 +225,38 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
 
     def clear(self) -> None:
+        """Forget every request and every instruction (queued answers, hold, custom answer): as new."""
+        self.release()
         with self._cond:
             self.requests.clear()
             self._responses.clear()
+            self._answer = None
 
-    def set_responses(self, responses: list[int | tuple[int, bytes]]) -> None:
+    def set_responses(self, responses: list[Answer]) -> None:
         with self._cond:
             self._responses = list(responses)
+
+    def respond_with(self, answer: Callable[[ReceivedRequest], Answer | None] | None) -> None:
+        """Answer each request with ``answer(request)`` (None: the queued answer, else 200); None to stop."""
+        with self._cond:
+            self._answer = answer
+
+    def hold(self, max_seconds: float = 10.0) -> None:
+        """Leave the requests that arrive from now on unanswered until ``release()``, at most ``max_seconds``."""
+        with self._cond:
+            self._gate, self._hold_seconds = threading.Event(), max_seconds
+
+    def release(self) -> None:
+        """Answer the held requests now, and hold no more."""
+        with self._cond:
+            if self._gate is not None:
+                self._gate.set()
+            self._gate = None
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedRequest]:
         """Block until at least ``count`` requests arrived; fail listing what did arrive."""
@@ -202,6 +270,20 @@ class WebhookReceiver:
                                          f"{len(self.requests)}:\n{seen}")
                 self._cond.wait(remaining)
             return list(self.requests)
+
+    def wait_for_answers(self, count: int, timeout: float = 5.0) -> list[ReceivedRequest]:
+        """Block until at least ``count`` requests have had their answer written (or found their sender gone)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                done = [r for r in self.requests if r.answered is not None]
+                if len(done) >= count:
+                    return done
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} answered request(s) within {timeout} s, got {len(done)}"
+                                         f" of {len(self.requests)}:\n{describe_requests(self.requests)}")
+                self._cond.wait(remaining)
 
     def wait_for_webhook(self, event: str | None = None, match: Mapping[str, object] | None = None, *,
                          count: int = 1, timeout: float = 5.0) -> list[ReceivedRequest]:

@@ -1,7 +1,7 @@
 """Start-up loads only what serving the first request needs.
 
 Importing aiohttp and building the HTTP clients' TLS contexts (the CA bundle parsed three times), PyJWT with
-cryptography, and jsonschema took most of the CLI's start (bench/README.md, tenth pass). Each is now loaded on
+cryptography, and jsonschema took most of the CLI's start (bench/README.md, decisions). Each is now loaded on
 first use: the first webhook, the first Business Chat request, the first invalid request. A module that creeps
 back into the start path or onto a Bird send fails here: a count that holds on any host, unlike a timing.
 """

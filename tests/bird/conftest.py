@@ -41,6 +41,13 @@ def subscribe(sim: Any, url: str, event: str = "sms.outbound", filters: list[dic
     return response.json()  # type: ignore[no-any-return]
 
 
+def list_page(sim: Any, path: str | None = None, **params: Any) -> Any:
+    """One page of a message listing (the channel's unless ``path``), asserting a 200."""
+    r = sim.http.get(path or sim.messages_path(), params=params, headers=sim.bird_headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def events_of(requests: list[Any]) -> list[tuple[str, str]]:
     out = []
     for r in requests:

@@ -3,16 +3,15 @@ full reset is one step that concurrent sends land wholly before or wholly after.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
 from simulator.core.clock import iso_ms, parse_rfc3339
+from simulator.testing import ReceivedRequest, WebhookReceiver
 from tests.bird.conftest import subscribe
 
 MAX_SENDS = 200
@@ -35,64 +34,12 @@ async def _sends_while(sim: Any, client: httpx.AsyncClient, run: asyncio.Task) -
     return sent
 
 
-class _QuietHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def answer(self, status: int = 200) -> None:
-        self.send_response(status)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-
-class _Loopback:
-    """``handler`` served on 127.0.0.1, a thread per request. The listen backlog fits an advance's 32 parallel
-    deliveries: socketserver's default of 5 turns such a burst into connection retries a second apart."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], path: str = "/hook") -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler, bind_and_activate=False)
-        self.server.request_queue_size = 128
-        self.server.server_bind()
-        self.server.server_activate()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _GateReceiver:
-    """Holds every webhook unanswered until ``open()`` (at most 10 s); ``arrived`` is set by the first."""
-
-    def __init__(self) -> None:
-        self.arrived = threading.Event()
-        self._opened = threading.Event()
-        owner = self
-
-        class Handler(_QuietHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["content-length"]))
-                owner.arrived.set()
-                owner._opened.wait(10)
-                self.answer()
-
-        self.http = _Loopback(Handler)
-        self.url = self.http.url
-
-    def open(self) -> None:
-        self._opened.set()
-
-    def close(self) -> None:
-        self.open()
-        self.http.close()
-
-
 def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provider_sim):
     # The advance delivers the "processing" webhooks it causes itself, and the gate holds them: sends made then
     # overlap the advance for certain, whatever the host's speed. Once the gate opens, sends go on until it answers.
-    gate = _GateReceiver()
-    subscribe(provider_sim, gate.url, filters=[{"key": "messageStatus", "value": "processing"}])
+    gate = WebhookReceiver().start()
+    gate.hold()
+    subscribe(provider_sim, gate.url + "/hook", filters=[{"key": "messageStatus", "value": "processing"}])
     for i in range(150):
         provider_sim.send_sms(f"+1555123{i:04d}0", "queued before the advance")
     start = provider_sim.clock()["nowMs"]
@@ -101,7 +48,7 @@ def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provid
     async def scenario() -> tuple[dict, list[tuple[dict, bool]]]:
         async with httpx.AsyncClient(base_url=provider_sim.http.base_url, timeout=30) as client:
             advance = asyncio.create_task(client.post("/_sim/clock/advance", json={"seconds": 3600}))
-            assert await asyncio.to_thread(gate.arrived.wait, 10), "the advance delivered no webhook"
+            await asyncio.to_thread(gate.wait_for, 1, 10)  # fails if the advance delivered no webhook
             held: list[tuple[dict, bool]] = []
             for i in range(5):
                 response = await client.post(provider_sim.messages_path(), headers=provider_sim.bird_headers,
@@ -109,7 +56,7 @@ def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provid
                 assert response.status_code == 202, response.text
                 held.append((response.json(), advance.done()))
             assert not advance.done(), "the advance answered while the gate held its webhooks"
-            gate.open()
+            gate.release()
             sent = held + await _sends_while(provider_sim, client, advance)
             answer = await advance
             assert answer.status_code == 200, answer.text
@@ -118,7 +65,7 @@ def test_sends_during_an_advance_are_stamped_at_its_target_and_not_chased(provid
     try:
         answer, sent = asyncio.run(scenario())
     finally:
-        gate.close()
+        gate.stop()
     assert parse_rfc3339(answer["now"]) == target
     assert provider_sim.clock()["nowMs"] == target
     # A send answered before the advance's own answer arrived overlapped it.
@@ -147,24 +94,20 @@ class EchoBot:
         self.sim, self.limit, self.sent = sim, limit, 0
         self.lock = threading.Lock()
         self.client = httpx.Client(base_url=sim.http.base_url, headers=sim.bird_headers, timeout=30)
-        bot = self
+        self.http = WebhookReceiver().start()
+        self.http.respond_with(self._echo)
+        self.url = self.http.url + "/echo"
 
-        class Handler(_QuietHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                with bot.lock:
-                    go = bot.sent < bot.limit
-                    bot.sent += go
-                if go:
-                    answer = bot.client.post(bot.sim.messages_path(), json=_send_body("+15559870000", "echo"))
-                    assert answer.status_code == 202, answer.text
-                self.answer()
-
-        self.http = _Loopback(Handler, "/echo")
-        self.url = self.http.url
+    def _echo(self, request: ReceivedRequest) -> None:
+        with self.lock:
+            go = self.sent < self.limit
+            self.sent += go
+        if go:
+            answer = self.client.post(self.sim.messages_path(), json=_send_body("+15559870000", "echo"))
+            assert answer.status_code == 202, answer.text
 
     def close(self) -> None:
-        self.http.close()
+        self.http.stop()
         self.client.close()
 
 
@@ -239,79 +182,45 @@ def test_sends_racing_a_full_reset_land_wholly_before_or_after_it(provider_sim):
     assert survivors, "no send landed after a reset; the test proves nothing"
 
 
-class _HoldFirstReceiver:
-    """Answers 200, but holds the first request until a second one arrives (at most ``hold_s``): records, for each
-    request, its status and whether an earlier one was still unanswered when it arrived."""
+def _hold_first_until_a_second_arrives(receiver: WebhookReceiver, hold_s: float) -> None:
+    """The first request waits unanswered until a second one arrives (at most ``hold_s``); the rest are answered at
+    once. Every request records whether an earlier one was still unanswered when it arrived."""
+    second_arrived = threading.Event()
 
-    def __init__(self, hold_s: float) -> None:
-        self.arrivals: list[tuple[str, bool]] = []
-        self.first_arrived = threading.Event()
-        self._second_arrived = threading.Event()
-        self._open = 0
-        self._lock = threading.Lock()
-        owner = self
+    def answer(request: ReceivedRequest) -> None:
+        if request is receiver.requests[0]:
+            second_arrived.wait(hold_s)
+        else:
+            second_arrived.set()
 
-        class Handler(_QuietHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                with owner._lock:
-                    owner.arrivals.append((body["payload"]["status"], owner._open > 0))
-                    owner._open += 1
-                    first = len(owner.arrivals) == 1
-                if first:
-                    owner.first_arrived.set()
-                    owner._second_arrived.wait(hold_s)
-                else:
-                    owner._second_arrived.set()
-                with owner._lock:
-                    owner._open -= 1
-                self.answer()
-
-        self.http = _Loopback(Handler)
-        self.url = self.http.url
-
-    def close(self) -> None:
-        self.http.close()
+    receiver.respond_with(answer)
 
 
 def test_an_advance_does_not_overtake_a_webhook_still_on_the_wire(provider_sim):
     # The background loop leaves each webhook running; an advance that begins meanwhile delivers the message's
     # next statuses itself. They must still go out after the one on the wire, as they do without the advance.
-    receiver = _HoldFirstReceiver(hold_s=0.5)
-    try:
-        subscribe(provider_sim, receiver.url)
+    with WebhookReceiver() as receiver:
+        _hold_first_until_a_second_arrives(receiver, hold_s=0.5)
+        subscribe(provider_sim, receiver.url + "/hook")
         provider_sim.send_sms("+15551230000", "hi")
-        assert receiver.first_arrived.wait(10), "the accepted webhook never arrived"
+        receiver.wait_for(1, timeout=10)  # fails if the accepted webhook never arrived
         provider_sim.advance(10)
-        assert [status for status, _ in receiver.arrivals] == ["accepted", "processing", "sent", "delivered"]
-        overtaken = [status for status, earlier_open in receiver.arrivals if earlier_open]
+        arrivals = [(r.json()["payload"]["status"], r.unanswered_before > 0) for r in receiver.requests]
+        assert [status for status, _ in arrivals] == ["accepted", "processing", "sent", "delivered"]
+        overtaken = [status for status, earlier_open in arrivals if earlier_open]
         assert not overtaken, f"{overtaken} went out while an earlier webhook of the message was unanswered"
-    finally:
-        receiver.close()
 
 
 def test_an_advance_runs_the_retry_that_a_webhook_on_the_wire_schedules_within_it(provider_sim):
     # The background loop leaves the first attempt running; it fails only once the advance has begun, and its retry
     # (30 s later) falls due at the advance's target. The advance waits for that attempt, so the retry is its own
     # work, not traffic that arrived while it ran: it goes out before the advance answers.
-    arrived, answer_it = threading.Event(), threading.Event()
-    requests: list[str] = []
-
-    class Handler(_QuietHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["content-length"]))
-            requests.append(self.path)
-            first = len(requests) == 1
-            if first:
-                arrived.set()
-                answer_it.wait(10)
-            self.answer(503 if first else 200)
-
-    receiver = _Loopback(Handler)
-    try:
-        subscribe(provider_sim, receiver.url, filters=[{"key": "messageStatus", "value": "accepted"}])
+    with WebhookReceiver() as receiver:
+        receiver.hold()
+        receiver.set_responses([503])  # the first attempt, held until it may fail
+        subscribe(provider_sim, receiver.url + "/hook", filters=[{"key": "messageStatus", "value": "accepted"}])
         provider_sim.send_sms("+15551230000", "hi")
-        assert arrived.wait(10), "the accepted webhook never arrived"
+        receiver.wait_for(1, timeout=10)  # fails if the accepted webhook never arrived
         target = provider_sim.clock()["nowMs"] + 30_000
         advance = threading.Thread(target=provider_sim.advance, args=(30,))
         advance.start()
@@ -319,10 +228,8 @@ def test_an_advance_runs_the_retry_that_a_webhook_on_the_wire_schedules_within_i
         deadline = time.monotonic() + 10
         while provider_sim.clock()["nowMs"] != target and time.monotonic() < deadline:
             pass
-        answer_it.set()
+        receiver.release()
         advance.join(30)
         assert not advance.is_alive()
-        assert len(requests) == 2, f"{len(requests)} attempt(s) after the advance: the retry due at its end is missing"
-    finally:
-        answer_it.set()
-        receiver.close()
+        assert len(receiver.requests) == 2, (f"{len(receiver.requests)} attempt(s) after the advance: the retry due"
+                                             " at its end is missing")

@@ -267,3 +267,17 @@ def test_channel_details_for_a_contact_report_the_24_hour_service_window(provide
     missing = provider_sim.http.get(f"{path}/00000000-0000-4000-8000-000000000000", headers=provider_sim.bird_headers)
     assert missing.status_code == 404 and missing.json()["code"] == "NotFound"
     assert provider_sim.http.get(f"{path}/{contact_id}").status_code == 401
+
+
+def test_interactions_carry_every_documented_field(provider_sim):
+    msg = provider_sim.send_sms("+15551230017", "see https://example.com/x")
+    provider_sim.bird_click(msg["id"], "https://example.com/x")
+    r = provider_sim.http.get(f"{provider_sim.messages_path()}/{msg['id']}/interactions",
+                              headers=provider_sim.bird_headers)
+    assert r.status_code == 200
+    (interaction,) = r.json()["results"]
+    for key in ("id", "messageId", "channelId", "platformId", "type", "receiver", "createdAt", "details", "metadata",
+                "context", "messageReference", "messagePartsCount", "messageTags", "messageCreatedAt",
+                "bodyTemplateProjectId", "isFirstInteraction", "isFirstInteractionIncludingBots", "journey",
+                "notification", "platformReferenceId"):
+        assert key in interaction, key

@@ -6,12 +6,7 @@ from pathlib import Path
 import pytest
 
 from simulator.core.clock import iso_ms
-
-
-def list_page(sim, path=None, **params):
-    r = sim.http.get(path or sim.messages_path(), params=params, headers=sim.bird_headers)
-    assert r.status_code == 200, r.text
-    return r.json()
+from tests.bird.conftest import list_page
 
 
 def walk(sim, path=None, **params):
@@ -152,34 +147,6 @@ def test_interactions_empty_and_404(provider_sim):
     assert r.status_code == 404
 
 
-def test_batch_send(provider_sim):
-    good = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}]}, "body": {"type": "text", "text": {"text": "a"}}}
-    bad = {"receiver": {"contacts": [{"identifierValue": "nope"}]}, "body": {"type": "text", "text": {"text": "b"}}}
-    many = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}, {"identifierValue": "+15551230010"}]},
-            "body": {"type": "text", "text": {"text": "c"}}}
-    path = provider_sim.messages_path().replace("/messages", "/batch/messages")
-    r = provider_sim.http.post(path, json={"messageRequests": [good, bad, many]}, headers=provider_sim.bird_headers)
-    assert r.status_code == 202, r.text
-    batch_id = r.json()["batchId"]
-    results = list_page(provider_sim, batchId=batch_id, reverse="true")["results"]
-    assert [m["status"] for m in results] == ["accepted", "rejected", "rejected"]
-    assert results[1]["failure"]["code"] == 11002 and "E.164" in results[1]["reason"]
-    assert results[2]["failure"]["code"] == 11001
-    assert all(m["batchId"] == batch_id for m in results)
-    provider_sim.advance(10)
-    assert provider_sim.get_message(results[0]["id"])["status"] == "delivered"
-
-
-def test_batch_envelope_limits(provider_sim):
-    path = provider_sim.messages_path().replace("/messages", "/batch/messages")
-    item = {"receiver": {"contacts": [{"identifierValue": "+15551230000"}]}, "body": {"type": "text", "text": {"text": "a"}}}
-    for body, key in (({"messageRequests": []}, ".messageRequests"), ({"messageRequests": [item] * 101}, ".messageRequests"),
-                      ({}, ".messageRequests"), ({"messageRequests": [item], "x": 1}, ".")):
-        r = provider_sim.http.post(path, json=body, headers=provider_sim.bird_headers)
-        assert r.status_code == 422, r.text
-        assert key in r.json()["details"]
-
-
 def test_date_window_longer_than_seven_days_is_refused(provider_sim):
     start = provider_sim.clock()["nowMs"]
     sent = provider_sim.send_sms("+15551230000")["id"]
@@ -200,3 +167,28 @@ def test_date_window_cap_can_be_lifted_in_the_world_config(provider_sim):
     sent = provider_sim.send_sms("+15551230000")["id"]
     assert [m["id"] for m in list_page(provider_sim, startAt=iso_ms(start - 30 * 86_400_000),
                                        endAt=iso_ms(start + 30 * 86_400_000))["results"]] == [sent]
+
+
+def test_message_list_filters_as_integrations_send_them(provider_sim):
+    accepted = provider_sim.send_sms("+15551230015")
+    provider_sim.send_sms("+15551230016")
+    headers = provider_sim.bird_headers
+    r = provider_sim.http.get(provider_sim.messages_path(), params={"limit": 1000}, headers=headers)
+    assert r.status_code == 200 and len(r.json()["results"]) >= 2
+    provider_sim.force_status(accepted["id"], "delivered")
+    for query in ("status=accepted&status=delivered", "status=delivered&status=accepted",
+                  "status=accepted,delivered"):
+        r = provider_sim.http.get(f"{provider_sim.messages_path()}?{query}&limit=100", headers=headers)
+        statuses = {m["status"] for m in r.json()["results"]}
+        assert statuses == {"accepted", "delivered"}, (query, statuses)
+
+
+@pytest.mark.parametrize("path", ["{messages}", "/workspaces/{ws}/contacts",
+                                  "/workspaces/{ws}/webhook-subscriptions", "/workspaces/{ws}/channels"])
+@pytest.mark.parametrize("token", ["WzEwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAsMl0", "99999999999999999999999", "-1"])
+def test_out_of_range_page_tokens_are_422(provider_sim, path, token):
+    url = path.format(messages=provider_sim.messages_path(), ws=provider_sim.workspace_id)
+    r = provider_sim.http.get(url, params={"pageToken": token}, headers=provider_sim.bird_headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "InvalidPayload" and "pageToken" in r.json()["details"]
+    assert r.json()["message"].startswith("Invalid query parameters")

@@ -218,3 +218,12 @@ def test_oversize_upload_with_small_cap(tmp_path):
         got = client.get(media_path(ticket["mediaUrl"]), headers={"Authorization": f"AccessKey {key}"})
         assert got.content == b"x" * 1000
         client.close()
+
+
+def test_presigned_upload_without_a_body_is_invalid_not_malformed(provider_sim):
+    path = provider_sim.messages_path().rsplit("/messages", 1)[0] + "/presigned-upload"
+    r = provider_sim.http.post(path, headers=provider_sim.bird_headers)
+    assert r.status_code == 422 and ".contentType" in str(r.json()["details"]), r.text
+    r = provider_sim.http.post(path, content=b"{", headers={**provider_sim.bird_headers,
+                                                            "Content-Type": "application/json"})
+    assert r.status_code == 400  # malformed JSON stays a 400

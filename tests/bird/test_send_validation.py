@@ -254,3 +254,57 @@ def test_access_key_path_policy(provider_sim):
     assert provider_sim.http.get(provider_sim.messages_path(), headers=headers).status_code == 200
     r = provider_sim.http.get(f"/workspaces/{provider_sim.workspace_id}/channels", headers=headers)
     assert r.status_code == 403 and r.json()["code"] == "Forbidden"
+
+
+def test_read_only_key_cannot_send_or_reach_other_resources(provider_sim):
+    readonly = provider_sim.info()["bird"]["accessKeys"][1]
+    assert readonly["allowedMethods"] == ["GET"]
+    headers = {"Authorization": f"AccessKey {readonly['key']}"}
+    msg = provider_sim.send_sms("+15551230010")
+    body = {"receiver": {"contacts": [{"identifierValue": "+15551230011"}]}, "body": TEXT}
+    r = provider_sim.http.post(provider_sim.messages_path(), json=body, headers=headers)
+    assert r.status_code == 403 and r.json()["code"] == "Forbidden" and "POST" in r.json()["message"]
+    assert provider_sim.http.get(provider_sim.messages_path(), headers=headers).status_code == 200
+    assert provider_sim.http.get(f"{provider_sim.messages_path()}/{msg['id']}", headers=headers).status_code == 200
+    # One segment per '*': the interactions of a message are another resource in Bird's policies.
+    r = provider_sim.http.get(f"{provider_sim.messages_path()}/{msg['id']}/interactions", headers=headers)
+    assert r.status_code == 403
+    r = provider_sim.http.get(f"/workspaces/{provider_sim.workspace_id}", headers=headers)
+    assert r.status_code == 403
+    r = provider_sim.http.get(f"/workspaces/{provider_sim.workspace_id}", headers=provider_sim.bird_headers)
+    assert r.status_code == 200 and r.json()["id"] == provider_sim.workspace_id
+
+
+def test_template_null_is_a_body_send(provider_sim):
+    body = {"receiver": {"contacts": [{"identifierValue": "+15551230012"}]}, "body": TEXT, "template": None}
+    r = provider_sim.http.post(provider_sim.messages_path(), json=body, headers=provider_sim.bird_headers)
+    assert r.status_code == 202, r.text
+    assert r.json()["body"] == TEXT and "template" not in r.json()
+    r = provider_sim.http.post(provider_sim.messages_path(), json={**body, "body": None} | {"template": None},
+                               headers=provider_sim.bird_headers)
+    assert r.status_code == 422  # neither a body nor a template
+
+
+@pytest.mark.parametrize("contact", [
+    {"platformAddress": "+15551230013"},
+    {"identifiers": [{"identifierKey": "phonenumber", "identifierValue": "+15551230013"}]},
+])
+def test_receiver_by_platform_address_or_identifiers(provider_sim, contact):
+    body = {"receiver": {"contacts": [contact]}, "body": TEXT}
+    r = provider_sim.http.post(provider_sim.messages_path(), json=body, headers=provider_sim.bird_headers)
+    assert r.status_code == 202, r.text
+    sent = r.json()["receiver"]["contacts"][0]
+    assert sent["identifierValue"] == "+15551230013" and sent["id"]
+    bad = {"receiver": {"contacts": [{"platformAddress": "0612"}]}, "body": TEXT}
+    r = provider_sim.http.post(provider_sim.messages_path(), json=bad, headers=provider_sim.bird_headers)
+    assert r.status_code == 422 and ".receiver.contacts[0].platformAddress" in r.json()["details"]
+
+
+def test_values_bird_documents_no_bound_for(provider_sim):
+    body = {"receiver": {"contacts": [{"identifierValue": "+15551230014"}]},
+            "body": {"type": "text", "text": {"text": "x" * 5000}}, "reference": "r" * 300, "validity": 3_000_000}
+    r = provider_sim.http.post(provider_sim.messages_path(), json=body, headers=provider_sim.bird_headers)
+    assert r.status_code == 202, r.text
+    r = provider_sim.http.post(provider_sim.messages_path(), json={**body, "validity": 2**70},
+                               headers=provider_sim.bird_headers)
+    assert r.status_code == 422 and ".validity" in r.json()["details"]

@@ -125,3 +125,10 @@ def device(msp: MSP, customer: str | None = None, direction: str = "received") -
                      params={"direction": direction})
     assert r.status_code == 200, r.text
     return r.json()["messages"]  # type: ignore[no-any-return]
+
+
+def create_customer(sim: Any, **fields: Any) -> dict[str, Any]:
+    """A simulated customer created at runtime (POST /_sim/business-chat/customers)."""
+    r = sim.http.post("/_sim/business-chat/customers", json=fields)
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]

@@ -219,3 +219,15 @@ def test_scripted_behaviour(provider_sim: Any, hooked: MSP) -> None:
     assert picked["interactiveData"]["data"]["listPicker"]["sections"][0]["items"][0]["identifier"] == "a"
     assert kinds[-1][0] in ("close", "text")
     assert any(k[0] == "close" for k in kinds)
+
+
+def test_long_text_and_many_attachments_accepted(provider_sim: Any, msp: MSP) -> None:
+    # Apple documents no cap on a text's length or on the number of attachments: none is invented.
+    r = msp.send_text("a" * 20_000)
+    assert r.status_code == 200, r.text
+    att, _ = msp.upload(PNG)
+    r = msp.send(msp.envelope("text", body="\ufffc" * 25, attachments=[att] * 25))
+    assert r.status_code == 200, r.text
+    assert len(device(msp)[-1]["attachments"]) == 25
+    r = msp.send_text("a" * (3 * 1024 * 1024))  # the request body cap still bounds it
+    assert r.status_code == 413, r.text[:200]

@@ -1,12 +1,15 @@
-"""Every interactive type: sent by the MSP, answered by the simulated customer, received on the webhook."""
+"""Every interactive type: sent by the MSP, answered by the simulated customer, received on the webhook; what each
+must carry (receivedMessage on built-in types, the capability a customer needs), data refs and /v1/decodePayload,
+and the Apple Pay update endpoints."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from typing import Any
 
 import pytest
-from bc_msp import BUILTIN_BID, MSP, customer_path, device, verify_webhook
+from bc_msp import BUILTIN_BID, MSP, PNG, create_customer, customer_path, device, verify_webhook
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -220,3 +223,166 @@ def test_large_interactive_payload_is_stored_once_per_message(provider_sim: Any,
     assert chosen == ["139", "7"]
     assert sorted(d["data"]["sessionIdentifier"] if "sessionIdentifier" in d["data"] else d.get(
         "sessionIdentifier") for d in datas) == sorted(one["interactiveData"]["sessionIdentifier"] for one in shown)
+
+
+def test_interactive_with_empty_attachments_accepted_and_not_errors_are_short(provider_sim: Any, msp: MSP) -> None:
+    # Apple's sample 22 sends "attachments": [] on an interactive message.
+    idata = {"appId": 123456789, "appName": "Package Delivery", "URL": "?name=samplepackage",
+             "bid": "com.apple.messages.MSMessageExtensionBalloonPlugin:ABCDE12345:com.example.PackageDelivery.Ext",
+             "receivedMessage": {"title": "Package Delivery", "subtitle": "Location of Package"},
+             "useLiveLayout": True}
+    r = msp.send(msp.envelope("interactive", interactiveData=idata, attachments=[]))
+    assert r.status_code == 200, r.text
+    att, _ = msp.upload(PNG)
+    r = msp.send(msp.envelope("interactive", interactiveData=idata, attachments=[att]))
+    assert r.status_code == 400, r.text
+    error = r.json()["errors"][0]
+    assert error["pointer"] == "/attachments", r.text
+    assert "'v'" not in r.text and "should not be valid" not in r.text and len(error["message"]) < 120, r.text
+    r = msp.send(msp.envelope("typing_start", body="x"))
+    assert r.status_code == 400 and r.json()["errors"][0]["pointer"] == "/body", r.text
+    assert "'v'" not in r.text, r.text
+
+
+def test_authentication_needs_the_matching_capability(provider_sim: Any, msp: MSP) -> None:
+    only2 = create_customer(provider_sim, businessId=msp.business, capabilities=["AUTH2"], existingConversation=True)["id"]
+    only1 = create_customer(provider_sim, businessId=msp.business, capabilities=["AUTH"], existingConversation=True)["id"]
+    public = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    legacy = {"oauth2": {"responseType": "code", "scope": ["openid"],
+                         "responseEncryptionKey": base64.b64encode(public).decode()}}
+    new = {"oauth2": {"responseType": "code", "scope": ["openid"], "redirectURI": "https://msp.example/cb"}}
+    for to, auth, status in ((only2, legacy, 400), (only1, new, 400), (only1, legacy, 200), (only2, new, 200)):
+        r = msp.send(msp.interactive("authenticate", auth, to=to), path="/v1/authenticate")
+        assert r.status_code == status, (to, r.text)
+        if status == 400:
+            assert r.json()["errors"][0]["pointer"] == "/interactiveData/data/authenticate"
+            assert ("lacks AUTH2" if auth is new else "lacks AUTH)") in r.text, r.text
+
+
+def test_large_reply_title_is_received_message_title(provider_sim: Any, hooked: MSP) -> None:
+    picker = {"sections": [{"items": [{"identifier": "a", "title": "A"}]}]}
+    image = {"identifier": "i", "data": base64.b64encode(bytes(12000)).decode()}
+    body = hooked.interactive("listPicker", picker, images=[image], received={"title": "Select Produce"})
+    assert hooked.send(body).status_code == 200
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/list-picker", json={"items": ["a"]})
+    assert r.status_code == 200, r.text
+    provider_sim.advance(1)
+    reply = verify_webhook(hooked.receiver.wait_for(1)[0], hooked)  # type: ignore[attr-defined]
+    assert reply["interactiveDataRef"]["title"] == "Select Produce"
+
+
+@pytest.mark.parametrize("feature,value", [
+    ("listPicker", {"sections": [{"items": [{"identifier": "a", "title": "A"}]}]}),
+    ("event", {"identifier": "1", "timeslots": [{"identifier": "0", "startTime": "2025-07-10T17:00+0000",
+                                                  "duration": 3600}]}),
+    ("authenticate", {"oauth2": {"responseType": "code", "scope": ["openid"], "redirectURI": "https://m/cb"}}),
+    ("payment", {"paymentRequest": {"total": {"label": "T", "amount": "1.00"}, "countryCode": "US",
+                                    "currencyCode": "USD", "applePay": {
+                                        "merchantIdentifier": "m", "supportedNetworks": ["visa"],
+                                        "merchantCapabilities": ["supports3DS"]}},
+                 "endpoints": {"paymentGatewayUrl": "https://biz.example/pay"}}),
+    ("dynamic", {"version": "1.1", "template": "messageForms", "data": {"startPageIdentifier": "p1", "pages": [
+        {"pageIdentifier": "p1", "type": "input", "title": "Name", "submitForm": True}]}}),
+])
+def test_received_message_required_for_builtin_types(provider_sim: Any, msp: MSP, feature: str,
+                                                     value: Any) -> None:
+    body = msp.interactive(feature, value)
+    del body["interactiveData"]["receivedMessage"]
+    r = msp.send(body)
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["pointer"] == "/interactiveData/receivedMessage", r.text
+
+
+def test_quick_reply_without_received_message_accepted(provider_sim: Any, msp: MSP) -> None:
+    """Apple's sample 23 sends a quick reply with no receivedMessage."""
+    body = msp.interactive("quick-reply", {"summaryText": "What?", "items": [{"identifier": "1", "title": "A"},
+                                                                              {"identifier": "2", "title": "B"}]})
+    del body["interactiveData"]["receivedMessage"]
+    assert msp.send(body).status_code == 200
+
+
+def test_decode_payload_requires_bid(provider_sim: Any, msp: MSP) -> None:
+    payload = gzip.compress(json.dumps({"bid": BUILTIN_BID, "data": {"x": 1}}).encode())
+    r = msp.http.post("/v1/decodePayload", content=payload, headers=msp.headers())
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "BadRequest" and r.json()["errors"] == [{"header": "bid", "message": r.json()[
+        "errors"][0]["message"]}]
+    r = msp.http.post("/v1/decodePayload", content=payload, headers=msp.headers(bid=BUILTIN_BID))
+    assert r.status_code == 200 and r.json()["data"] == {"x": 1}
+
+
+def _payment(url: str, shipping: bool) -> dict[str, Any]:
+    """An Apple Pay request with every update endpoint on ``url`` (as Apple's samples 15 and 16 send)."""
+    request: dict[str, Any] = {
+        "lineItems": [{"label": "Adoption fee", "amount": "1.50", "type": "final"}],
+        "total": {"label": "Your Total", "amount": "3.50", "type": "final"},
+        "applePay": {"merchantIdentifier": "merchant.x", "supportedNetworks": ["amex", "visa"],
+                     "merchantCapabilities": ["supportsDebit", "supports3DS"]},
+        "countryCode": "US", "currencyCode": "USD", "requiredBillingContactFields": ["post"]}
+    if shipping:
+        request["requiredShippingContactFields"] = ["post", "name", "phone", "email"]
+        request["shippingMethods"] = [{"label": "Free", "detail": "8-10", "amount": "0.00", "identifier": "free"},
+                                      {"label": "UPS", "detail": "2 days", "amount": "2.19", "identifier": "ups"}]
+    return {"paymentRequest": request, "merchantSession": {"x": 1}, "endpoints": {
+        "paymentGatewayUrl": url + "/paymentGateway", "fallbackUrl": url + "/fallback",
+        "orderTrackingUrl": url + "/orderTracking", "paymentMethodUpdateUrl": url + "/paymentMethodUpdate",
+        "shippingContactUpdateUrl": url + "/shippingContactUpdate",
+        "shippingMethodUpdateUrl": url + "/shippingMethodUpdate"}}
+
+
+def _payment_calls(rec: Any) -> list[str]:
+    """The Apple Pay endpoints the device called, in order. The customer's reply to the business lands on the same
+    receiver (``/message``) as soon as it is committed, so it may already be there: it is not a payment call."""
+    return [q.path for q in rec.requests if q.path != "/message"]
+
+
+def test_apple_pay_calls_update_endpoints_and_honours_them(provider_sim: Any, hooked: MSP) -> None:
+    rec = hooked.receiver  # type: ignore[attr-defined]
+    method_total = {"label": "Total", "amount": "4.00", "type": "final"}
+    contact_total = {"label": "Total", "amount": "7.99", "type": "final"}
+    contact_items = [{"label": "Adoption fee", "amount": "1.50", "type": "final"},
+                     {"label": "FedEx Priority Mail", "amount": "3.99", "type": "final"}]
+    rec.set_responses([(200, json.dumps({"newTotal": method_total, "newLineItems": []}).encode()),
+                       (200, json.dumps({"newTotal": contact_total, "newLineItems": contact_items}).encode()),
+                       (500, b"boom"),  # the shipping-method endpoint fails: logged, no change, no crash
+                       (200, b'{"status": "STATUS_SUCCESS"}')])
+    body = hooked.interactive("payment", _payment(rec.url, shipping=True))
+    assert hooked.send(body).status_code == 200
+    request_id = body["interactiveData"]["data"]["requestIdentifier"]
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/apple-pay", json={"shippingMethod": "ups"})
+    assert r.status_code == 200, r.text
+    calls = {q.path: q.json() for q in rec.requests}
+    assert _payment_calls(rec) == ["/paymentMethodUpdate", "/shippingContactUpdate", "/shippingMethodUpdate",
+                                   "/paymentGateway"]
+    for path in ("/paymentMethodUpdate", "/shippingContactUpdate", "/shippingMethodUpdate"):
+        assert calls[path]["requestIdentifier"] == request_id and calls[path]["version"] == "1.0"
+    assert calls["/paymentMethodUpdate"]["payment"] == {"paymentMethod": {"type": "Credit"}}
+    assert calls["/shippingContactUpdate"]["payment"]["shippingContact"]["postalCode"]
+    assert calls["/shippingMethodUpdate"]["payment"]["shippingMethod"]["identifier"] == "ups"
+    sent = calls["/paymentGateway"]["payment"]
+    assert sent["paymentToken"]["paymentMethod"]["type"] == "Credit"
+    assert sent["total"] == contact_total and sent["lineItems"] == contact_items
+    gateway = r.json()["paymentGateway"]
+    assert gateway["approved"] is True and gateway["total"] == contact_total
+    assert [u["endpoint"] for u in gateway["updates"]] == ["paymentMethodUpdateUrl", "shippingContactUpdateUrl",
+                                                            "shippingMethodUpdateUrl"]
+    assert gateway["updates"][2]["applied"] is False and "500" in gateway["updates"][2]["result"]
+    provider_sim.advance(1)
+    reply = verify_webhook(rec.wait_for(5)[4], hooked)
+    payment = reply["interactiveData"]["data"]["payment"]
+    assert "gateway" not in payment and payment["status"] == "success"
+    assert payment["paymentMethod"]["type"] == "Credit"
+    shown = device(hooked, direction="sent")[-1]
+    assert shown["interactive"]["paymentGateway"]["summary"].startswith("200")
+
+
+def test_apple_pay_without_shipping_calls_only_the_method_update(provider_sim: Any, hooked: MSP) -> None:
+    rec = hooked.receiver  # type: ignore[attr-defined]
+    rec.set_responses([(200, b"{}"), (200, b'{"status": "STATUS_SUCCESS"}')])
+    body = hooked.interactive("payment", _payment(rec.url, shipping=False))
+    assert hooked.send(body).status_code == 200
+    r = provider_sim.http.post(customer_path(hooked) + "/answer/apple-pay", json={})
+    assert r.status_code == 200, r.text
+    assert _payment_calls(rec) == ["/paymentMethodUpdate", "/paymentGateway"]
+    assert rec.requests[1].json()["payment"]["total"]["amount"] == "3.50"

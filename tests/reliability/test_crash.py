@@ -10,6 +10,8 @@ import pytest
 
 from _support import AUTH, CH, WS, send_body, serve
 
+from simulator.testing import WebhookReceiver
+
 pytestmark = pytest.mark.slow
 
 
@@ -76,54 +78,32 @@ def test_a_delivery_in_flight_at_kill9_is_delivered_after_the_restart(tmp_path: 
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The background loop leaves a delivery running with its job parked far in the future; killed then, the job
     must come back on the next start (at least once), not wait out the parking."""
-    import socket
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
     db = tmp_path / "inflight.db"
-    hang = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    hang.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    hang.bind(("127.0.0.1", 0))
-    hang.listen(16)  # accepts (the kernel does) and never answers
-    port = hang.getsockname()[1]
     monkeypatch.setenv("PROVIDER_SIM_WEBHOOK_TIMEOUT", "60")  # still on the wire when the kill comes
-    server = serve(db, tmp_path, tag="inflight-first")
-    try:
-        with httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as client:
-            r = client.post(f"/workspaces/{WS}/webhook-subscriptions", json={
-                "service": "channels", "event": "sms.outbound", "url": f"http://127.0.0.1:{port}/hook",
-                "signingKey": "k", "eventFilters": [{"key": "messageStatus", "value": "accepted"}]})
-            assert r.status_code == 201, r.text
-            message = client.post(f"/workspaces/{WS}/channels/{CH}/messages", json=send_body(1)).json()["id"]
-            conn, _ = hang.accept()  # the delivery is on the wire, its job parked
-        with sqlite3.connect(db) as raw:
-            parked = raw.execute("SELECT COUNT(*) FROM jobs WHERE kind='outbox.deliver' AND due_at >= ?",
-                                 (1 << 60,)).fetchone()[0]
-        assert parked == 1
-        server.kill9()
-    finally:
-        server.stop()
-    conn.close()
-    hang.close()
-
-    got: list[bytes] = []
-
-    class Answering(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            got.append(self.rfile.read(int(self.headers["content-length"])))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    receiver = HTTPServer(("127.0.0.1", port), Answering)  # the same URL, answering now
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    server = serve(db, tmp_path, tag="inflight-second")
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            assert client.post("/_sim/clock/run-due").status_code == 200
-        assert len(got) >= 1 and message.encode() in got[0]
-    finally:
-        server.stop()
-        receiver.shutdown()
-        receiver.server_close()
+    with WebhookReceiver() as receiver:
+        receiver.hold(max_seconds=60)  # the first delivery gets no answer before the kill
+        server = serve(db, tmp_path, tag="inflight-first")
+        try:
+            with httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as client:
+                r = client.post(f"/workspaces/{WS}/webhook-subscriptions", json={
+                    "service": "channels", "event": "sms.outbound", "url": f"{receiver.url}/hook",
+                    "signingKey": "k", "eventFilters": [{"key": "messageStatus", "value": "accepted"}]})
+                assert r.status_code == 201, r.text
+                message = client.post(f"/workspaces/{WS}/channels/{CH}/messages", json=send_body(1)).json()["id"]
+                receiver.wait_for(1, timeout=10)  # the delivery is on the wire, its job parked
+            with sqlite3.connect(db) as raw:
+                parked = raw.execute("SELECT COUNT(*) FROM jobs WHERE kind='outbox.deliver' AND due_at >= ?",
+                                     (1 << 60,)).fetchone()[0]
+            assert parked == 1
+            server.kill9()
+        finally:
+            server.stop()
+        receiver.clear()  # the same URL, answering now
+        server = serve(db, tmp_path, tag="inflight-second")
+        try:
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                assert client.post("/_sim/clock/run-due").status_code == 200
+            got = [request.body for request in receiver.requests]
+            assert len(got) >= 1 and message.encode() in got[0]
+        finally:
+            server.stop()
