@@ -21,7 +21,6 @@ from simulator.control.middleware import ControlMiddleware, MatchedRouter
 from simulator.core.errors import BodyTooLarge, MalformedBody, SimulatorError
 from simulator.core.schemas import SchemaStore
 from simulator.core.simulation import Simulation
-from simulator.core.store import storage_failure
 from simulator.settings import Settings
 
 log = logging.getLogger("simulator")
@@ -100,12 +99,12 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
 
     def unexpected(method: str, path: str, exc: Exception) -> Response:
         """The answer to an exception no handler expected (never a bare 500 page, never a dropped connection)."""
-        if storage_failure(exc):
+        if sim.store.failed(exc):
             # The db cannot take writes now (disk full, I/O error): the request was rolled back. Not a bug, and a
             # retry can succeed once that is fixed, so 503 with Retry-After, as a provider would answer.
             log.error("storage unavailable on %s %s: %s", method, path, exc)
             response = shape_for(path)(
-                503, "ServiceUnavailable", f"the simulator's database cannot be written ({exc}; db: {settings.db}):"
+                503, "ServiceUnavailable", f"the simulator's database cannot be written ({exc}; db: {sim.store.location}):"
                 " what failed was rolled back; retry once the cause is fixed")
             response.headers["retry-after"] = "1"
             return response

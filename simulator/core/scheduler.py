@@ -17,7 +17,7 @@ from typing import Any
 
 from simulator.core.clock import Clock
 from simulator.core.codec import dumps, loads
-from simulator.core.store import Store, Tx, storage_failure
+from simulator.core.store import Store, Tx
 
 log = logging.getLogger("simulator.scheduler")
 
@@ -308,7 +308,7 @@ class Scheduler:
         try:
             await handler(group)
         except Exception as exc:
-            if storage_failure(exc):
+            if self.store.failed(exc):
                 raise  # disk full, I/O error: the handler's transaction rolled back, the jobs stay for a retry
             # A broken handler must not stop the clock: drop its jobs and record why.
             log.exception("job handler %s failed", group[0].kind)
@@ -341,7 +341,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if storage_failure(exc):
+                if self.store.failed(exc):
                     # Due jobs wait until the db takes writes again; one line per attempt, not a traceback.
                     log.error("scheduler: the db cannot be written (%s); retrying in 1 s", exc)
                     await asyncio.sleep(1.0)

@@ -19,7 +19,7 @@ from simulator.core.outbox import DEFAULT_RETRY_SCHEDULE_S, Outbox
 from simulator.core.provider import Provider, Providers
 from simulator.core.scheduler import Scheduler
 from simulator.core.schemas import SchemaStore
-from simulator.core.store import Store, open_store
+from simulator.core.store import Store, is_postgres_url, open_store
 from simulator.settings import Settings
 from simulator.world import World, load_world
 
@@ -74,7 +74,7 @@ class Simulation:
         temp = False
         if settings.media_dir:
             media_dir = Path(settings.media_dir)
-        elif settings.db == ":memory:":
+        elif settings.db == ":memory:" or is_postgres_url(settings.db):
             media_dir, temp = Path(tempfile.mkdtemp(prefix="provider-sim-media-")), True
         else:
             media_dir = Path(settings.db + ".media")
@@ -146,7 +146,7 @@ class Simulation:
                 await self.outbox.cancel_in_flight()
             rng_state, clock_ms, old_seed = self.random.rng.getstate(), self.clock.now_ms(), self.random.seed
             try:
-                async with self.store.transaction() as tx:
+                async with self.store.transaction(exclusive=not scope) as tx:
                     if not scope:
                         keep = tuple(t for p in self.providers for t in p.durable_sequences)
                         await self.store.clear(tx, keep_sequences=keep)

@@ -64,6 +64,9 @@ class SqliteStore(Store):
     def location(self) -> str:
         return self.path
 
+    def failed(self, exc: BaseException) -> bool:
+        return storage_failure(exc)
+
     @property
     def conn(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -165,8 +168,9 @@ class SqliteStore(Store):
         return applied
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteTx]:
-        """One writer at a time; returns once what it wrote is committed (ROLLBACK of its own writes on error).
+    async def transaction(self, *, exclusive: bool = False) -> AsyncIterator[SqliteTx]:
+        """One writer at a time (every transaction is exclusive here); returns once what it wrote is committed
+        (ROLLBACK of its own writes on error).
 
         Group commit: a finished transaction leaves the SQLite transaction open and waits; one COMMIT follows
         for every transaction that finished in the meantime (each runs inside a SAVEPOINT, so a failure undoes

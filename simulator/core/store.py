@@ -54,20 +54,6 @@ def is_postgres_url(db: str) -> bool:
     return db.startswith(("postgresql://", "postgres://"))
 
 
-def storage_failure(exc: BaseException) -> bool:
-    """The store could not do its job now (disk full, I/O error, the server unreachable): the request is answered
-    503 with Retry-After and nothing it wrote was kept. Anything else is a bug."""
-    from simulator.core import sqlite_store
-
-    if sqlite_store.storage_failure(exc):
-        return True
-    if type(exc).__module__.startswith(("psycopg", "asyncpg", "simulator.core.postgres_store")):
-        from simulator.core import postgres_store
-
-        return postgres_store.storage_failure(exc)
-    return False
-
-
 class Tx(ABC):
     """A write transaction in progress. ``after_commit`` callbacks run once it has committed."""
 
@@ -178,9 +164,14 @@ class Store(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    def transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+    def transaction(self, *, exclusive: bool = False) -> contextlib.AbstractAsyncContextManager[Tx]:
         """``async with store.transaction() as tx``: returns once what it wrote is committed; a failure rolls back
-        its own writes."""
+        its own writes. ``exclusive``: no other write transaction runs meanwhile, in any process (a full reset)."""
+
+    @abstractmethod
+    def failed(self, exc: BaseException) -> bool:
+        """The store could not do its job now (disk full, I/O error, the server unreachable): the request is
+        answered 503 with Retry-After and nothing it wrote was kept. Anything else is a bug."""
 
     @abstractmethod
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
