@@ -70,8 +70,8 @@ class Directory:
         await tx.execute(
             "INSERT INTO bc_business_settings (business_id, webhook_url, payment_gateway_url) VALUES (?,?,?)"
             " ON CONFLICT(business_id) DO UPDATE SET"
-            " webhook_url=COALESCE(excluded.webhook_url, webhook_url),"
-            " payment_gateway_url=COALESCE(excluded.payment_gateway_url, payment_gateway_url)",
+            " webhook_url=COALESCE(excluded.webhook_url, bc_business_settings.webhook_url),"
+            " payment_gateway_url=COALESCE(excluded.payment_gateway_url, bc_business_settings.payment_gateway_url)",
             (business_id, webhook_url, payment_gateway_url))
 
     # -- conversation state ------------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class Directory:
         """One more business message reached the device; returns the new count (for close_after_messages)."""
         row = await tx.fetch_one(
             "INSERT INTO bc_conversations (business_id, customer_id, updated_at, received_count) VALUES (?,?,?,1)"
-            " ON CONFLICT(business_id, customer_id) DO UPDATE SET received_count=received_count+1,"
+            " ON CONFLICT(business_id, customer_id) DO UPDATE SET received_count=bc_conversations.received_count+1,"
             " updated_at=excluded.updated_at RETURNING received_count",
             (business_id, customer_id, self.clock.now_ms()))
         return int(row[0])
