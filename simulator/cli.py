@@ -1,6 +1,7 @@
 """provider-sim: serve the simulator, replay scenarios."""
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
@@ -49,7 +50,7 @@ def serve(**flags: Any) -> None:  # click's keyword arguments, one per option ab
     from simulator.app import create_app
     from simulator.core.db_guard import DatabaseUnusable, preflight
     from simulator.core.sqlite_tuning import stop_memory_statistics
-    from simulator.core.store import migration_files
+    from simulator.core.store import is_postgres_url, migration_files
     from simulator.world import ConfigError
 
     # Flags were already merged with env by click; Settings.from_env fills the rest (env-only settings).
@@ -69,8 +70,13 @@ def serve(**flags: Any) -> None:  # click's keyword arguments, one per option ab
     sock.listen(2048)
     settings = settings.replace(port=sock.getsockname()[1])
     stop_memory_statistics()  # before this process opens any db (preflight is the first): see the module
-    try:
-        preflight(settings.db, migration_files())  # what the store would refuse, said in one line
+    try:  # what the store would refuse, said in one line
+        if is_postgres_url(settings.db):
+            from simulator.core.postgres_store import PostgresStore
+
+            asyncio.run(PostgresStore(settings.db).check())
+        else:
+            preflight(settings.db, migration_files())
     except DatabaseUnusable as exc:
         click.echo(f"provider-sim: {exc}", err=True)
         sys.exit(2)

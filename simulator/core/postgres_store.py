@@ -131,7 +131,7 @@ class PostgresStore(Store):
         try:
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=POOL_SIZE,
                                                    server_settings=settings, command_timeout=60)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError, TimeoutError) as exc:
             raise DatabaseUnusable(f"cannot use the PostgreSQL database {redacted(self.url)}: {_said(exc)}") from None
         try:
             await self.migrate()
@@ -152,23 +152,9 @@ class PostgresStore(Store):
         async with self.pool.acquire() as conn:
             await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK)
             try:
-                tables = {r[0] for r in await conn.fetch(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
-                ours = {t for _, _, sql in known for t in re.findall(r"CREATE TABLE ([a-z_]+)", sql)}
-                if tables and "schema_migrations" not in tables:
-                    shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-                    what = "an older layout" if tables <= ours else "another application"
-                    raise DatabaseUnusable(
-                        f"{redacted(self.url)} belongs to {what} (tables: {shown}); the simulator will not add its"
-                        " tables to it. Give --db an empty database")
+                applied = await self._refuse_foreign(conn, known)
                 await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY,"
                                    " name TEXT NOT NULL)")
-                applied = {r[1]: r[0] for r in await conn.fetch("SELECT version, name FROM schema_migrations")}
-                newer = sorted(set(applied) - {name for _, name, _ in known})
-                if newer:
-                    raise DatabaseUnusable(
-                        f"{redacted(self.url)} was written by a newer provider-simulator (migrations unknown to this"
-                        f" version: {', '.join(newer)}); upgrade, or give --db another database")
                 done: list[str] = []
                 for version, name, sql in known:
                     if name in applied:
@@ -184,6 +170,39 @@ class PostgresStore(Store):
                 return done
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATE_LOCK)
+
+    async def _refuse_foreign(self, conn: Any, known: list[tuple[int, str, str]]) -> set[str]:
+        """The migrations applied so far; DatabaseUnusable for a database that is another application's (tables,
+        none of them ours to migrate) or was written by a newer simulator."""
+        tables = {r[0] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+        if tables and "schema_migrations" not in tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise DatabaseUnusable(
+                f"{redacted(self.url)} belongs to another application (tables: {shown}); the simulator will not add"
+                " its tables to it. Give --db an empty database")
+        applied = {str(r[0]) for r in await conn.fetch("SELECT name FROM schema_migrations")} \
+            if "schema_migrations" in tables else set()
+        newer = sorted(applied - {name for _, name, _ in known})
+        if newer:
+            raise DatabaseUnusable(
+                f"{redacted(self.url)} was written by a newer provider-simulator (migrations unknown to this version:"
+                f" {', '.join(newer)}); upgrade, or give --db another database")
+        return applied
+
+    async def check(self) -> None:
+        """What open() would refuse (server unreachable, wrong credentials, a database not ours or from a newer
+        version), found without writing anything: DatabaseUnusable in one line."""
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(self.url, timeout=10)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError, TimeoutError) as exc:
+            raise DatabaseUnusable(f"cannot use the PostgreSQL database {redacted(self.url)}: {_said(exc)}") from None
+        try:
+            await self._refuse_foreign(conn, migration_files(DIALECT))
+        finally:
+            await conn.close()
 
     def failed(self, exc: BaseException) -> bool:
         return storage_failure(exc)
