@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 
 from simulator.bird import lifecycle, rate_limits
 from simulator.bird.errors import BirdError, NotFound
-from simulator.bird.provider import bird_of
+from simulator.bird.provider import RATE_LIMITS_STATE, bird_of
 from simulator.control.common import control_body, number_field, sim_of
 from simulator.control.errors import ControlError, ControlNotFound
 from simulator.control.outbox import deliveries
@@ -122,6 +122,7 @@ async def put_rate_limits(request: Request) -> Response:
                 raise ControlError(f'"{name}" must be a whole number', details={name: ["must be an integer"]})
             values[name] = int(value)
         limits.set(values["getPerSecond"], values["postPerSecond"])
+    sim_of(request).state.changed(RATE_LIMITS_STATE, limits.dumps)
     return JSONResponse(limits.describe())
 
 

@@ -31,6 +31,9 @@ from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 
 
+RATE_LIMITS_STATE = "bird.rate_limits"  # the limits set through the control plane (core/state.py)
+
+
 class BirdProvider(Provider):
     name = "bird"
     api_prefix = ""  # Bird's paths start at the root (/workspaces/...)
@@ -77,6 +80,9 @@ class BirdProvider(Provider):
 
     async def open(self) -> None:
         await self.connectors.load()
+        saved = await self.sim.state.load(RATE_LIMITS_STATE)
+        if saved is not None:
+            self.rate_limits.loads(saved)
 
     async def reset_scope(self, tx: Tx, scope: dict[str, str]) -> None:
         for table in ("bird_contacts", "bird_opt_outs", "bird_webhook_subscriptions"):
@@ -115,6 +121,7 @@ class BirdProvider(Provider):
         """A full reset deleted every media row: the files go too. Rate limits return to the config's."""
         shutil.rmtree(self.media.root, ignore_errors=True)
         self.rate_limits.restore()
+        self.sim.state.changed(RATE_LIMITS_STATE, self.rate_limits.dumps)
 
     def describe(self) -> dict[str, Any]:
         world = self.world

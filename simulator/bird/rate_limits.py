@@ -7,6 +7,7 @@ when the test advances time, so "the 501st send in a second gets 429" is determi
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,14 @@ class RateLimits:
     def set(self, get_per_second: int | None, post_per_second: int | None) -> None:
         """New limits (None = that bucket unlimited); counting restarts."""
         self.limits = {k: v for k, v in (("GET", get_per_second), ("POST", post_per_second)) if v is not None}
+        self._counts.clear()
+
+    def dumps(self) -> str:
+        """The limits in force as JSON (what ``loads`` puts back after a restart on a shared store)."""
+        return json.dumps(self.limits)
+
+    def loads(self, text: str) -> None:
+        self.limits = {str(k): int(v) for k, v in json.loads(text).items()}
         self._counts.clear()
 
     def restore(self) -> None:

@@ -31,6 +31,7 @@ def _set_knobs(sim: Simulation, data: Any, prefix: str = "") -> None:
     except InvalidKnobs as exc:
         raise ControlError(f"{prefix}{exc.message}", details={f"{prefix}{k}": v for k, v in exc.details.items()}
                            ) from None
+    sim.knobs_changed()
 
 
 async def list_faults(request: Request) -> Response:
@@ -67,6 +68,7 @@ async def clear_faults(request: Request) -> Response:
     sim = sim_of(request)
     cleared = sim.faults.clear()
     sim.outbox.knobs.restore(sim.initial_knobs)
+    sim.knobs_changed()
     return JSONResponse({"cleared": cleared, "webhooks": _knobs(sim)})
 
 
@@ -91,4 +93,5 @@ async def put_webhooks(request: Request) -> Response:
 async def restore_webhooks(request: Request) -> Response:
     sim = sim_of(request)
     sim.outbox.knobs.restore(sim.initial_knobs)
+    sim.knobs_changed()
     return JSONResponse(_knobs_and_schedule(sim))

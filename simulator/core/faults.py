@@ -14,7 +14,9 @@ Webhook-side faults (delay, duplicate, reorder) map onto ``sim.outbox.knobs``.
 """
 from __future__ import annotations
 
+import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,6 +239,24 @@ class Faults:
     providers: tuple[str, ...] = ()  # the names a rule's "provider" may take (besides "*")
     rules: list[FaultRule] = field(default_factory=list)
     counter: int = 0
+    # Told after every change (a rule added, removed, or fired): the simulation saves the rules where the store
+    # keeps control state (core/state.py).
+    on_change: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    def dumps(self) -> str:
+        """The rules (with their hits) and the id counter as JSON: what ``loads`` puts back."""
+        return json.dumps({"counter": self.counter, "rules": [
+            {"spec": {k: v for k, v in r.to_dict().items() if k != "hits" and v is not None}, "hits": r.hits}
+            for r in self.rules]}, separators=(",", ":"))
+
+    def loads(self, text: str) -> None:
+        data = json.loads(text)
+        rules = []
+        for saved in data.get("rules", []):
+            rule = parse_rule(saved["spec"], str(saved["spec"].get("id", "")), self.providers)
+            rule.hits = int(saved.get("hits", 0))
+            rules.append(rule)
+        self.rules, self.counter = rules, int(data.get("counter", 0))
 
     def check(self, data: Any) -> FaultRule:
         """The rule ``data`` describes (InvalidRule if it is not one), without adding it."""
@@ -246,17 +266,20 @@ class Faults:
         self.counter += 1
         rule = parse_rule(data, f"fault-{self.counter}", self.providers)
         self.rules = [r for r in self.rules if r.id != rule.id] + [rule]
+        self.on_change()
         return rule
 
     def remove(self, rule_id: str) -> bool:
         before = len(self.rules)
         self.rules = [r for r in self.rules if r.id != rule_id]
+        self.on_change()
         return len(self.rules) != before
 
     def clear(self) -> int:
         count = len(self.rules)
         self.rules.clear()
         self.counter = 0
+        self.on_change()
         return count
 
     def pick(self, facts: RequestFacts) -> Decision | None:
@@ -268,6 +291,7 @@ class Faults:
             rule.hits += 1
             if rule.times is not None and rule.hits >= rule.times:
                 self.rules.remove(rule)
+            self.on_change()
             latency = 0.0
             if rule.latency_ms is not None:
                 lo, hi = rule.latency_ms

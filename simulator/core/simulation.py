@@ -1,6 +1,7 @@
 """The Simulation: everything one running simulator owns, hung off ``app.state.sim`` (no globals)."""
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from simulator.core.knobs import WebhookKnobs
 from simulator.core.outbox import DEFAULT_RETRY_SCHEDULE_S, Outbox
 from simulator.core.provider import Provider, Providers
 from simulator.core.scheduler import Scheduler
+from simulator.core.state import ControlState
 from simulator.core.schemas import SchemaStore
 from simulator.core.store import Store, is_postgres_url, open_store
 from simulator.settings import Settings
@@ -42,6 +44,7 @@ class Simulation:
     faults: Faults
     initial_knobs: WebhookKnobs  # what a full reset (and DELETE /_sim/faults) restores
     initial_seed: int  # what a full reset returns to unless it is given another seed
+    state: ControlState  # fault rules, knobs, the clock's origin: saved where the store keeps control state
     providers: Providers = field(default_factory=Providers)
     started_at: float = field(default_factory=time.monotonic)
     start_ms: int = 0
@@ -71,6 +74,12 @@ class Simulation:
         )
         journal = Journal(size=settings.journal_size, events=events)
         events.subscribe(WebhookAttempted, journal.record_attempt)
+        state = ControlState(store)
+
+        def faults_changed() -> None:
+            state.changed("faults", faults.dumps)
+
+        faults = Faults(randomness.rng, on_change=faults_changed)
         temp = False
         if settings.media_dir:
             media_dir = Path(settings.media_dir)
@@ -80,7 +89,7 @@ class Simulation:
             media_dir = Path(settings.db + ".media")
         return cls(settings=settings, schemas=schemas, world=world, clock=clock, store=store, scheduler=scheduler,
                    outbox=outbox, random=randomness, media_dir=media_dir, events=events, journal=journal,
-                   faults=Faults(randomness.rng), initial_knobs=knobs.snapshot(), initial_seed=seed,
+                   faults=faults, initial_knobs=knobs.snapshot(), initial_seed=seed, state=state,
                    _temp_media=temp, start_ms=clock.now_ms())
 
     def install(self, provider: Provider) -> None:
@@ -96,12 +105,14 @@ class Simulation:
         await self._restore_clock()
         for provider in self.providers:
             await provider.open()
+        await self._restore_control_state()
         await self.outbox.start()
         self.scheduler.start()
 
     async def close(self) -> None:
         await self.scheduler.stop()
         await self.save_clock()
+        await self.state.close()
         await self.outbox.close()
         await self.store.close()
         if self._temp_media:
@@ -112,6 +123,32 @@ class Simulation:
         row = await self.store.fetch_one("SELECT value FROM meta WHERE key='clock_ms'")
         if row is not None and self.clock.manual:
             self.clock.set(int(row[0]))
+        saved = await self.state.load("clock")
+        if saved is not None and not self.clock.manual:
+            # A real clock carries on from where the last process left it (at its speed until now), then runs at
+            # this process's speed: a sped-up world does not jump back to wall time on a restart.
+            origin = json.loads(saved)
+            elapsed = max(0, int(time.time() * 1000) - int(origin["wallMs"]))
+            self.clock.set(int(origin["simMs"]) + int(elapsed * float(origin["speed"])))
+        self._real_clock_origin()
+
+    def _real_clock_origin(self) -> None:
+        if not self.clock.manual:
+            self.state.changed("clock", lambda: json.dumps({"simMs": self.clock.now_ms(),
+                                                            "wallMs": int(time.time() * 1000),
+                                                            "speed": self.clock.speed}))
+
+    async def _restore_control_state(self) -> None:
+        saved = await self.state.load("faults")
+        if saved is not None:
+            self.faults.loads(saved)
+        saved = await self.state.load("webhooks")
+        if saved is not None:
+            self.outbox.knobs.update(json.loads(saved))
+
+    def knobs_changed(self) -> None:
+        """The webhook knobs changed (control plane, reset): saved where the store keeps control state."""
+        self.state.changed("webhooks", lambda: json.dumps(self.outbox.knobs.to_dict()))
 
     async def save_clock(self) -> None:
         if not self.store.is_open:
@@ -181,6 +218,7 @@ class Simulation:
         self.faults.clear()
         self.journal.clear()
         self.outbox.knobs.restore(self.initial_knobs)
+        self.knobs_changed()
         for provider in self.providers:
             provider.after_full_reset()
 
