@@ -2,7 +2,10 @@
 
 Fixtures (all prefixed; ``faker`` and ``httpserver`` belong to other plugins):
 
-- ``provider_sim_settings`` (session): the Settings used to start the in-process simulator; override it.
+- ``provider_sim_settings`` (session): the Settings used to start the in-process simulator; override it
+  (its store: ``--provider-sim-db``, SQLite in memory unless told).
+- ``provider_sim_databases`` (session): ``new(label) -> db`` gives a simulator a marker starts its own store: a
+  fresh in-memory SQLite, a sibling file, or a sibling database on the same PostgreSQL server; override it.
 - ``provider_sim_seed`` (function): the seed each test starts from (default: the configured one); override it.
 - ``provider_sim_server`` (session): the running simulator (in-process, or the one named by --provider-sim-url).
 - ``provider_sim`` (function): a :class:`simulator.testing.SimClient` on a freshly reset simulator
@@ -15,7 +18,7 @@ A config gets its own in-process simulator, started once per session and reset p
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="use an already-running simulator at this URL instead of starting one in-process")
     group.addoption("--provider-sim-token", default=None,
                     help="the control token of the --provider-sim-url simulator (default: $PROVIDER_SIM_CONTROL_TOKEN)")
+    group.addoption("--provider-sim-db", default=None,
+                    help="the in-process simulator's store: :memory: (default), a SQLite file, or postgresql://..."
+                         " (a database of its own: every test resets it)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,10 +63,50 @@ class _External:
 
 
 @pytest.fixture(scope="session")
-def provider_sim_settings() -> Settings:
+def provider_sim_settings(request: pytest.FixtureRequest) -> Settings:
     from simulator.settings import Settings
 
-    return Settings(db=":memory:", clock="manual", port=0, log_level="warning")
+    db = request.config.getoption("--provider-sim-db") or ":memory:"
+    return Settings(db=db, clock="manual", port=0, log_level="warning")
+
+
+@pytest.fixture(scope="session")
+def provider_sim_databases(provider_sim_settings: Settings) -> Callable[[str], str]:
+    """``new(label)``: a store of its own for a simulator a marker starts, next to ``provider_sim_settings``'s."""
+    base = provider_sim_settings.db
+
+    def new(label: str) -> str:
+        if base == ":memory:":
+            return base
+        from simulator.core.store import is_postgres_url
+
+        if is_postgres_url(base):
+            return _sibling_database(base, label)
+        return str(Path(base).with_name(f"{Path(base).stem}-{label}{Path(base).suffix}"))
+
+    return new
+
+
+def _sibling_database(url: str, label: str) -> str:
+    """A fresh database named after ``url``'s and ``label`` on the same server (needs the CREATEDB right)."""
+    import asyncio
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/')}_{label}"[:63]
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture
@@ -87,7 +133,8 @@ def provider_sim_server(request: pytest.FixtureRequest,
 
 
 @pytest.fixture(scope="session")
-def _provider_sim_pool(provider_sim_settings: Settings) -> Iterator[dict[str, SimulatorServer]]:
+def _provider_sim_pool(provider_sim_settings: Settings,
+                       provider_sim_databases: Callable[[str], str]) -> Iterator[dict[str, SimulatorServer]]:
     """One in-process simulator per world config named by a marker, shared by the session."""
     pool: dict[str, SimulatorServer] = {}
     try:
@@ -120,7 +167,8 @@ def _resolve(path: str, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def provider_sim(request: pytest.FixtureRequest, provider_sim_server: SimulatorServer | _External,
-                 provider_sim_seed: int | None, _provider_sim_pool: dict[str, SimulatorServer]) -> Iterator[SimClient]:
+                 provider_sim_seed: int | None, _provider_sim_pool: dict[str, SimulatorServer],
+                 provider_sim_databases: Callable[[str], str]) -> Iterator[SimClient]:
     from simulator.testing import SimClient
 
     options = _marker_options(request)
@@ -133,7 +181,9 @@ def provider_sim(request: pytest.FixtureRequest, provider_sim_server: SimulatorS
         if pooled is None:
             from simulator.server import SimulatorServer
 
-            pooled = SimulatorServer(provider_sim_server.settings.replace(port=0, config=config)).start()
+            label = f"w{len(_provider_sim_pool) + 1}"  # a world config of its own, a store of its own
+            settings = provider_sim_server.settings.replace(port=0, config=config, db=provider_sim_databases(label))
+            pooled = SimulatorServer(settings).start()
             _provider_sim_pool[config] = pooled
         server = pooled
     seed = options.get("seed", provider_sim_seed)

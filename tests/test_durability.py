@@ -6,8 +6,8 @@ from simulator.settings import Settings
 from simulator.testing import SimClient
 
 
-def test_restart_keeps_messages_contacts_and_pending_transitions(tmp_path):
-    settings = Settings(db=str(tmp_path / "sim.db"), clock="manual", port=0, log_level="warning")
+def test_restart_keeps_messages_contacts_and_pending_transitions(db):
+    settings = Settings(db=db(), clock="manual", port=0, log_level="warning")
     with SimulatorServer(settings) as server, SimClient(server.url) as sim:
         sent = sim.send_sms("+15551230000", "survive")
         slow = sim.send_sms("+15551230005", "slow one")

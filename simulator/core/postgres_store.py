@@ -34,6 +34,7 @@ DIALECT = "postgresql"
 RESET_LOCK = 0x7073696D_00000001  # shared by every write transaction, exclusive for a full reset
 MIGRATE_LOCK = 0x7073696D_00000002  # one process migrates at a time
 POOL_SIZE = 10
+_DELETE_BELOW = 50_000  # a full reset deletes rows below this many live tuples (statistics' estimate), else TRUNCATEs
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+INTO\s+([A-Za-z_][A-Za-z0-9_]*)", re.I)
 # SQLSTATE classes of a server that cannot do its job now (as opposed to a wrong statement): connection exception,
@@ -74,6 +75,15 @@ def numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(number, sql)
 
 
+def text_params(params: Sequence[Any]) -> Sequence[Any]:
+    """PostgreSQL text cannot hold NUL (U+0000), which SQLite and JSON can: a NUL in a text parameter is stored as
+    U+FFFD. JSON columns keep the exact value (JSON escapes it); a column compared with the same text is given the
+    same replacement, so lookups still find it."""
+    if any(type(p) is str and "\x00" in p for p in params):
+        return [p.replace("\x00", "\ufffd") if type(p) is str else p for p in params]
+    return params
+
+
 def _rowcount(status: str) -> int:
     """Rows a statement changed, from its command tag (``UPDATE 3``, ``INSERT 0 1``, ``DELETE 0``)."""
     tail = status.rsplit(" ", 1)[-1]
@@ -89,6 +99,7 @@ class PostgresStore(Store):
         self._pool: asyncpg.Pool[Any] | None = None
         self._sql: dict[str, str] = {}  # statement as written -> as sent
         self._keys: dict[str, str] = {}  # table -> the integer key insert() returns
+        self._sequences: dict[str, str] = {}  # table -> the sequence of that key
 
     @property
     def is_open(self) -> bool:
@@ -164,9 +175,11 @@ class PostgresStore(Store):
                         await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
                                            version, name)
                     done.append(name)
-                self._keys = {r[0]: r[1] for r in await conn.fetch(
-                    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema ="
-                    " current_schema() AND is_identity = 'YES'")}
+                identities = await conn.fetch(
+                    "SELECT table_name, column_name, pg_get_serial_sequence(table_name, column_name)"
+                    " FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES'")
+                self._keys = {r[0]: r[1] for r in identities}
+                self._sequences = {r[0]: r[2] for r in identities}
                 return done
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATE_LOCK)
@@ -232,11 +245,11 @@ class PostgresStore(Store):
             callback()
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = await self.pool.fetchrow(self.sql(sql), *params)
+        row: Row | None = await self.pool.fetchrow(self.sql(sql), *text_params(params))
         return row
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        rows: list[Row] = await self.pool.fetch(self.sql(sql), *params)
+        rows: list[Row] = await self.pool.fetch(self.sql(sql), *text_params(params))
         return rows
 
     async def table_names(self) -> list[str]:
@@ -248,6 +261,15 @@ class PostgresStore(Store):
                     keep_sequences: tuple[str, ...] = ()) -> None:
         self.cache.forget()
         tables = [t for t in await self.table_names() if t not in keep]
+        live = await tx.fetch_one("SELECT COALESCE(SUM(n_live_tup), 0) FROM pg_stat_user_tables")
+        if live is not None and int(live[0]) < _DELETE_BELOW:
+            # Few rows (a test's reset): DELETE and restart the sequences, ~1 ms; TRUNCATE gives every table new
+            # files, ~30 ms even when they are empty.
+            await tx.execute("; ".join(f"DELETE FROM {t}" for t in tables))  # noqa: S608 - names from pg_tables
+            sequences = [s for t, s in self._sequences.items() if t in tables and t not in keep_sequences]
+            if sequences:
+                await tx.execute("; ".join(f"SELECT setval('{s}', 1, false)" for s in sequences))
+            return
         restart = [t for t in tables if t not in keep_sequences]
         kept = [t for t in tables if t in keep_sequences]
         if restart:
@@ -270,34 +292,34 @@ class PostgresTx(Tx):
 
     async def flush_deferred(self) -> None:
         for sql, rows in self.take_deferred().items():
-            await self.conn.executemany(self.store.sql(sql), rows)
+            await self.conn.executemany(self.store.sql(sql), [text_params(r) for r in rows])
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         if self._deferred:
             await self.flush_deferred()
-        return _rowcount(await self.conn.execute(self.store.sql(sql), *params))
+        return _rowcount(await self.conn.execute(self.store.sql(sql), *text_params(params)))
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         if self._deferred:
             await self.flush_deferred()
-        key = await self.conn.fetchval(self.store.insert_sql(sql), *params)
+        key = await self.conn.fetchval(self.store.insert_sql(sql), *text_params(params))
         return int(key)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self._deferred:
             await self.flush_deferred()
-        await self.conn.executemany(self.store.sql(sql), list(rows))
+        await self.conn.executemany(self.store.sql(sql), [text_params(r) for r in rows])
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         if self._deferred:
             await self.flush_deferred()
-        row: Row | None = await self.conn.fetchrow(self.store.sql(sql), *params)
+        row: Row | None = await self.conn.fetchrow(self.store.sql(sql), *text_params(params))
         return row
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self._deferred:
             await self.flush_deferred()
-        rows: list[Row] = await self.conn.fetch(self.store.sql(sql), *params)
+        rows: list[Row] = await self.conn.fetch(self.store.sql(sql), *text_params(params))
         return rows
 
 

@@ -113,8 +113,8 @@ def test_reset_removes_installed_channels_but_a_channel_reset_keeps_them(provide
                                  headers=provider_sim.bird_headers).status_code == 404
 
 
-def test_installed_channel_survives_a_restart(tmp_path):
-    settings = Settings(db=str(tmp_path / "sim.db"), clock="manual", port=0, log_level="warning")
+def test_installed_channel_survives_a_restart(db):
+    settings = Settings(db=db(), clock="manual", port=0, log_level="warning")
     with SimulatorServer(settings) as server, SimClient(server.url) as sim:
         connector = install(sim).json()
         channel_id = connector["channel"]["channelId"]
@@ -127,13 +127,13 @@ def test_installed_channel_survives_a_restart(tmp_path):
         assert sim.send_sms("+31612345679", channel_id=channel_id)["channelId"] == channel_id
 
 
-def test_concurrent_installs_of_one_number_make_one_channel(tmp_path):
+def test_concurrent_installs_of_one_number_make_one_channel(db):
     import asyncio
 
     from simulator.bird.errors import Conflict
     from simulator.bird.provider import BirdProvider
 
-    with SimulatorServer(Settings(db=str(tmp_path / "c.db"), clock="manual", port=0, log_level="warning")) as server:
+    with SimulatorServer(Settings(db=db(), clock="manual", port=0, log_level="warning")) as server:
         sim = server.sim
         connectors = sim.providers.get(BirdProvider).connectors
         workspace = next(iter(sim.world.bird.workspaces.values()))

@@ -203,12 +203,12 @@ AUTO_REPLY_CONFIG = """
 """
 
 
-def test_auto_replies_from_config(tmp_path):
+def test_auto_replies_from_config(tmp_path, db):
     config = tmp_path / "world.yaml"
     config.write_text(textwrap.dedent(AUTO_REPLY_CONFIG))
     from simulator.testing import SimClient, WebhookReceiver
 
-    with SimulatorServer(Settings(db=":memory:", clock="manual", port=0, config=str(config))) as server, \
+    with SimulatorServer(Settings(db=db(), clock="manual", port=0, config=str(config))) as server, \
             WebhookReceiver() as hook, SimClient(server.url) as sim:
         subscribe(sim, hook.url, event="sms.inbound")
         asked = sim.send_sms("+15551110010", "HOURS please?")

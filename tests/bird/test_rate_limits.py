@@ -58,12 +58,12 @@ def test_bad_settings_are_refused(provider_sim):
     assert provider_sim.http.get("/_sim/bird/rate-limits").json()["enabled"] is False
 
 
-def test_from_the_config_per_workspace_and_back_after_reset(tmp_path):
+def test_from_the_config_per_workspace_and_back_after_reset(tmp_path, db):
     world = yaml.safe_load(TWO_TENANTS.read_text())
     world["bird"]["rate_limits"] = {"post_per_second": 2}
     config = tmp_path / "limited.yaml"
     config.write_text(yaml.safe_dump(world))
-    settings = Settings(db=str(tmp_path / "r.db"), clock="manual", port=0, log_level="warning", config=str(config))
+    settings = Settings(db=db(), clock="manual", port=0, log_level="warning", config=str(config))
     with SimulatorServer(settings) as server, SimClient(server.url) as sim:
         state = sim.http.get("/_sim/bird/rate-limits").json()
         assert state["enabled"] and state["postPerSecond"] == 2 and state["getPerSecond"] == 50

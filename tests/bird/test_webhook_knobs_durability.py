@@ -103,9 +103,8 @@ def test_delayed_dlrs(provider_sim, receiver, knobs):
     assert int(late.header("messagebird-request-timestamp")) < provider_sim.clock()["nowMs"] // 1000 - 3500
 
 
-def test_no_delivery_lost_across_a_restart(tmp_path):
-    db = str(tmp_path / "sim.db")
-    settings = Settings(db=db, clock="manual", port=0, start_time="2025-05-20T10:00:00Z")
+def test_no_delivery_lost_across_a_restart(db):
+    settings = Settings(db=db(), clock="manual", port=0, start_time="2025-05-20T10:00:00Z")
     with WebhookReceiver() as hook:
         hook.set_responses([500] * 1000)
         with SimulatorServer(settings) as server, SimClient(server.url) as sim:

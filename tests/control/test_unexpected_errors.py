@@ -33,8 +33,8 @@ def _answered_500_then_reused(server, request, follow_up):
     return payload, answer
 
 
-def test_a_bug_is_a_500_in_birds_shape_and_the_connection_survives():
-    with SimulatorServer(Settings(db=":memory:", clock="manual", port=0)) as server, SimClient(server.url) as sim:
+def test_a_bug_is_a_500_in_birds_shape_and_the_connection_survives(db):
+    with SimulatorServer(Settings(db=db(), clock="manual", port=0)) as server, SimClient(server.url) as sim:
         sender = server.sim.providers.get(BirdProvider).sender
 
         async def broken(*args, **kwargs):
@@ -52,8 +52,8 @@ def test_a_bug_is_a_500_in_birds_shape_and_the_connection_survives():
         assert entry["response"]["status"] == 500 and entry["error"] == "RuntimeError: boom"
 
 
-def test_a_bug_while_matching_fault_rules_is_answered_and_the_connection_survives():
-    with SimulatorServer(Settings(db=":memory:", clock="manual", port=0)) as server, SimClient(server.url) as sim:
+def test_a_bug_while_matching_fault_rules_is_answered_and_the_connection_survives(db):
+    with SimulatorServer(Settings(db=db(), clock="manual", port=0)) as server, SimClient(server.url) as sim:
         assert sim.http.post("/_sim/faults", json={"provider": "bird", "match": {"receiver": "+1"},
                                                     "status": 503}).status_code == 201
         faults = server.sim.faults
@@ -69,8 +69,8 @@ def test_a_bug_while_matching_fault_rules_is_answered_and_the_connection_survive
         assert sim.journal(operation="send_message")[0]["error"] == "KeyError: 'rule'"
 
 
-def test_a_bug_behind_an_unjournaled_control_route_is_answered_too():
-    with SimulatorServer(Settings(db=":memory:", clock="manual", port=0)) as server:
+def test_a_bug_behind_an_unjournaled_control_route_is_answered_too(db):
+    with SimulatorServer(Settings(db=db(), clock="manual", port=0)) as server:
         def broken() -> dict:
             raise ZeroDivisionError("division by zero")
 

@@ -3,8 +3,6 @@ and a rejected request changes nothing."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -60,17 +58,22 @@ content_types = st.sampled_from(["application/json", "text/plain", "application/
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    db = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    with SimulatorServer(Settings(db=str(db), clock="manual", port=0, log_level="error")) as srv:
-        yield srv, db
+def server(new_database):
+    with SimulatorServer(Settings(db=new_database("fuzz"), clock="manual", port=0, log_level="error")) as srv:
+        yield srv, srv
 
 
-def _state(db: Path) -> tuple:
-    with sqlite3.connect(db) as raw:
-        return tuple(raw.execute(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM {t}").fetchone()
-                     for t in ("bird_messages", "bird_contacts", "bird_connectors")) + (
-            raw.execute("SELECT COUNT(*) FROM outbox").fetchone(), raw.execute("SELECT COUNT(*) FROM jobs").fetchone())
+def _state(srv: SimulatorServer) -> tuple:
+    """What a rejected request must not change, read through the server's own store (either kind)."""
+    store = srv.sim.store
+
+    async def read() -> tuple:
+        rows = [await store.fetch_one(f"SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM {t}")  # noqa: S608
+                for t in ("bird_messages", "bird_contacts", "bird_connectors")]
+        rows += [await store.fetch_one("SELECT COUNT(*) FROM outbox"), await store.fetch_one("SELECT COUNT(*) FROM jobs")]
+        return tuple(tuple(int(v) for v in r) for r in rows)
+
+    return srv.call(read())
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))

@@ -18,8 +18,8 @@ from simulator.settings import Settings
 from simulator.testing import WebhookReceiver
 
 
-def test_body_cap_answers_413_in_the_provider_shape(tmp_path: Path) -> None:
-    with SimulatorServer(Settings(db=str(tmp_path / "l.db"), clock="manual", port=0, max_body_bytes=64 * 1024)) as s:
+def test_body_cap_answers_413_in_the_provider_shape(db, tmp_path: Path) -> None:
+    with SimulatorServer(Settings(db=db("l"), clock="manual", port=0, max_body_bytes=64 * 1024)) as s:
         big = b'{"x": "' + b"a" * (200 * 1024) + b'"}'
         with httpx.Client(base_url=s.url, timeout=10) as client:
             r = client.post(f"/workspaces/{WS}/channels/{CH}/messages", content=big,
@@ -38,8 +38,8 @@ def test_body_cap_answers_413_in_the_provider_shape(tmp_path: Path) -> None:
             assert client.get(f"/workspaces/{WS}/messages", headers=AUTH).json()["results"] == []
 
 
-def test_outbox_retention_deletes_old_finished_rows(tmp_path: Path) -> None:
-    with SimulatorServer(Settings(db=str(tmp_path / "r.db"), clock="manual", port=0)) as s:
+def test_outbox_retention_deletes_old_finished_rows(db, tmp_path: Path) -> None:
+    with SimulatorServer(Settings(db=db("r"), clock="manual", port=0)) as s:
         sim = s.sim
 
         async def fill() -> None:
@@ -135,9 +135,9 @@ def _enqueue(server: SimulatorServer, port: int, count: int, spacing_s: float = 
 
 
 @pytest.mark.slow
-def test_hanging_receiver_never_blocks_the_api(tmp_path: Path) -> None:
+def test_hanging_receiver_never_blocks_the_api(db, tmp_path: Path) -> None:
     receiver = _HangingReceiver()
-    settings = Settings(db=str(tmp_path / "h.db"), clock="manual", port=0, webhook_timeout=1.5,
+    settings = Settings(db=db("h"), clock="manual", port=0, webhook_timeout=1.5,
                         webhook_concurrency=4)
     try:
         with SimulatorServer(settings) as s:
@@ -170,12 +170,12 @@ def test_hanging_receiver_never_blocks_the_api(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("clock", ["manual", "real"])
-def test_deliveries_due_at_different_times_go_out_concurrently(tmp_path: Path, clock: str) -> None:
+def test_deliveries_due_at_different_times_go_out_concurrently(db, tmp_path: Path, clock: str) -> None:
     """A real clock gives every webhook its own due time (so does an advance over a busy span): they must still
     share the concurrency cap, not wait for each other. Before, each due time was its own batch: a receiver
     taking 100 ms got 10 webhooks a second, whatever the cap."""
     receiver = _HangingReceiver()
-    settings = Settings(db=str(tmp_path / "c.db"), clock=clock, port=0, webhook_timeout=1.0, webhook_concurrency=4)
+    settings = Settings(db=db("c"), clock=clock, port=0, webhook_timeout=1.0, webhook_concurrency=4)
     try:
         with SimulatorServer(settings) as s:
             sim = s.sim
@@ -195,12 +195,12 @@ def test_deliveries_due_at_different_times_go_out_concurrently(tmp_path: Path, c
         receiver.close()
 
 
-def test_a_stalled_subscriber_holds_up_no_other_webhook_and_no_transition(tmp_path: Path) -> None:
+def test_a_stalled_subscriber_holds_up_no_other_webhook_and_no_transition(db, tmp_path: Path) -> None:
     """Real clock: one subscriber never answers (a handler paused in a debugger), with a 30 s timeout. Before, each
     scheduler batch waited for it: the healthy subscriber's 20 webhooks took 29 s, and every status with them."""
     stalled = _HangingReceiver()
     healthy = WebhookReceiver().start()
-    settings = Settings(db=str(tmp_path / "s.db"), clock="real", clock_speed=10, port=0, webhook_timeout=30)
+    settings = Settings(db=db("s"), clock="real", clock_speed=10, port=0, webhook_timeout=30)
     try:
         with SimulatorServer(settings) as s, httpx.Client(base_url=s.url, headers=AUTH, timeout=10) as client:
             subs = f"/organizations/{ORG}/workspaces/{WS}/webhook-subscriptions"
@@ -272,9 +272,9 @@ class _RudeReceiver:
         self.sock.close()
 
 
-def test_broken_receivers_are_logged_and_retried_never_crash(tmp_path: Path) -> None:
+def test_broken_receivers_are_logged_and_retried_never_crash(db, tmp_path: Path) -> None:
     receiver = _RudeReceiver()
-    settings = Settings(db=str(tmp_path / "b.db"), clock="manual", port=0, webhook_timeout=2)
+    settings = Settings(db=db("b"), clock="manual", port=0, webhook_timeout=2)
     try:
         with SimulatorServer(settings) as s:
             sim = s.sim
