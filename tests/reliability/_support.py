@@ -87,7 +87,7 @@ class Served:
         return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
 
 
-def serve(db: Path, tmp: Path, *args: str, tag: str = "sim") -> Served:
+def serve(db: str | Path, tmp: Path, *args: str, tag: str = "sim") -> Served:
     out, err = tmp / f"{tag}.out", tmp / f"{tag}.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:  # the child keeps its own copies of both
         proc = subprocess.Popen([PROVIDER_SIM, "serve", "--port", "0", "--db", str(db), "--clock", "manual", *args],
@@ -116,3 +116,26 @@ def serve(db: Path, tmp: Path, *args: str, tag: str = "sim") -> Served:
 def send_body(i: int, number: str | None = None) -> dict:
     return {"receiver": {"contacts": [{"identifierValue": number or f"+3161{i % 10**6:06d}10"}]},
             "body": {"type": "text", "text": {"text": f"crash test {i}"}}, "reference": f"crash-{i}"}
+
+
+def rows(db: str | Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of ``sql`` (``?`` placeholders) read straight from a simulator's store, SQLite file or PostgreSQL URL."""
+    if str(db).startswith("postgresql://"):
+        import asyncio
+
+        import asyncpg
+
+        from simulator.core.postgres_store import numbered
+
+        async def fetch() -> list[tuple]:
+            conn = await asyncpg.connect(str(db))
+            try:
+                return [tuple(r) for r in await conn.fetch(numbered(sql), *params)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(fetch())
+    import sqlite3
+
+    with sqlite3.connect(db) as raw:
+        return [tuple(r) for r in raw.execute(sql, params)]

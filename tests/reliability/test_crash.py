@@ -1,22 +1,21 @@
 """kill -9 under load, restart on the same db: nothing acknowledged is lost, every due transition still runs."""
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-from _support import AUTH, CH, WS, send_body, serve
+from _support import AUTH, CH, WS, rows, send_body, serve
 
 from simulator.testing import WebhookReceiver
 
 pytestmark = pytest.mark.slow
 
 
-def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    db = tmp_path / "crash.db"
+def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, db) -> None:
+    db = db("crash")
     server = serve(db, tmp_path, tag="first")
     acked: list[str] = []
     lock = threading.Lock()
@@ -47,9 +46,8 @@ def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
         t.join(10)
     assert len(acked) >= 300, f"only {len(acked)} sends acknowledged before the kill"
 
-    with sqlite3.connect(db) as raw:
-        outbox_before = {r[0] for r in raw.execute("SELECT id FROM outbox")}
-        pending_jobs_before = raw.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    outbox_before = {r[0] for r in rows(db, "SELECT id FROM outbox")}
+    pending_jobs_before = rows(db, "SELECT COUNT(*) FROM jobs")[0][0]
     assert pending_jobs_before >= len(acked)  # every accepted message has its next transition persisted
 
     server = serve(db, tmp_path, tag="second")
@@ -68,17 +66,16 @@ def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
             assert clock["nextDueMs"] is None or clock["nextDueMs"] > clock["nowMs"]
     finally:
         server.stop()
-    with sqlite3.connect(db) as raw:
-        outbox_after = {r[0] for r in raw.execute("SELECT id FROM outbox")}
+    outbox_after = {r[0] for r in rows(db, "SELECT id FROM outbox")}
     # Webhook events written before the crash survive it (delivered at least once, or still pending for retry).
     assert outbox_before <= outbox_after
 
 
-def test_a_delivery_in_flight_at_kill9_is_delivered_after_the_restart(tmp_path: Path,
+def test_a_delivery_in_flight_at_kill9_is_delivered_after_the_restart(tmp_path: Path, db,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The background loop leaves a delivery running with its job parked far in the future; killed then, the job
     must come back on the next start (at least once), not wait out the parking."""
-    db = tmp_path / "inflight.db"
+    db = db("inflight")
     monkeypatch.setenv("PROVIDER_SIM_WEBHOOK_TIMEOUT", "60")  # still on the wire when the kill comes
     with WebhookReceiver() as receiver:
         receiver.hold(max_seconds=60)  # the first delivery gets no answer before the kill
@@ -91,9 +88,8 @@ def test_a_delivery_in_flight_at_kill9_is_delivered_after_the_restart(tmp_path: 
                 assert r.status_code == 201, r.text
                 message = client.post(f"/workspaces/{WS}/channels/{CH}/messages", json=send_body(1)).json()["id"]
                 receiver.wait_for(1, timeout=10)  # the delivery is on the wire, its job parked
-            with sqlite3.connect(db) as raw:
-                parked = raw.execute("SELECT COUNT(*) FROM jobs WHERE kind='outbox.deliver' AND due_at >= ?",
-                                     (1 << 60,)).fetchone()[0]
+            parked = rows(db, "SELECT COUNT(*) FROM jobs WHERE kind='outbox.deliver' AND due_at >= ?",
+                          (1 << 60,))[0][0]
             assert parked == 1
             server.kill9()
         finally:
