@@ -64,8 +64,9 @@ async def _drive(what: str, n: int, profile: bool) -> None:
     from simulator.app import create_app
     from simulator.settings import Settings
 
-    app = create_app(Settings(db=common.temp_db("profile"), clock="manual", port=1, log_level="warning",
-                              tune_gc=True))
+    # PROFILE_DB: another store (a postgresql:// URL of an empty database) instead of a fresh SQLite file.
+    app = create_app(Settings(db=os.environ.get("PROFILE_DB") or common.temp_db("profile"), clock="manual", port=1,
+                              log_level="warning", tune_gc=True))
     async with app.router.lifespan_context(app):
         if what == "send":
             path, requests = common.SEND_PATH, send_requests()

@@ -84,6 +84,30 @@ def text_params(params: Sequence[Any]) -> Sequence[Any]:
     return params
 
 
+async def _keep_session(conn: object) -> None:
+    """The pool's reset of a returned connection: nothing beyond asyncpg's own rollback of an open transaction. Its
+    default (RESET ALL, UNLISTEN, unlock, CLOSE ALL: a round trip per transaction) undoes nothing this store does:
+    it sets no session state and takes only transaction-level locks."""
+
+
+_VALUES = re.compile(r"^(\s*INSERT\s+INTO\s+.+?\s+VALUES\s*)(\([^()]*\))\s*$", re.I | re.S)
+_MAX_PARAMS = 30_000  # PostgreSQL takes at most 65,535 parameters per statement
+
+
+def deferred_statement(batches: list[tuple[str, int]]) -> str:
+    """One statement writing several deferred INSERTs: each as a multi-row VALUES, together in data-modifying
+    CTEs, so the rows a transaction deferred cost one round trip (``?`` placeholders, numbered later)."""
+    parts = []
+    for sql, count in batches:
+        match = _VALUES.match(sql)
+        if match is None:
+            raise ValueError(f"a deferred statement must be INSERT ... VALUES (?, ...): {sql[:80]!r}")
+        parts.append(match.group(1) + ", ".join([match.group(2)] * count))
+    if len(parts) == 1:
+        return parts[0]
+    return "WITH " + ", ".join(f"d{i} AS ({part})" for i, part in enumerate(parts[:-1])) + " " + parts[-1]
+
+
 def _rowcount(status: str) -> int:
     """Rows a statement changed, from its command tag (``UPDATE 3``, ``INSERT 0 1``, ``DELETE 0``)."""
     tail = status.rsplit(" ", 1)[-1]
@@ -98,6 +122,7 @@ class PostgresStore(Store):
         self.url = url
         self._pool: asyncpg.Pool[Any] | None = None
         self._sql: dict[str, str] = {}  # statement as written -> as sent
+        self._deferred_sql: dict[tuple[str, tuple[tuple[str, int], ...]], str] = {}
         self._keys: dict[str, str] = {}  # table -> the integer key insert() returns
         self._sequences: dict[str, str] = {}  # table -> the sequence of that key
 
@@ -121,6 +146,15 @@ class PostgresStore(Store):
             sent = self._sql[statement] = numbered(statement)
         return sent
 
+    def deferred_sql(self, shape: tuple[tuple[str, int], ...]) -> str:
+        key = ("deferred", shape)
+        sent = self._deferred_sql.get(key)
+        if sent is None:
+            if len(self._deferred_sql) > 1000:  # batches of every size: keep the cache bounded
+                self._deferred_sql.clear()
+            sent = self._deferred_sql[key] = numbered(deferred_statement(list(shape)))
+        return sent
+
     def insert_sql(self, statement: str) -> str:
         key = "insert\n" + statement
         sent = self._sql.get(key)
@@ -141,7 +175,8 @@ class PostgresStore(Store):
                     "application_name": "provider-simulator"}
         try:
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=POOL_SIZE,
-                                                   server_settings=settings, command_timeout=60)
+                                                   server_settings=settings, command_timeout=60,
+                                                   reset=_keep_session)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError, TimeoutError) as exc:
             raise DatabaseUnusable(f"cannot use the PostgreSQL database {redacted(self.url)}: {_said(exc)}") from None
         try:
@@ -291,8 +326,17 @@ class PostgresTx(Tx):
         self.conn = conn
 
     async def flush_deferred(self) -> None:
-        for sql, rows in self.take_deferred().items():
-            await self.conn.executemany(self.store.sql(sql), [text_params(r) for r in rows])
+        deferred = self.take_deferred()
+        if not deferred:
+            return
+        if sum(len(rows) * len(rows[0]) for rows in deferred.values()) > _MAX_PARAMS:
+            for sql, rows in deferred.items():  # a big batch: one statement per kind of row
+                await self.conn.executemany(self.store.sql(sql), [text_params(r) for r in rows])
+            return
+        shape = tuple((sql, len(rows)) for sql, rows in deferred.items())
+        statement = self.store.deferred_sql(shape)
+        params = [value for rows in deferred.values() for row in rows for value in row]
+        await self.conn.execute(statement, *text_params(params))
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         if self._deferred:
