@@ -1,19 +1,24 @@
 """Bird media: presigned S3-style POST uploads served by the simulator itself, downloads, MMS media checks.
 
-Bytes live in files under ``<media_dir>/bird/<mediaId>``; SQLite holds one metadata row per object.
+The store holds one metadata row per object. The bytes live in files under ``<media_dir>/bird/<mediaId>`` beside a
+SQLite store, and in the database itself (``bird_media_bytes``) on PostgreSQL, where every process of a fleet, on
+any host, must read what another one stored.
 The upload ticket imitates an S3 browser-based POST: a base64 JSON policy (expiration + conditions) signed
 with a per-simulator secret (HMAC-SHA256, hex). The upload endpoint checks it the way S3 does and answers
 S3's XML errors.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +30,7 @@ from simulator.bird.config import Channel
 from simulator.core.clock import iso_ms, parse_rfc3339
 from simulator.core.errors import SimulatorError
 from simulator.core.simulation import Simulation
-from simulator.core.store import Tx
+from simulator.core.store import Store, Tx
 
 UPLOAD_PATH = "/_media/upload"
 BUCKET = "provider-sim-media"
@@ -54,19 +59,87 @@ def _amz_date(ms: int) -> str:
     return iso_ms(ms)[:19].replace("-", "").replace(":", "") + "Z"
 
 
-class Media:
-    def __init__(self, sim: Simulation) -> None:
-        self.sim = sim
-        self._secret: bytes | None = None
+class FileBytes:
+    """Media bytes as files beside the store (SQLite)."""
 
-    @property
-    def root(self) -> Path:
-        return self.sim.media_dir / "bird"
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
     def path_of(self, media_id: str) -> Path:
         if not UUID.match(media_id):  # ids are generated uuids; anything else never reaches the filesystem
             raise ValueError("not a media id")
         return self.root / media_id.lower()
+
+    def temp_path(self, media_id: str) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.path_of(media_id).with_suffix(".part")
+
+    async def put(self, tx: Tx, media_id: str, data: bytes) -> None:
+        temp = self.temp_path(media_id)
+        temp.write_bytes(data)
+        os.replace(temp, self.path_of(media_id))
+
+    async def put_file(self, tx: Tx, media_id: str, temp: Path) -> None:
+        os.replace(temp, self.path_of(media_id))
+
+    async def get(self, media_id: str) -> bytes | Path | None:
+        """The bytes, or a file to stream them from."""
+        path = self.path_of(media_id)
+        return path if path.is_file() else None
+
+    def remove(self, tx: Tx, media_ids: list[str]) -> None:
+        def unlink() -> None:
+            for media_id in media_ids:
+                with contextlib.suppress(ValueError, OSError):
+                    self.path_of(media_id).unlink(missing_ok=True)
+
+        if media_ids:
+            tx.after_commit.append(unlink)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class DatabaseBytes:
+    """Media bytes in the database (PostgreSQL): every process of a fleet reads what another stored."""
+
+    def __init__(self, store: Store, temp_root: Path) -> None:
+        self.store = store
+        self.temp_root = temp_root  # where an upload waits while it is being received
+
+    def temp_path(self, media_id: str) -> Path:
+        if not UUID.match(media_id):
+            raise ValueError("not a media id")
+        self.temp_root.mkdir(parents=True, exist_ok=True)
+        return self.temp_root / f"{media_id.lower()}.part"
+
+    async def put(self, tx: Tx, media_id: str, data: bytes) -> None:
+        await tx.execute("INSERT INTO bird_media_bytes (id, data) VALUES (?, ?)", (media_id.lower(), data))
+
+    async def put_file(self, tx: Tx, media_id: str, temp: Path) -> None:
+        try:
+            await self.put(tx, media_id, await asyncio.to_thread(temp.read_bytes))
+        finally:
+            await asyncio.to_thread(temp.unlink, missing_ok=True)
+
+    async def get(self, media_id: str) -> bytes | Path | None:
+        row = await self.store.fetch_one("SELECT data FROM bird_media_bytes WHERE id=?", (media_id.lower(),))
+        return None if row is None else bytes(row[0])
+
+    def remove(self, tx: Tx, media_ids: list[str]) -> None:
+        """Nothing to do: a scoped reset deletes the rows with the media rows (see BirdProvider.reset_scope)."""
+
+    def clear(self) -> None:
+        """Nothing to do: a full reset empties the table."""
+
+
+class Media:
+    def __init__(self, sim: Simulation) -> None:
+        self.sim = sim
+        self._secret: bytes | None = None
+        root = sim.media_dir / "bird"
+        self.bytes: FileBytes | DatabaseBytes = (
+            DatabaseBytes(sim.store, root) if sim.store.dialect == "postgresql" else FileBytes(root))
 
     async def secret(self) -> bytes:
         """The per-simulator policy signing secret, kept in ``meta`` so tickets survive a restart."""
@@ -195,8 +268,8 @@ class Media:
         return row[0], row[1]
 
     async def finish_upload(self, media_id: str, temp_path: Path, size: int, digest: str) -> None:
-        os.replace(temp_path, self.path_of(media_id))
         async with self.sim.store.transaction() as tx:
+            await self.bytes.put_file(tx, media_id, temp_path)
             await tx.execute("UPDATE bird_media SET status='uploaded', size=?, sha256=?, uploaded_at=? WHERE id=?",
                              (size, digest, self.sim.clock.now_ms(), media_id))
 
@@ -205,11 +278,7 @@ class Media:
     async def store_bytes(self, tx: Tx, workspace_id: str, channel_id: str, message_id: str, content_type: str,
                           data: bytes, file_name: str = "") -> str:
         media_id = self.sim.random.uuid()
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path_of(media_id)
-        temp = path.with_suffix(".part")
-        temp.write_bytes(data)
-        os.replace(temp, path)
+        await self.bytes.put(tx, media_id, data)
         now = self.sim.clock.now_ms()
         await tx.execute(
             "INSERT INTO bird_media (id, workspace_id, channel_id, message_id, object_key, content_type, status, size,"
@@ -224,13 +293,16 @@ class Media:
             (media_id.lower(), workspace_id))
         if row is None or not UUID.match(media_id):
             return None
-        path = self.path_of(media_id)
-        return (path.read_bytes(), row[0]) if path.exists() else None
+        found = await self.bytes.get(media_id)
+        if isinstance(found, Path):
+            found = await asyncio.to_thread(found.read_bytes)
+        return (found, row[0]) if found is not None else None
 
     # -- downloads --------------------------------------------------------------------------------------------
 
     async def locate(self, workspace_id: str, media_id: str, *, channel_id: str | None = None,
-                     message_id: str | None = None) -> tuple[Path, str] | None:
+                     message_id: str | None = None) -> tuple[bytes | Path, str] | None:
+        """The media's bytes (or the file holding them) and content type, if it was uploaded where asked."""
         if not UUID.match(media_id):
             return None
         sql = "SELECT content_type FROM bird_media WHERE id=? AND workspace_id=? AND status='uploaded'"
@@ -244,8 +316,8 @@ class Media:
         row = await self.sim.store.fetch_one(sql, params)
         if row is None:
             return None
-        path = self.path_of(media_id)
-        return (path, row[0]) if path.is_file() else None
+        found = await self.bytes.get(media_id)
+        return (found, row[0]) if found is not None else None
 
     # -- MMS sends --------------------------------------------------------------------------------------------
 

@@ -94,8 +94,7 @@ async def upload(request: Request) -> Response:
         size = upload_file.file.tell()
         upload_file.file.seek(0)
         media_id, _ = await media.check_form(fields, size)
-        media.root.mkdir(parents=True, exist_ok=True)
-        temp = media.path_of(media_id).with_suffix(".part")
+        temp = media.bytes.temp_path(media_id)
         digest = await asyncio.to_thread(_copy, upload_file, temp)
         await media.finish_upload(media_id, temp, size, digest)
     finally:
@@ -122,11 +121,14 @@ def _media_id(request: Request) -> str:
     return str(media_id)
 
 
-def _serve(found: tuple[Path, str] | None, media_id: str) -> Response:
+def _serve(found: tuple[bytes | Path, str] | None, media_id: str) -> Response:
     if found is None:
         raise NotFound(f"media {media_id} not found")
-    path, content_type = found
-    return FileResponse(path, media_type=content_type, headers={"Cache-Control": "private, max-age=0"})
+    source, content_type = found
+    headers = {"Cache-Control": "private, max-age=0"}
+    if isinstance(source, Path):
+        return FileResponse(source, media_type=content_type, headers=headers)
+    return Response(source, media_type=content_type, headers=headers)
 
 
 async def get_channel_media(request: Request) -> Response:

@@ -2,8 +2,6 @@
 (routes, control routes, error shape, job kinds, events, scoped and full resets, its part of /_sim/info)."""
 from __future__ import annotations
 
-import contextlib
-import shutil
 from typing import Any
 
 from starlette.requests import Request
@@ -29,7 +27,6 @@ from simulator.core import scheduler as sched
 from simulator.core.provider import JobKind, Provider
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
-
 
 RATE_LIMITS_STATE = "bird.rate_limits"  # the limits set through the control plane (core/state.py)
 
@@ -99,6 +96,9 @@ class BirdProvider(Provider):
                 await tx.execute(f"DELETE FROM bird_opt_outs WHERE {column}=?", (scope[key],))  # noqa: S608 - fixed column names
                 rows = await tx.fetch_all(f"SELECT id FROM bird_media WHERE {column}=?", (scope[key],))  # noqa: S608 - fixed column names
                 doomed_media += [r[0] for r in rows]
+                if self.sim.store.dialect == "postgresql":
+                    await tx.execute(f"DELETE FROM bird_media_bytes WHERE id IN (SELECT id FROM bird_media WHERE"  # noqa: S608
+                                     f" {column}=?)", (scope[key],))
                 await tx.execute(f"DELETE FROM bird_media WHERE {column}=?", (scope[key],))  # noqa: S608 - fixed column names
         if "workspace" in scope:
             ws = scope["workspace"]
@@ -109,17 +109,11 @@ class BirdProvider(Provider):
             await self.sim.outbox.deliveries.delete(tx, self.name, scope=ws)
         await self.connectors.on_reset(tx, scope)
 
-        def remove_files() -> None:
-            for media_id in doomed_media:
-                with contextlib.suppress(ValueError, OSError):
-                    self.media.path_of(media_id).unlink(missing_ok=True)
-
-        if doomed_media:
-            tx.after_commit.append(remove_files)
+        self.media.bytes.remove(tx, doomed_media)
 
     def after_full_reset(self) -> None:
         """A full reset deleted every media row: the files go too. Rate limits return to the config's."""
-        shutil.rmtree(self.media.root, ignore_errors=True)
+        self.media.bytes.clear()
         self.rate_limits.restore()
         self.sim.state.changed(RATE_LIMITS_STATE, self.rate_limits.dumps)
 
