@@ -49,7 +49,9 @@ def storage_failure(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")
         return state.startswith(_STORAGE_STATES)
-    return isinstance(exc, asyncpg.InterfaceError | ConnectionError | TimeoutError | OSError)
+    # InternalClientError: a connection whose server vanished mid-exchange ("cannot switch to state ...").
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError | ConnectionError | TimeoutError
+                      | OSError)
 
 
 def redacted(url: str) -> str:
@@ -269,8 +271,12 @@ class PostgresStore(Store):
                 await tx.flush_deferred()
                 await conn.execute("COMMIT")
             except BaseException:
-                with contextlib.suppress(Exception):
+                try:
                     await conn.execute("ROLLBACK")
+                except BaseException:
+                    # A connection that cannot roll back (the server went away mid-statement, the protocol waits
+                    # for a sync that never comes) must not go back to the pool for the next transaction.
+                    conn.terminate()
                 raise
             self.stats["transactions"] += 1
             self.stats["commits"] += 1

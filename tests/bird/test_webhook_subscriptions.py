@@ -179,13 +179,17 @@ def test_scoped_reset_removes_subscriptions_media_and_opt_outs(provider_sim, pro
                                     json={"contentType": "text/plain"}, headers=provider_sim.bird_headers).json()
     assert httpx.post(ticket["uploadUrl"], data=ticket["uploadFormData"],
                       files={"file": ("a.txt", b"hello")}).status_code == 204
+    media_path = "/" + ticket["mediaUrl"].split("/", 3)[3]
+    assert provider_sim.http.get(media_path, headers=provider_sim.bird_headers).content == b"hello"
+    # Beside SQLite the bytes are a file; on PostgreSQL they are a row that the reset deletes with the rest.
     media_file = provider_sim_server.sim.media_dir / "bird" / ticket["mediaUrl"].rsplit("/", 1)[1]
-    assert media_file.exists()
+    assert media_file.exists() == (provider_sim_server.sim.store.dialect == "sqlite")
     provider_sim.http.post("/_sim/bird/inbound", json={"channelId": provider_sim.channel_id(), "from": "+15551230099",
                                                        "text": "STOP"})
     provider_sim.reset(workspace=provider_sim.workspace_id)
     assert provider_sim.http.get(subs_path(provider_sim), headers=provider_sim.bird_headers).json()["results"] == []
     assert not media_file.exists()
+    assert provider_sim.http.get(media_path, headers=provider_sim.bird_headers).status_code == 404
     assert provider_sim.http.get("/_sim/bird/opt-outs").json()["results"] == []
     receiver.clear()
     provider_sim.send_sms("+15551230099")
