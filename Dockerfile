@@ -18,7 +18,8 @@ COPY pyproject.toml /src/
 RUN --mount=type=secret,id=ca \
     if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
     if [ -n "$PIP_INDEX_URL" ]; then export PIP_INDEX_URL; else unset PIP_INDEX_URL; fi; \
-    python3 -c 'import tomllib; print("\n".join(tomllib.load(open("/src/pyproject.toml", "rb"))["project"]["dependencies"]))' \
+    python3 -c 'import tomllib; p = tomllib.load(open("/src/pyproject.toml", "rb"))["project"]; \
+        extras = p["optional-dependencies"]; print("\n".join(p["dependencies"] + extras["postgres"] + extras["testing"]))' \
         > /src/requirements.txt \
     && /opt/provider-sim/bin/pip install -r /src/requirements.txt
 COPY README.md /src/

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-import httpx2 as httpx
+try:
+    import httpx2 as httpx
+except ModuleNotFoundError as missing:  # the server needs no HTTP client of this kind; the test helpers do
+    raise ModuleNotFoundError("simulator.testing (the pytest fixtures, SimClient, replay) needs the testing extra: "
+                              "pip install 'provider-simulator[testing]'", name=missing.name) from missing
 
 from simulator.core.codec import is_digits
 

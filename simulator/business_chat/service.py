@@ -227,8 +227,7 @@ class BusinessChat:
                                  "signature": crypto.b64(self.sim.random.token_bytes(32)),
                                  "header": {"transactionId": txn.lower()}},
                  "paymentMethod": method, "transactionIdentifier": txn}
-        client = await self.sim.outbox.http_client() if url else None
-        if client is None:
+        if not url:
             return {**result, "approved": True, "summary": "no payment gateway URL; approved without a call"}
         paid: dict[str, Any] = {"paymentToken": token}
         if request.get("requiredBillingContactFields"):
@@ -239,30 +238,28 @@ class BusinessChat:
             paid["shippingMethod"] = shipping_method
         paid.update(sheet)  # the amounts as the update endpoints left them
         try:
-            response = await client.post(url, json={"requestIdentifier": common["requestIdentifier"], "payment": paid})
-            answer = response.json() if response.content else {}
+            response = await self.sim.outbox.client.post_json(
+                url, {"requestIdentifier": common["requestIdentifier"], "payment": paid})
+            answer = response.json() or {}
         except Exception as exc:  # the business's gateway is outside our control: report, never crash
             return {**result, "approved": False, "summary": f"payment gateway unreachable: {type(exc).__name__}"}
         status = answer.get("status") if isinstance(answer, dict) else None
-        approved = response.status_code == 200 and status == "STATUS_SUCCESS"
-        return {**result, "approved": approved, "summary": f"{response.status_code} {status}"}
+        approved = response.status == 200 and status == "STATUS_SUCCESS"
+        return {**result, "approved": approved, "summary": f"{response.status} {status}"}
 
     async def _payment_update(self, key: str, url: str, request: dict[str, Any],
                               sheet: dict[str, Any]) -> dict[str, Any]:
         """POST one update endpoint; a 200 JSON answer's newTotal / newLineItems replace the sheet's ({} = none)."""
         outcome: dict[str, Any] = {"endpoint": key, "url": url, "applied": False}
-        client = await self.sim.outbox.http_client()
-        if client is None:
-            return {**outcome, "result": "not called (no HTTP client)"}
         try:
-            response = await client.post(url, json=request)
-            answer = response.json() if response.status_code == 200 and response.content else None
+            response = await self.sim.outbox.client.post_json(url, request)
+            answer = response.json() if response.status == 200 else None
         except Exception as exc:  # the business's endpoint is outside our control: log, never crash
             log.warning("Apple Pay %s %s failed: %s: %s", key, url, type(exc).__name__, exc)
             return {**outcome, "result": f"unreachable or not JSON: {type(exc).__name__}"}
-        if response.status_code != 200:
-            log.warning("Apple Pay %s %s answered %s; the sheet keeps its amounts", key, url, response.status_code)
-            return {**outcome, "result": f"{response.status_code}: ignored"}
+        if response.status != 200:
+            log.warning("Apple Pay %s %s answered %s; the sheet keeps its amounts", key, url, response.status)
+            return {**outcome, "result": f"{response.status}: ignored"}
         if isinstance(answer, dict):
             if isinstance(answer.get("newTotal"), dict):
                 sheet["total"] = answer["newTotal"]

@@ -3,27 +3,22 @@ at least once, retried with backoff on the simulator's clock. Shared by every pr
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simulator.core import scheduler as sched
 from simulator.core.clock import Clock
 from simulator.core.deliveries import DELIVERY_JOB, Deliveries
 from simulator.core.events import EventBus, WebhookAttempted
+from simulator.core.http import HttpClient
 from simulator.core.knobs import WebhookKnobs
 from simulator.core.scheduler import Job, Scheduler
 from simulator.core.store import Store, Tx
-
-if TYPE_CHECKING:
-    import aiohttp
-    import httpx2 as httpx
-    import yarl
 
 log = logging.getLogger("simulator.outbox")
 
@@ -34,20 +29,6 @@ PARKED = 1 << 60
 _LOGGED_BODY_BYTES = 8000  # enough for 2,000 characters of UTF-8
 # Bird documents "increasing intervals over ~8 hours": 30 s, 2 m, 10 m, 30 m, 1 h, 2 h, 4 h (≈ 7 h 43 m in all).
 DEFAULT_RETRY_SCHEDULE_S = (30, 120, 600, 1800, 3600, 7200, 14400)
-
-
-def _wire_url(url: str) -> yarl.URL | str:
-    """The URL exactly as registered when it is valid as it stands: Bird signs the URL, and a receiver that checks
-    the signature against the URL it was called on must see the same bytes (aiohttp would re-quote ``%2F`` in a
-    query to ``/``). Spaces, non-ASCII or control characters still get percent-encoded."""
-    import yarl
-
-    if url.isascii() and url.isprintable() and " " not in url:
-        try:
-            return yarl.URL(url, encoded=True)
-        except ValueError:
-            return url
-    return url
 
 
 @dataclass(slots=True)
@@ -84,13 +65,7 @@ class Outbox:
     concurrency: int = 32
     retry_schedule_s: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_S
     knobs: WebhookKnobs = field(default_factory=WebhookKnobs)
-    # Deliveries go through aiohttp: ~5x less CPU per POST than httpx here, and the HTTP client is what bounds
-    # deliveries per second (bench/README.md). httpx serves the rare calls that read a reply (Apple Pay gateway).
-    # Both are made on first use, not at start: importing aiohttp and building the clients' TLS contexts (the CA
-    # bundle parsed three times) took ~0.15 s of the CLI's 0.4-0.6 s start, for webhooks many runs never send.
-    _client: httpx.AsyncClient | None = field(default=None, init=False)
-    _session: aiohttp.ClientSession | None = field(default=None, init=False)
-    _open: bool = field(default=False, init=False)
+    http: HttpClient | None = None  # the simulator's one client (core/http.py); made here when not given
     events: EventBus = field(default_factory=EventBus)  # each attempt is published: WebhookAttempted
     # Delivered/failed rows (and their attempt log) older than this on the simulator clock are deleted by a sweep
     # that runs at most once per ``retention_sweep_every_s`` of simulator time, after deliveries. 0 keeps all.
@@ -98,9 +73,10 @@ class Outbox:
     retention_sweep_every_s: float = 3600
 
     def __post_init__(self) -> None:
+        if self.http is None:
+            self.http = HttpClient(per_host=self.concurrency, timeout_s=self.timeout_s)
         self.deliveries = Deliveries(self.store)
         self._semaphore = asyncio.Semaphore(self.concurrency)
-        self._clients_made = asyncio.Lock()
         # Deliveries the background loop left running (a slow receiver holds up nothing else), and the last of
         # them per ordering key (the next one for that key starts after it: one message's webhooks stay in order).
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -114,56 +90,11 @@ class Outbox:
         async with self.store.transaction() as tx:  # deliveries in flight when the process stopped
             await tx.execute("UPDATE jobs SET due_at = due_at - ? WHERE kind = ? AND due_at >= ?",
                              (PARKED, JOB_KIND, PARKED))
-        self._open = True
-
-    async def http_client(self) -> httpx.AsyncClient | None:
-        """The client for calls whose answer matters (Apple Pay's gateway); None unless the outbox is open."""
-        if self._client is None and self._open:
-            async with self._clients_made:
-                if self._client is None:
-                    # Off the loop: building its TLS context parses the CA bundle (~40 ms).
-                    client = await asyncio.to_thread(self._new_http_client)
-                    if not self._open:
-                        await client.aclose()
-                        return None
-                    self._client = client
-        return self._client
-
-    def _new_http_client(self) -> httpx.AsyncClient:
-        import httpx2 as httpx
-
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout_s),
-            limits=httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency),
-            follow_redirects=False,
-        )
-
-    async def _delivery_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            async with self._clients_made:
-                if self._session is None:
-                    # Off the loop: importing aiohttp builds two TLS contexts (~80 ms), and the API keeps answering.
-                    await asyncio.to_thread(importlib.import_module, "aiohttp")
-                    if not self._open:
-                        raise RuntimeError("the outbox is closed")
-                    import aiohttp
-
-                    self._session = aiohttp.ClientSession(
-                        connector=aiohttp.TCPConnector(limit=self.concurrency * 2, limit_per_host=self.concurrency),
-                        timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                        auto_decompress=False, trust_env=False,
-                    )
-        return self._session
+        self.client.open()
 
     async def close(self) -> None:
-        self._open = False
         await self.cancel_in_flight()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.client.close()
 
     async def enqueue(self, tx: Tx, *, provider: str, event: str, url: str, headers: dict[str, str], body: bytes,
                       request_id: str, ordering_key: str = "", subscription_id: str = "", scope: str = "",
@@ -319,26 +250,23 @@ class Outbox:
                 await sched.schedule(tx, JOB_KIND, due, job.ref, {**job.payload, "held": True}, scope=job.scope)
             tx.after_commit.append(self.scheduler.wake)
 
+    @property
+    def client(self) -> HttpClient:
+        assert self.http is not None  # set in __post_init__
+        return self.http
+
     async def _attempt(self, delivery: Delivery) -> AttemptResult:
-        session = await self._delivery_session()
-        import aiohttp  # loaded by _delivery_session
+        await self.client.session()  # made on the first delivery; raises once the simulator is shutting down
+        import aiohttp  # loaded by session()
 
         started = time.perf_counter()
-        timeout = self.provider_timeouts.get(delivery.provider)
-        # No ``timeout`` argument = the session's (``timeout_s``); aiohttp reads timeout=None as "no timeout".
-        extra = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
         try:
-            async with session.post(_wire_url(delivery.url), data=delivery.body, headers=delivery.headers,
-                                         allow_redirects=False, **extra) as response:
-                # The log keeps the first 2,000 characters; a receiver answering more is not read further.
-                head = bytearray()
-                while len(head) < _LOGGED_BODY_BYTES:
-                    chunk = await response.content.read(_LOGGED_BODY_BYTES - len(head))
-                    if not chunk:
-                        break
-                    head += chunk
-                body = head.decode("utf-8", "replace")[:2000]
-                return AttemptResult(response.status, "", (time.perf_counter() - started) * 1000, body)
+            # The log keeps the first 2,000 characters; a receiver answering more is not read further.
+            answer = await self.client.post(delivery.url, delivery.body, delivery.headers,
+                                            timeout_s=self.provider_timeouts.get(delivery.provider),
+                                            read_limit=_LOGGED_BODY_BYTES)
+            body = answer.body.decode("utf-8", "replace")[:2000]
+            return AttemptResult(answer.status, "", (time.perf_counter() - started) * 1000, body)
         except TimeoutError:
             # aiohttp closes the abandoned connection on the loop's next turn: let it, so a delivery that takes
             # this slot never overlaps it (at most `concurrency` connections are ever open to receivers).
