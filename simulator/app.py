@@ -104,7 +104,8 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
             # retry can succeed once that is fixed, so 503 with Retry-After, as a provider would answer.
             log.error("storage unavailable on %s %s: %s", method, path, exc)
             response = shape_for(path)(
-                503, "ServiceUnavailable", f"the simulator's database cannot be written ({exc}; db: {sim.store.location}):"
+                503, "ServiceUnavailable",
+                f"the simulator's database cannot be written ({exc}; db: {sim.store.location}):"
                 " what failed was rolled back; retry once the cause is fixed")
             response.headers["retry-after"] = "1"
             return response

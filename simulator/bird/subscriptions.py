@@ -167,7 +167,7 @@ class Subscriptions:
             f"SELECT {self._COLUMNS}, seq FROM bird_webhook_subscriptions WHERE workspace_id=? AND seq > ?"  # noqa: S608 - fixed column names, placeholders
             " ORDER BY seq LIMIT ?", (workspace_id, after, limit + 1))
         page = rows[:limit]
-        return {"results": [self._view(tuple(r)[:-1]) for r in page],
+        return {"results": [self._view(tuple(r[i] for i in range(len(r) - 1))) for r in page],
                 "nextPageToken": str(page[-1][-1]) if len(rows) > limit else ""}
 
     async def patch(self, workspace_id: str, sub_id: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from simulator.core.simulation import Simulation
     from simulator.business_chat.provider import BusinessChatProvider
+    from simulator.core.simulation import Simulation
 
 
 def create(sim: Simulation) -> BusinessChatProvider:

@@ -1,7 +1,6 @@
 """The MMCS-like blob store: preUpload → upload → attachment reference; store → preDownload → download."""
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,7 @@ from simulator.core.codec import dumps, loads
 from simulator.core.ids import Randomness
 
 if TYPE_CHECKING:
-    from simulator.core.store import Store, Tx
+    from simulator.core.store import Row, Store, Tx
 
 
 @dataclass
@@ -37,7 +36,7 @@ class Blob:
 _COLUMNS = "id, kind, business_id, customer_id, owner, url, declared_size, size, checksum, meta, data"
 
 
-def _blob(row: sqlite3.Row) -> Blob:
+def _blob(row: Row) -> Blob:
     return Blob(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
                 crypto.signature_bytes(row[8]) or b"" if row[8] else b"", loads(row[9]),
                 bytes(row[10]) if row[10] is not None else None)

@@ -35,7 +35,7 @@ def _bc(request: Request) -> BusinessChat:
 
 
 def _business(request: Request, bc: BusinessChat) -> str:
-    business_id = request.path_params["business_id"]
+    business_id: str = request.path_params["business_id"]
     if not bc.directory.known_business(business_id):
         raise ControlNotFound(f"unknown business {business_id}; known: {', '.join(bc.config.businesses)}")
     return business_id
@@ -49,7 +49,8 @@ async def _act(request: Request, fn: Callable[[Customer, dict[str, Any]], Awaita
     try:
         sent = await bc.act(business_id, request.path_params["customer_id"], lambda c: fn(c, body))
     except ActionError as exc:
-        raise ControlError(str(exc), status=exc.status, code="NotFound" if exc.status == 404 else "BadRequest")
+        raise ControlError(str(exc), status=exc.status,
+                           code="NotFound" if exc.status == 404 else "BadRequest") from exc
     return JSONResponse({"sent": sent})
 
 
@@ -118,7 +119,8 @@ async def answer(request: Request) -> Response:
         sent = await bc.act(business_id, request.path_params["customer_id"],
                             lambda c: c.answer(feature, request_id, body, gateway))
     except ActionError as exc:
-        raise ControlError(str(exc), status=exc.status, code="NotFound" if exc.status == 404 else "BadRequest")
+        raise ControlError(str(exc), status=exc.status,
+                           code="NotFound" if exc.status == 404 else "BadRequest") from exc
     return JSONResponse({"sent": sent, **({"paymentGateway": gateway} if gateway else {})})
 
 

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from simulator.business_chat import crypto, device
-from simulator.business_chat.customers import ActionError, Customer, find_interactive
 from simulator.business_chat.blobs import Blob, BlobStore
 from simulator.business_chat.config import BCConfig, app_clip_title
+from simulator.business_chat.customers import ActionError, Customer, find_interactive
 from simulator.business_chat.directory import Directory
 from simulator.business_chat.errors import BCError, NotFound, body_error, invalid
 from simulator.business_chat.events import ConversationEvent
@@ -110,7 +110,8 @@ class BusinessChat:
         blob = await self._referenced_blob(conn, ref, "richLinkDataRef", "richlink", ("", business_id),
                                            "no App Clip rich link at this url for this business (make one with "
                                            "/v1/constructPayload)", "rich link")
-        assert blob.data is not None
+        if blob.data is None:  # a rich link is stored with its bytes; a row without them is not one
+            raise body_error("/richLinkDataRef/url", "no App Clip rich link at this url for this business")
         if "signature-base64" in ref and crypto.signature_bytes(str(ref["signature-base64"])) != blob.checksum:
             raise body_error("/richLinkDataRef/signature-base64", "signature does not match the stored rich link")
         key = bytes.fromhex(blob.meta["key"])
@@ -125,7 +126,8 @@ class BusinessChat:
         title = (interactive.get("receivedMessage") or {}).get("title", "")
         return {"bid": interactive.get("bid", ""), "owner": blob.owner, "url": blob.url, "size": blob.size,
                 "signature": blob.checksum.hex().upper(), "signature-base64": crypto.b64(blob.checksum),
-                "title": title, "dataRefSig": crypto.b64(crypto.checksum(blob.url.encode() + blob.owner.encode()))}, blob.id
+                "title": title,
+                "dataRefSig": crypto.b64(crypto.checksum(blob.url.encode() + blob.owner.encode()))}, blob.id
 
     async def _resolve_data_ref(self, conn: Any, business_id: str, ref: dict[str, Any]
                                 ) -> tuple[dict[str, Any], str | None]:
@@ -135,7 +137,7 @@ class BusinessChat:
                                            "include-data-ref: true)", "payload")
         if "interactiveData" in blob.meta:  # rows stored before the payload was kept only as the blob's bytes
             return dict(blob.meta["interactiveData"]), None
-        return dict(loads(blob.data)), blob.id
+        return dict(loads(blob.data or b"null")), blob.id
 
     async def pre_upload(self, business_id: str, size: int) -> dict[str, str]:
         async with self.sim.store.transaction() as tx:
@@ -204,7 +206,8 @@ class BusinessChat:
         common = {"requestIdentifier": data.get("requestIdentifier"),
                   "version": data.get("version") or data.get("mspVersion") or "1.0"}
         sheet: dict[str, Any] = {"total": request.get("total"), "lineItems": request.get("lineItems") or []}
-        calls = [("paymentMethodUpdateUrl", "paymentMethod", {"type": method["type"]})]
+        calls: list[tuple[str, str, dict[str, Any]]] = [
+            ("paymentMethodUpdateUrl", "paymentMethod", {"type": method["type"]})]
         if request.get("requiredShippingContactFields"):
             # Before authorization Apple Pay reveals only a redacted address (Apple's sample 15 shows one).
             calls.append(("shippingContactUpdateUrl", "shippingContact",
@@ -241,7 +244,7 @@ class BusinessChat:
             response = await self.sim.outbox.client.post_json(
                 url, {"requestIdentifier": common["requestIdentifier"], "payment": paid})
             answer = response.json() or {}
-        except Exception as exc:  # the business's gateway is outside our control: report, never crash
+        except Exception as exc:  # noqa: BLE001 - the business's gateway is outside our control: report, never crash
             return {**result, "approved": False, "summary": f"payment gateway unreachable: {type(exc).__name__}"}
         status = answer.get("status") if isinstance(answer, dict) else None
         approved = response.status == 200 and status == "STATUS_SUCCESS"
@@ -254,7 +257,7 @@ class BusinessChat:
         try:
             response = await self.sim.outbox.client.post_json(url, request)
             answer = response.json() if response.status == 200 else None
-        except Exception as exc:  # the business's endpoint is outside our control: log, never crash
+        except Exception as exc:  # noqa: BLE001 - the business's endpoint is outside our control: log, never crash
             log.warning("Apple Pay %s %s failed: %s: %s", key, url, type(exc).__name__, exc)
             return {**outcome, "result": f"unreachable or not JSON: {type(exc).__name__}"}
         if response.status != 200:

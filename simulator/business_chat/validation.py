@@ -114,7 +114,8 @@ def _interactive(data_obj: dict[str, Any]) -> list[Issue]:
         issues.append(Issue(("interactiveData", "receivedMessage"),
                             f'property "receivedMessage" is required for {present[0]} messages (the bubble the '
                             "customer sees); only quick replies may omit it"))
-    images = data.get("images") if isinstance(data.get("images"), list) else []
+    raw_images = data.get("images")
+    images: list[Any] = raw_images if isinstance(raw_images, list) else []
     known: set[str] = set()
     for i, img in enumerate(images):
         ident = img.get("identifier") if isinstance(img, dict) else None
@@ -153,7 +154,8 @@ def _image_refs(data_obj: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
         bubble = data_obj.get(key)
         if isinstance(bubble, dict) and isinstance(bubble.get("imageIdentifier"), str):
             refs.append(((("interactiveData", key, "imageIdentifier")), bubble["imageIdentifier"]))
-    data = data_obj.get("data") if isinstance(data_obj.get("data"), dict) else {}
+    raw_data = data_obj.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     picker = data.get("listPicker")
     if isinstance(picker, dict) and isinstance(picker.get("sections"), list):  # the schema reports other types
         for s, section in enumerate(picker["sections"]):
@@ -188,7 +190,8 @@ def capability_issue(body: dict[str, Any], customer: dict[str, Any]) -> Issue | 
             return Issue(("interactiveData", "bid"), f"custom iMessage apps need an iPhone or iPad; the device is "
                                                      f"{customer.get('deviceAgent')}")
         return None
-    data = data_obj.get("data") if isinstance(data_obj.get("data"), dict) else {}
+    raw_data = data_obj.get("data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     for feature, cap in CAPABILITY.items():
         if feature in data and cap not in caps:
             return Issue(("interactiveData", "data", feature),
@@ -233,31 +236,31 @@ async def check_attachments(conn: Any, blobs: BlobStore, config: BCConfig, busin
         at = ("attachments", i)
         blob = await blobs.by_url(conn, f["url"]) if isinstance(f["url"], str) else None
         if blob is None or blob.kind != "upload" or blob.business_id != business_id:
-            issues.append(Issue(at + ("url",), f"no upload at {f['url']!r} for this business (use the mmcs-url "
+            issues.append(Issue((*at, "url"), f"no upload at {f['url']!r} for this business (use the mmcs-url "
                                                "/preUpload returned)"))
             continue
         if not blob.uploaded or blob.data is None:
-            issues.append(Issue(at + ("url",), "nothing was uploaded to this blob's upload-url yet"))
+            issues.append(Issue((*at, "url"), "nothing was uploaded to this blob's upload-url yet"))
             continue
         if f["owner"] != blob.owner:
-            issues.append(Issue(at + ("owner",), f"owner {f['owner']!r} does not match the blob's mmcs-owner"))
+            issues.append(Issue((*at, "owner"), f"owner {f['owner']!r} does not match the blob's mmcs-owner"))
         if f["signature"] != blob.checksum:
-            issues.append(Issue(at + ("signature-base64",), "checksum does not match the fileChecksum the upload "
+            issues.append(Issue((*at, "signature-base64"), "checksum does not match the fileChecksum the upload "
                                                             "returned"))
         if f["size"] != len(blob.data):
-            issues.append(Issue(at + ("size",), f"size {f['size']} does not match the {len(blob.data)} encrypted "
+            issues.append(Issue((*at, "size"), f"size {f['size']} does not match the {len(blob.data)} encrypted "
                                                 "bytes uploaded"))
         if len(blob.data) > config.max_attachment_bytes:
-            issues.append(Issue(at + ("size",), f"attachments are limited to {config.max_attachment_bytes} bytes"))
+            issues.append(Issue((*at, "size"), f"attachments are limited to {config.max_attachment_bytes} bytes"))
         key = crypto.parse_key_field(f["key"])
         if key is None:
-            issues.append(Issue(at + ("key",), 'key must be "00" followed by 64 hex characters'))
+            issues.append(Issue((*at, "key"), 'key must be "00" followed by 64 hex characters'))
             continue
         plaintext = crypto.aes_ctr(key, blob.data)
         if config.attachment_key_check != "off":
             problem = crypto.plaintext_problem(str(f["mimeType"]), plaintext)
             if problem:
-                issues.append(Issue(at + ("key",), f"key does not decrypt the upload: {problem}"))
+                issues.append(Issue((*at, "key"), f"key does not decrypt the upload: {problem}"))
                 continue
         received.append({"name": f["name"], "mimeType": f["mimeType"], "size": len(plaintext),
                          "sha256": crypto.sha256_hex(plaintext), "url": blob.url})

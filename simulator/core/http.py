@@ -81,10 +81,10 @@ class HttpClient:
         session = await self.session()
         import aiohttp  # loaded by session()
 
-        # No ``timeout`` argument = the session's; aiohttp reads timeout=None as "no timeout".
-        extra = {"timeout": aiohttp.ClientTimeout(total=timeout_s)} if timeout_s else {}
+        # aiohttp reads timeout=None as "no timeout": without one of its own a call gets the session's.
+        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else session.timeout
         async with session.post(wire_url(url), data=body, headers=headers, allow_redirects=False,
-                                **extra) as response:
+                                timeout=timeout) as response:
             head = bytearray()
             while len(head) < read_limit:
                 chunk = await response.content.read(read_limit - len(head))

@@ -7,9 +7,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from simulator.core import scheduler as sched
 from simulator.core.clock import Clock
@@ -135,8 +133,8 @@ class Outbox:
             return
         ids = sorted({int(j.ref) for j in jobs})
         rows = await self.store.fetch_all(
-            f"SELECT id, provider, event, url, headers, body, attempts, ordering_key, subscription_id, request_id, status"
-            f" FROM outbox WHERE id IN ({','.join('?' * len(ids))})",
+            "SELECT id, provider, event, url, headers, body, attempts, ordering_key, subscription_id, request_id,"  # noqa: S608 - placeholders only
+            f" status FROM outbox WHERE id IN ({','.join('?' * len(ids))})",
             ids,
         )
         by_id = {r[0]: r for r in rows}
@@ -252,7 +250,8 @@ class Outbox:
 
     @property
     def client(self) -> HttpClient:
-        assert self.http is not None  # set in __post_init__
+        if self.http is None:  # set in __post_init__
+            raise RuntimeError("the outbox has no HTTP client")
         return self.http
 
     async def _attempt(self, delivery: Delivery) -> AttemptResult:
@@ -276,7 +275,7 @@ class Outbox:
             message = " ".join(str(exc.message).split())
             return AttemptResult(None, f"invalid HTTP response from the receiver: {message}"[:500],
                                  (time.perf_counter() - started) * 1000)
-        except Exception as exc:  # refused, reset, a malformed URL or header: logged, retried, never a crash
+        except Exception as exc:  # noqa: BLE001 - refused, reset, a malformed URL or header: logged, retried, never a crash
             return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - started) * 1000)
 
     async def _record(self, results: list[tuple[Job, Delivery, AttemptResult]], orphans: list[Job],
@@ -290,7 +289,7 @@ class Outbox:
                 # A delivery in flight while a scoped reset deleted its row leaves no attempt behind.
                 ids = sorted({delivery.id for _, delivery, _ in results})
                 present = {r[0] for r in await tx.fetch_all(
-                    f"SELECT id FROM outbox WHERE id IN ({','.join('?' * len(ids))})", ids)}
+                    f"SELECT id FROM outbox WHERE id IN ({','.join('?' * len(ids))})", ids)}  # noqa: S608 - placeholders
                 results = [r for r in results if r[1].id in present]
             for job, delivery, result in results:
                 at = max(now, job.due_at)  # in an advance the clock reads the batch's first due time

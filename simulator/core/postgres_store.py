@@ -103,7 +103,7 @@ def deferred_statement(batches: list[tuple[str, int]]) -> str:
     for sql, count in batches:
         match = _VALUES.match(sql)
         if match is None:
-            raise ValueError(f"a deferred statement must be INSERT ... VALUES (?, ...): {sql[:80]!r}")
+            raise ValueError(f"not a deferrable statement (it needs one VALUES row of ? only): {sql[:80]!r}")
         parts.append(match.group(1) + ", ".join([match.group(2)] * count))
     if len(parts) == 1:
         return parts[0]
@@ -273,7 +273,7 @@ class PostgresStore(Store):
             except BaseException:
                 try:
                     await conn.execute("ROLLBACK")
-                except BaseException:
+                except BaseException:  # noqa: BLE001 - cancelled too: the connection's state is unknown either way
                     # A connection that cannot roll back (the server went away mid-statement, the protocol waits
                     # for a sync that never comes) must not go back to the pool for the next transaction.
                     conn.terminate()

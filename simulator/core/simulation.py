@@ -19,8 +19,8 @@ from simulator.core.knobs import WebhookKnobs
 from simulator.core.outbox import DEFAULT_RETRY_SCHEDULE_S, Outbox
 from simulator.core.provider import Provider, Providers
 from simulator.core.scheduler import Scheduler
-from simulator.core.state import ControlState
 from simulator.core.schemas import SchemaStore
+from simulator.core.state import ControlState
 from simulator.core.store import Store, is_postgres_url, open_store
 from simulator.settings import Settings
 from simulator.world import World, load_world

@@ -46,7 +46,7 @@ class ControlState:
         await asyncio.sleep(0)  # let the request that changed it finish its own changes first
         try:
             await self.flush()
-        except Exception as exc:  # the store is down: the next change or start-up tries again
+        except Exception as exc:  # noqa: BLE001 - the store is down: the next change or start-up tries again
             log.warning("control state not saved yet: %s", exc)
 
     async def flush(self) -> None:

@@ -188,10 +188,10 @@ class Store(ABC):
         """Delete every row of every table but ``keep`` (a full reset), inside ``tx``; id sequences start over
         except those of ``keep_sequences`` (tables whose ids other rows keep pointing at)."""
 
-    def request_started(self) -> None:
+    def request_started(self) -> None:  # noqa: B027 - optional hook: a store without group commit ignores it
         """An HTTP request that may write has started (a store that groups commits waits for it, briefly)."""
 
-    def request_finished(self) -> None:
+    def request_finished(self) -> None:  # noqa: B027 - optional hook, as above
         """The request started above has been answered."""
 
     def describe(self) -> dict[str, Any]:
