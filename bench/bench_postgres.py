@@ -88,12 +88,15 @@ def _load(proc: common.Proc, path: str, headers: dict[str, str], bodies: list[st
     before = pg.cpu_seconds() if pg else 0.0
     result = common.loadgen(proc.port, path, headers=headers, bodies=bodies, conns=conns, duration=duration,
                             pid=proc.pid)
+    wrong = {status: n for status, n in result.get("status", {}).items() if not status.startswith("2")}
+    if wrong or result.get("errors"):  # a figure over error answers measures the wrong thing
+        raise RuntimeError(f"{path} on port {proc.port} answered {wrong} {result.get('errors', [])[:3]}")
     if pg is not None and result.get("answered"):
         result["db_cpu_us_per_req"] = round((pg.cpu_seconds() - before) / result["answered"] * 1e6, 1)
     return result
 
 
-def _bc(sim: common.Proc) -> tuple[str, dict[str, str], list[str]]:
+def _bc(sim: common.Proc) -> tuple[str, dict[str, str], list[Any]]:
     import jwt
 
     with httpx.Client(timeout=10) as client:
@@ -103,7 +106,8 @@ def _bc(sim: common.Proc) -> tuple[str, dict[str, str], list[str]]:
     token = jwt.encode({"iss": info["msp"], "iat": int(time.time())}, info["secret"], algorithm="HS256")
     headers = {"Authorization": f"Bearer {token}", "source-id": info["business"], "destination-id": customer,
                "Content-Type": "application/json"}
-    return "/v1/message", headers, [body for _, body in bench_business_chat._bodies(info, customer, "text", 3000)]
+    return "/v1/message", headers, [{"headers": {"id": message_id}, "body": body}
+                                    for message_id, body in bench_business_chat._bodies(info, customer, "text", 3000)]
 
 
 def _fill(sim: common.Proc, count: int) -> float:

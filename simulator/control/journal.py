@@ -69,14 +69,13 @@ async def get_journal(request: Request) -> Response:
     params = declared_query(request)
     filters = _filters(params)
     limit = _int(params.get("limit", 500), "limit", 1, 100_000)
-    entries = sim.journal.query(filters)[-limit:]
+    entries = (await sim.journal.query(filters))[-limit:]
     await sim.journal.fill_webhooks(entries, sim.outbox.deliveries)
-    return JSONResponse({"entries": entries, "count": len(entries), "size": sim.journal.entries.maxlen,
-                         "dropped": sim.journal.dropped, "lastSeq": sim.journal.seq})
+    return JSONResponse({"entries": entries, "count": len(entries), **await sim.journal.stats()})
 
 
 async def clear_journal(request: Request) -> Response:
-    return JSONResponse({"cleared": sim_of(request).journal.clear()})
+    return JSONResponse({"cleared": await sim_of(request).journal.clear()})
 
 
 async def wait_journal(request: Request) -> Response:
@@ -99,7 +98,7 @@ async def export_scenario(request: Request) -> Response:
     from simulator.replay.export import export_yaml
 
     sim = sim_of(request)
-    entries = sim.journal.all()
+    entries = await sim.journal.all()
     await sim.journal.fill_webhooks(entries, sim.outbox.deliveries)
     name = query(request, "name") or "recorded session"
     text = export_yaml(entries, sim, name=name[:200])

@@ -1,4 +1,8 @@
-"""The request journal: every provider request and every webhook attempt, in a bounded in-memory ring buffer."""
+"""The request journal: every provider request and every webhook attempt, bounded.
+
+Beside SQLite (one process owns the database) it is a ring buffer in the process: entries keep the raw bytes they
+are built from and are built only when read. On PostgreSQL it is a capped table shared by every process
+(core/stored_journal.py), behind the same interface."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from simulator.core.clock import iso_ms
 from simulator.core.codec import loads_shown
@@ -105,6 +109,9 @@ class _Lazy:
 class Journal:
     """A ring buffer of journal entries (dicts), newest last. ``size`` bounds memory for long sessions."""
 
+    # How often a waiter looks again though nothing was added here (None: only when this process adds an entry).
+    poll_s: ClassVar[float | None] = None
+
     size: int = 2000
     events: EventBus = field(default_factory=EventBus)
     entries: deque[dict[str, Any] | _Lazy] = field(default_factory=deque)
@@ -167,8 +174,11 @@ class Journal:
             ctype = next((v for k, v in delivery.headers.items() if k.lower() == "content-type"), "application/json")
             e["body"], e["bodyTruncated"] = body_for_journal(delivery.decoded_body(), ctype)
 
-    def all(self) -> list[dict[str, Any]]:
+    async def all(self) -> list[dict[str, Any]]:
         """Every entry, oldest first, built."""
+        return self._built()
+
+    def _built(self) -> list[dict[str, Any]]:
         if self._lazy:
             self.entries = deque((e.build() if isinstance(e, _Lazy) else e for e in self.entries),
                                  maxlen=self.entries.maxlen)
@@ -191,7 +201,12 @@ class Journal:
         self._wakers.add(task)
         task.add_done_callback(self._wakers.discard)
 
-    def clear(self) -> int:
+    async def clear(self) -> int:
+        """DELETE /_sim/journal: every entry goes; the sequence numbers carry on."""
+        return self.forget()
+
+    def forget(self) -> int:
+        """A full reset: every entry goes (on PostgreSQL the store's reset has emptied the table already)."""
         count = len(self.entries)
         self.entries.clear()
         self._lazy = 0
@@ -199,21 +214,28 @@ class Journal:
         self._notify()
         return count
 
-    def query(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        return [e for e in self.all() if matches(e, filters)]
+    async def query(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e for e in self._built() if matches(e, filters)]
+
+    async def stats(self) -> dict[str, int]:
+        """size (the bound), dropped (entries pushed out by it since the last clear), lastSeq."""
+        return {"size": self.entries.maxlen or self.size, "dropped": self.dropped, "lastSeq": self.seq}
+
+    async def close(self) -> None:
+        """Nothing to keep: the in-process journal ends with the process."""
 
     async def wait(self, filters: dict[str, Any], count: int, timeout: float) -> list[dict[str, Any]]:  # noqa: ASYNC109 - what's found so far is the answer at the timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         cond = self._condition()
         while True:
-            found = self.query(filters)
+            found = await self.query(filters)
             remaining = deadline - loop.time()
             if len(found) >= count or remaining <= 0:
                 return found
             async with cond:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(cond.wait(), remaining)
+                    await asyncio.wait_for(cond.wait(), min(remaining, self.poll_s or remaining))
 
 
 FILTER_KEYS = ("kind", "provider", "operation", "method", "status", "path", "since", "event", "sinceSeq")

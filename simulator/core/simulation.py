@@ -22,6 +22,7 @@ from simulator.core.scheduler import Scheduler
 from simulator.core.schemas import SchemaStore
 from simulator.core.state import ControlState
 from simulator.core.store import Store, is_postgres_url, open_store
+from simulator.core.stored_journal import StoredJournal
 from simulator.settings import Settings
 from simulator.world import World, load_world
 
@@ -72,7 +73,8 @@ class Simulation:
             retry_schedule_s=tuple(world.webhooks.get("retry_schedule_seconds") or DEFAULT_RETRY_SCHEDULE_S),
             knobs=knobs, events=events,
         )
-        journal = Journal(size=settings.journal_size, events=events)
+        journal = (StoredJournal(store, size=settings.journal_size, events=events) if store.dialect == "postgresql"
+                   else Journal(size=settings.journal_size, events=events))
         events.subscribe(WebhookAttempted, journal.record_attempt)
         state = ControlState(store)
 
@@ -114,6 +116,7 @@ class Simulation:
         await self.save_clock()
         await self.state.close()
         await self.outbox.close()
+        await self.journal.close()
         await self.store.close()
         if self._temp_media:
             shutil.rmtree(self.media_dir, ignore_errors=True)
@@ -216,7 +219,7 @@ class Simulation:
         if self.clock.manual:
             self.clock.rewind(self.start_ms)
         self.faults.clear()
-        self.journal.clear()
+        self.journal.forget()
         self.outbox.knobs.restore(self.initial_knobs)
         self.knobs_changed()
         for provider in self.providers:

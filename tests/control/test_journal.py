@@ -91,14 +91,37 @@ def small_journal():
             yield server, client
 
 
-def test_journal_is_a_bounded_ring_buffer(small_journal):
-    _, client = small_journal
-    client.reset()
-    for i in range(12):
-        client.http.get(client.messages_path(), params={"limit": i + 1}, headers=client.bird_headers)
-    data = client.http.get("/_sim/journal").json()
-    assert data["count"] == 5 and data["size"] == 5 and data["dropped"] == 7
-    assert [e["query"] for e in data["entries"]] == [f"limit={i}" for i in range(8, 13)]
+def test_journal_is_bounded(db):
+    """Beside SQLite a ring buffer in the process; on PostgreSQL a capped table: the same bound, seen alike."""
+    with SimulatorServer(Settings(db=db(), clock="manual", port=0, journal_size=5)) as server, \
+            SimClient(server.url) as client:
+        client.reset()
+        for i in range(12):
+            client.http.get(client.messages_path(), params={"limit": i + 1}, headers=client.bird_headers)
+        data = client.http.get("/_sim/journal").json()
+        assert data["count"] == 5 and data["size"] == 5 and data["dropped"] == 7
+        assert [e["query"] for e in data["entries"]] == [f"limit={i}" for i in range(8, 13)]
+        assert data["lastSeq"] == data["entries"][-1]["seq"]
+
+
+def test_journal_on_postgresql_is_shared_and_outlives_the_process(db):
+    """On PostgreSQL the journal is state in the store: a second process on the same database reads what the
+    first journaled, a waiter sees another process's entry, and a restart finds them."""
+    if not db.postgres:
+        pytest.skip("beside SQLite one process owns the database, and the journal stays in that process")
+    settings = Settings(db=db("shared"), clock="manual", port=0)
+    with SimulatorServer(settings) as first, SimClient(first.url) as client:
+        client.reset()
+        client.send_sms("+15551230000", "from the first process")
+        with SimulatorServer(settings) as second, SimClient(second.url) as other:
+            assert len(other.journal(operation="send_message")) == 1
+            other.http.get(other.messages_path(), headers=other.bird_headers)
+            waited = client.http.post("/_sim/journal/wait", json={"operation": "list_channel_messages", "count": 1,
+                                                                  "timeout": 5})
+            assert waited.status_code == 200, waited.text
+    with SimulatorServer(settings) as again, SimClient(again.url) as client:
+        texts = [e["body"]["body"]["text"]["text"] for e in client.journal(operation="send_message")]
+        assert texts == ["from the first process"]
 
 
 def test_webhook_attempts_are_journaled_from_outbox_notices(small_journal, provider_sim_receiver):

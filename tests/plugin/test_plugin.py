@@ -8,6 +8,7 @@ import pytest
 
 from simulator.server import SimulatorServer
 from simulator.settings import Settings
+from simulator.testing import SimClient
 
 USER_TEST = '''
 import hashlib, hmac, base64
@@ -114,7 +115,8 @@ def test_uses_it(provider_sim, provider_sim_server):
 ''')
         pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", f"--provider-sim-url={server.url}"
                                       ).assert_outcomes(passed=1)
-        assert len(server.sim.journal.query({"operation": "send_message"})) == 1
+        with SimClient(server.url) as client:
+            assert len(client.journal(operation="send_message")) == 1
 
 
 XDIST_TEST = '''
