@@ -1,4 +1,4 @@
-"""provider-sim: serve the simulator, replay scenarios."""
+"""provider-sim: serve the simulator, replay scenarios, run a local PostgreSQL for it."""
 from __future__ import annotations
 
 import asyncio
@@ -134,6 +134,50 @@ def health(url: str | None, timeout: float) -> None:
     if status != 200:
         click.echo(f"provider-sim health: {url}: HTTP {status}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--dir", "directory", default=".provider-sim/postgres", show_default=True,
+              type=click.Path(file_okay=False), help="Where the server keeps its data (made on first use, kept).")
+@click.option("--port", type=int, default=5433, show_default=True, help="Port on 127.0.0.1.")
+def postgres(directory: str, port: int) -> None:
+    """Run a local PostgreSQL server for --db postgresql://... until Ctrl-C or SIGTERM.
+
+    Uses the PostgreSQL binaries of this machine (Debian's postgresql package; as root on Debian it installs the
+    package when missing, and runs the server as a system user, since PostgreSQL refuses root). The server
+    listens on 127.0.0.1 only and trusts local connections: a development server, not one to expose.
+    """
+    import signal
+    from pathlib import Path
+
+    from simulator.testing_postgres import PostgresUnavailable, ThrowawayPostgres
+
+    try:
+        server = ThrowawayPostgres(root=Path(directory), port=port, fsync=True).start()
+    except (PostgresUnavailable, OSError) as exc:
+        hint = ""
+        if "Permission denied" in str(exc) and os.geteuid() == 0:
+            hint = (f"\n(as root the server runs as the system user provider-sim-pg, which must be able to enter "
+                    f"every directory above {Path(directory).resolve()})")
+        click.echo(f"provider-sim postgres: {exc}{hint}", err=True)
+        sys.exit(2)
+    stop = asyncio.Event()
+    try:
+        if "provider_sim" not in server.psql("SELECT datname FROM pg_database").split():
+            server.create_database("provider_sim")
+        click.echo(f"PostgreSQL on 127.0.0.1:{port}, data in {server.root}; run the simulator on it with\n"
+                   f"  provider-sim serve --db {server.url('provider_sim')}", err=False)
+
+        async def wait() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+
+        asyncio.run(wait())
+    finally:
+        server.close()
+        click.echo("PostgreSQL stopped")
 
 
 def _print_banner(sim: Simulation) -> None:

@@ -98,18 +98,23 @@ def _service_user() -> tuple[str | None, int | None, int | None]:
 
 
 class ThrowawayPostgres:
-    def __init__(self, *, bindir: Path | None = None, install: bool = True) -> None:
+    def __init__(self, *, bindir: Path | None = None, install: bool = True, root: Path | None = None,
+                 port: int | None = None, fsync: bool = False) -> None:
+        """``root``: a directory that keeps the data (``provider-sim postgres --dir``; initialized on first use,
+        kept by ``close()``) instead of a temporary one; ``fsync``: durable commits, for data that is kept."""
         found = bindir or find_binaries() or (install_binaries() if install else None)
         if found is None:
             raise PostgresUnavailable("no PostgreSQL server binaries (initdb, pg_ctl) here")
         self.bindir: Path = found
         self.user, self._uid, self._gid = _service_user()
-        self.root = Path(tempfile.mkdtemp(prefix="provider-sim-pg-"))
+        self._keep = root is not None
+        self.root = root.resolve() if root is not None else Path(tempfile.mkdtemp(prefix="provider-sim-pg-"))
         self.data = self.root / "data"
         self.sockets = self.root / "run"
-        self.port = _free_port()
+        self.port = port or _free_port()
+        self.fsync = fsync
         self.running = False
-        self._initialized = False
+        self._initialized = (self.data / "PG_VERSION").exists()
 
     # -- life cycle -----------------------------------------------------------------------------------------------
 
@@ -131,8 +136,13 @@ class ThrowawayPostgres:
             if done.returncode != 0:
                 raise PostgresUnavailable(f"initdb failed: {(done.stderr or done.stdout).strip()[-500:]}")
             self._initialized = True
-        options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        for path in (self.root, self.sockets):  # the socket directory of a kept root may be gone (e.g. a tmpfs)
+            path.mkdir(parents=True, exist_ok=True)
+            if self._uid is not None and self._gid is not None:
+                os.chown(path, self._uid, self._gid)
+        durability = "" if self.fsync else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1{durability}"
+                   " -c max_connections=200")
         done = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
                          "-w", "-t", "60", "start")
         if done.returncode != 0:
@@ -149,10 +159,11 @@ class ThrowawayPostgres:
             self.running = False
 
     def close(self) -> None:
-        """Stop the server and remove its data."""
+        """Stop the server and remove its data (a ``root`` given by the caller stays, stopped cleanly)."""
         with contextlib.suppress(Exception):
-            self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+            self.stop("fast" if self._keep else "immediate")
+        if not self._keep:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> ThrowawayPostgres:
         return self.start()
