@@ -13,14 +13,12 @@ import base64
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
-
 import bench_business_chat
 import common
+import httpx2 as httpx
 
 CONNS = (1, 16)
 IN_FLIGHT = 100_000
@@ -185,7 +183,7 @@ def run(runs: int = 2, duration: float = 4.0, advance: bool = True) -> dict[str,
                  for work in summary}
         out: dict[str, Any] = {"summary": summary, "reset_p50_ms": resets, "advance": advances,
                                "cpu_ratio_postgresql_to_sqlite": ratio,
-                               "postgres": pg.external and "external server" or "throwaway server, fsync off"}
+                               "postgres": (pg.external and "external server") or "throwaway server, fsync off"}
         out["targets"] = {"send on PostgreSQL <= 1.5x the simulator CPU on SQLite (c=16)":
                           common.verdict(ratio["send"][16] <= 1.5)}
         return out

@@ -79,7 +79,10 @@ def as_psycopg(query: str, args: tuple[Any, ...]) -> tuple[str, list[Any]]:
     return text, [args[i] for i in order]
 
 
-async def replay_asyncpg(url: str, statements: list[tuple[bool, str, tuple[Any, ...]]], workers: int) -> dict[str, float]:
+Statements = list[tuple[bool, str, tuple[Any, ...]]]
+
+
+async def replay_asyncpg(url: str, statements: Statements, workers: int) -> dict[str, float]:
     import asyncpg
 
     pool = await asyncpg.create_pool(url, min_size=10, max_size=10, reset=_no_reset)
@@ -107,7 +110,7 @@ async def _no_reset(conn: Any) -> None:
     """As the store: nothing to undo between transactions."""
 
 
-async def replay_psycopg(url: str, statements: list[tuple[bool, str, tuple[Any, ...]]], workers: int) -> dict[str, float]:
+async def replay_psycopg(url: str, statements: Statements, workers: int) -> dict[str, float]:
     import psycopg
     from psycopg_pool import AsyncConnectionPool
 
