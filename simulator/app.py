@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from simulator import __version__
 from simulator.control import access
-from simulator.control.middleware import ControlMiddleware, MatchedRouter
+from simulator.control.middleware import EXCHANGE, ControlMiddleware, MatchedRouter, exchange_entry
 from simulator.core.errors import BodyTooLarge, MalformedBody, SimulatorError
 from simulator.core.schemas import SchemaStore
 from simulator.core.simulation import Simulation
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
 
     settings = settings or Settings.from_env()
     sim = Simulation.build(settings, schemas)
+    sim.journal.register(EXCHANGE, exchange_entry)  # a request's entry: built from its record when read
     for name in PROVIDER_MODULES:
         sim.install(importlib.import_module(name).create(sim))
     routes: list[BaseRoute] = list(control_routes)

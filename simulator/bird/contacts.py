@@ -51,18 +51,31 @@ async def find_or_create(tx: Tx, rand: Randomness, workspace_id: str, key: str, 
     if data is not None:
         return loads(data), False
     contact = new_contact(rand, now_ms, key, value)
-    await insert(tx, workspace_id, contact, key, value, now_ms)
-    return contact, True
+    if await insert(tx, workspace_id, contact, key, value, now_ms, if_absent=True):
+        return contact, True
+    # A concurrent transaction created it first (PostgreSQL runs them side by side): that one is the contact.
+    row = await tx.fetch_one(
+        "SELECT data FROM bird_contacts WHERE workspace_id=? AND identifier_key=? AND identifier_value=?", cache_key)
+    if row is None:
+        raise RuntimeError(f"contact {key}={value} neither inserted nor found")
+    tx.remember(TABLE, cache_key, str(row[0]))
+    return loads(row[0]), False
 
 
-async def insert(tx: Tx, workspace_id: str, contact: dict[str, Any], key: str, value: str, now_ms: int) -> None:
+async def insert(tx: Tx, workspace_id: str, contact: dict[str, Any], key: str, value: str, now_ms: int, *,
+                 if_absent: bool = False) -> bool:
+    """Store a contact; ``if_absent``: unless one with this identifier exists (then False, nothing written)."""
     data = json.dumps(contact, separators=(",", ":"))
-    await tx.execute(
+    conflict = " ON CONFLICT (workspace_id, identifier_key, identifier_value) DO NOTHING" if if_absent else ""
+    written = await tx.execute(
         "INSERT INTO bird_contacts (id, workspace_id, identifier_key, identifier_value, created_at, data)"
-        " VALUES (?,?,?,?,?,?)",
+        " VALUES (?,?,?,?,?,?)" + conflict,
         (contact["id"], workspace_id, key, value, now_ms, data),
     )
+    if written == 0:
+        return False
     tx.remember(TABLE, (workspace_id, key, value), data)
+    return True
 
 
 async def get(store: Store, workspace_id: str, contact_id: str) -> dict[str, Any] | None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 from collections.abc import Callable
@@ -137,10 +136,13 @@ class ControlMiddleware:
             # Only what the entry is built from is kept now; masking and parsing wait until someone reads the
             # journal (most entries of a load test never are). Bodies are cut to what the entry can show.
             duration_ms = round((asyncio.get_running_loop().time() - started) * 1000, 3)
-            sim.journal.append_lazy("control" if control_request else "request", provider, functools.partial(
-                _entry, provider, method, path, scope.get("query_string", b""), list(scope.get("headers", [])),
-                keepable(raw), len(raw), more, operation, route, near, status_box, at_ms, duration_ms, decision,
-                error))
+            fault = None if decision is None else {
+                "id": decision.rule.id, "latencyMs": round(decision.latency_s * 1000, 3),
+                "status": decision.rule.status, "drop": decision.rule.drop}
+            sim.journal.append_record("control" if control_request else "request", provider, EXCHANGE, (
+                provider, method, path, scope.get("query_string", b""), list(scope.get("headers", [])),
+                keepable(raw), len(raw), more, operation, route, near, status_box["status"], status_box["headers"],
+                status_box["body"], status_box["size"], at_ms, duration_ms, fault, error))
 
     async def _unjournaled(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A control request that is not journaled; an unexpected error is still answered, not a dropped
@@ -224,30 +226,45 @@ def _json_or_none(raw: bytes, content_type: str) -> Any:
         return None
 
 
-def _entry(provider: str, method: str, path: str, query: bytes, raw_headers: list[tuple[bytes, bytes]],
-           raw: bytes, size: int, streamed: bool, operation: str | None, route: str | None, near: str | None,
-           box: dict[str, Any], at_ms: int, duration_ms: float, decision: Decision | None,
-           error: str | None) -> dict[str, Any]:
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+EXCHANGE = "exchange"  # the journal's name for entries built by exchange_entry
+
+
+def _text(value: Raw) -> str:
+    return value if isinstance(value, str) else bytes(value).decode("latin-1")
+
+
+def _raw(value: Raw) -> bytes:
+    return value.encode("latin-1") if isinstance(value, str) else bytes(value)
+
+
+Raw = bytes | bytearray | str  # bytes as the request carried them; latin-1 text once a stored journal kept them
+
+
+def exchange_entry(provider: str, method: str, path: str, query: Raw, raw_headers: list[tuple[Raw, Raw]],
+                   raw: Raw, size: int, streamed: bool, operation: str | None, route: str | None, near: str | None,
+                   status: int | None, raw_response_headers: list[tuple[Raw, Raw]], response_body: Raw,
+                   response_size: int, at_ms: int, duration_ms: float, fault: dict[str, Any] | None,
+                   error: str | None) -> dict[str, Any]:
+    """A request's journal entry from the record the middleware kept (built when someone reads the journal)."""
+    headers = [(_text(k), _text(v)) for k, v in raw_headers]
     header_map = dict(headers)
-    body, truncated = body_for_journal(raw, {k.lower(): v for k, v in headers}.get("content-type", ""), size=size)
-    resp_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in box["headers"]]
+    body, truncated = body_for_journal(_raw(raw), {k.lower(): v for k, v in headers}.get("content-type", ""),
+                                       size=size)
+    resp_headers = [(_text(k), _text(v)) for k, v in raw_response_headers]
     resp_ctype = next((v for k, v in resp_headers if k.lower() == "content-type"), "")
-    resp_body, resp_truncated = body_for_journal(bytes(box["body"]), resp_ctype, size=box["size"])
-    status = box["status"]
+    resp_body, resp_truncated = body_for_journal(_raw(response_body), resp_ctype, size=response_size)
     entry: dict[str, Any] = {
         "kind": "control" if provider == "control" else "request",
         "at": iso_ms(at_ms), "atMs": at_ms, "provider": provider, "operation": operation, "route": route,
-        "method": method, "path": path, "query": query.decode("latin-1"),
+        "method": method, "path": path, "query": _text(query),
         "headers": mask_headers(header_map.items()), "body": body, "bodyTruncated": truncated or streamed,
         "response": {"status": status, "headers": mask_headers(resp_headers), "body": resp_body,
                      "bodyTruncated": resp_truncated},
         "durationMs": duration_ms,
     }
-    if decision is not None:
-        entry["fault"] = {"id": decision.rule.id, "latencyMs": round(decision.latency_s * 1000, 3),
-                          "status": decision.rule.status, "drop": decision.rule.drop}
-        if decision.rule.drop:
+    if fault is not None:
+        entry["fault"] = fault
+        if fault["drop"]:
             entry["response"]["status"] = None
             entry["response"]["dropped"] = True
     if error:

@@ -119,6 +119,7 @@ class Journal:
     dropped: int = 0
 
     def __post_init__(self) -> None:
+        self.builders: dict[str, Callable[..., dict[str, Any]]] = {}
         self.entries = deque(maxlen=max(1, self.size))
         self._changed: asyncio.Condition | None = None
         self._wakers: set[asyncio.Task[None]] = set()  # kept until done: the loop holds tasks only weakly
@@ -148,6 +149,15 @@ class Journal:
         self.entries.append(_Lazy(self.seq, build))
         self._lazy += 1
         self._added(kind, provider)
+
+    def register(self, name: str, builder: Callable[..., dict[str, Any]]) -> None:
+        """Name the function that builds entries from records (``append_record``): a stored journal keeps the
+        record and the name, and builds the entry when it is read, in whichever process reads it."""
+        self.builders[name] = builder
+
+    def append_record(self, kind: str, provider: str | None, builder: str, record: tuple[Any, ...]) -> None:
+        """Record an entry as the arguments of a registered builder: bytes, strings, numbers, lists, dicts."""
+        self.append_lazy(kind, provider, functools.partial(self.builders[builder], *record))
 
     def _added(self, kind: str, provider: str | None) -> None:
         self._notify()

@@ -12,9 +12,12 @@ back; the journal is a diagnostic record, so an entry is never a reason to answe
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
+
+import orjson
 
 from simulator.core.codec import dumps, loads
 from simulator.core.events import EventBus, JournalEntryAdded
@@ -37,7 +40,7 @@ class StoredJournal(Journal):
     def __init__(self, store: Store, size: int = 2000, events: EventBus | None = None) -> None:
         super().__init__(size=size, events=events or EventBus())
         self.store = store
-        self._pending: list[dict[str, Any] | _Lazy] = []
+        self._pending: list[Pending] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._flushing = asyncio.Lock()
@@ -51,7 +54,12 @@ class StoredJournal(Journal):
     def append_lazy(self, kind: str, provider: str | None, build: Callable[[], dict[str, Any]]) -> None:
         self._keep(_Lazy(0, build))
 
-    def _keep(self, item: dict[str, Any] | _Lazy) -> None:
+    def append_record(self, kind: str, provider: str | None, builder: str, record: tuple[Any, ...]) -> None:
+        # Kept as the record, built when read (in whichever process reads it): building costs more than the rest
+        # of journaling a request, and most entries of a load test are never read.
+        self._keep((kind, provider, builder, record))
+
+    def _keep(self, item: Pending) -> None:
         self._pending.append(item)
         if len(self._pending) > self.size:  # PostgreSQL has been away for a while: the bound holds here too
             del self._pending[0]
@@ -85,18 +93,13 @@ class StoredJournal(Journal):
             if not self._pending:
                 return
             batch, self._pending = self._pending, []
-            rows = []
-            for item in batch:
-                entry = item.build() if isinstance(item, _Lazy) else dict(item)
-                entry.pop("seq", None)
-                rows.append((int(entry.get("atMs") or 0), str(entry.get("kind") or ""), entry.get("provider"),
-                             dumps(entry)))
+            rows = [_row(item) for item in batch]
             try:
                 seqs = await self._insert(rows)
             except Exception as exc:
                 if not self.store.failed(exc):
                     raise
-                self._pending[:0] = [row_entry(row) for row in rows]
+                self._pending[:0] = [_unwritten(row) for row in rows]
                 overflow = len(self._pending) - self.size
                 if overflow > 0:
                     del self._pending[:overflow]
@@ -106,10 +109,10 @@ class StoredJournal(Journal):
         for seq, row in zip(seqs, rows, strict=True):
             self.seq = max(self.seq, seq)
             if self.events.listening(JournalEntryAdded):
-                self.events.publish(JournalEntryAdded(seq, row[1], row[2]))
+                self.events.publish(JournalEntryAdded(seq, row[0], row[1]))
         self._notify()
 
-    async def _insert(self, rows: list[tuple[int, str, str | None, str]]) -> list[int]:
+    async def _insert(self, rows: list[Row]) -> list[int]:
         seqs: list[int] = []
         async with self.store.transaction() as tx:
             for start in range(0, len(rows), _ROWS_PER_STATEMENT):
@@ -117,8 +120,8 @@ class StoredJournal(Journal):
                 params = [value for row in chunk for value in row]
                 # Sequence values are drawn in the order of the VALUES rows: sorted, they are the rows' numbers.
                 found = await tx.fetch_all(
-                    "INSERT INTO journal (at_ms, kind, provider, entry) VALUES "  # noqa: S608 - placeholders only
-                    + ", ".join(["(?, ?, ?, ?)"] * len(chunk)) + " RETURNING seq", params)
+                    "INSERT INTO journal (kind, provider, entry) VALUES "  # noqa: S608 - placeholders only
+                    + ", ".join(["(?, ?, ?)"] * len(chunk)) + " RETURNING seq", params)
                 seqs += sorted(int(r[0]) for r in found)
             below = max(seqs) - self.size
             if below > self._capped_below:
@@ -132,11 +135,17 @@ class StoredJournal(Journal):
         rows = await self.store.fetch_all("SELECT seq, entry FROM journal ORDER BY seq DESC LIMIT ?", (self.size,))
         entries = []
         for row in reversed(rows):
-            entry = loads(row[1])
+            entry = self._entry(row[1])
             entry["seq"] = int(row[0])
             if matches(entry, filters):
                 entries.append(entry)
         return entries
+
+    def _entry(self, text: str) -> dict[str, Any]:
+        stored: dict[str, Any] = loads(text)
+        if RECORD in stored:
+            return self.builders[stored[RECORD]](*stored["args"])
+        return stored
 
     async def all(self) -> list[dict[str, Any]]:
         return await self.query({})
@@ -172,7 +181,34 @@ class StoredJournal(Journal):
             log.warning("journal: %d entries not written at shutdown: %s", len(self._pending), exc)
 
 
-def row_entry(row: tuple[int, str, str | None, str]) -> dict[str, Any]:
-    """A built entry back from the row it was about to be written as."""
-    entry: dict[str, Any] = loads(row[3])
-    return entry
+RECORD = "$record"  # a stored row that holds a builder's name and arguments instead of a built entry
+Pending = dict[str, Any] | _Lazy | tuple[str, str | None, str, tuple[Any, ...]]
+Row = tuple[str, str | None, str]  # kind, provider, entry (JSON)
+
+
+def _latin1(value: Any) -> str:
+    """Bytes in a record as text, one character per byte (the builder takes either)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("latin-1")
+    raise TypeError(f"a journal record holds no {type(value).__name__}")
+
+
+def _row(item: Pending) -> Row:
+    if isinstance(item, tuple):
+        kind, provider, builder, record = item
+        stored = {RECORD: builder, "args": record}
+        try:
+            return kind, provider, orjson.dumps(stored, default=_latin1).decode()
+        except orjson.JSONEncodeError:  # a lone surrogate from a path orjson refuses: json escapes it
+            return kind, provider, json.dumps(stored, default=_latin1)
+    entry = item.build() if isinstance(item, _Lazy) else dict(item)
+    entry.pop("seq", None)
+    return str(entry.get("kind") or ""), entry.get("provider"), dumps(entry)
+
+
+def _unwritten(row: Row) -> Pending:
+    """What a row that could not be written is kept as until the next try."""
+    stored: dict[str, Any] = loads(row[2])
+    if RECORD in stored:
+        return row[0], row[1], stored[RECORD], tuple(stored["args"])
+    return stored

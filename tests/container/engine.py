@@ -67,8 +67,25 @@ class Engine:
         return self("image", "inspect", tag, check=False).returncode == 0
 
 
+def install_podman() -> str:
+    """As the PostgreSQL tests do for their server: where no engine is installed and this is Debian run as root,
+    install Debian's podman (with runc, which this kernel's cgroups need, and debootstrap for the base image).
+    "" when installed, else why not."""
+    if shutil.which("podman") or shutil.which("docker"):
+        return ""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "not root on Debian: install podman yourself"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "podman", "runc", "debootstrap"]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+        if done.returncode != 0 and command[1] == "install":
+            return f"apt-get install podman failed: {done.stderr.strip()[-300:]}"
+    return ""
+
+
 def find_engine() -> tuple[Engine | None, str]:
     """(engine, "") or (None, why none can run here)."""
+    install_podman()
     wanted = os.environ.get("PROVIDER_SIM_TEST_ENGINE")
     reasons = []
     for name in [wanted] if wanted else ["podman", "docker"]:
