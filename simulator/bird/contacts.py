@@ -69,7 +69,7 @@ async def insert(tx: Tx, workspace_id: str, contact: dict[str, Any], key: str, v
     conflict = " ON CONFLICT (workspace_id, identifier_key, identifier_value) DO NOTHING" if if_absent else ""
     written = await tx.execute(
         "INSERT INTO bird_contacts (id, workspace_id, identifier_key, identifier_value, created_at, data)"
-        " VALUES (?,?,?,?,?,?)" + conflict,
+        " VALUES (?,?,?,?,?,?)" + conflict,  # noqa: S608 - a fixed clause, placeholders only
         (contact["id"], workspace_id, key, value, now_ms, data),
     )
     if written == 0:
