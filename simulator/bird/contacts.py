@@ -62,16 +62,17 @@ async def find_or_create(tx: Tx, rand: Randomness, workspace_id: str, key: str, 
     return loads(row[0]), False
 
 
+_INSERT = ("INSERT INTO bird_contacts (id, workspace_id, identifier_key, identifier_value, created_at, data)"
+           " VALUES (?,?,?,?,?,?)")
+_INSERT_IF_ABSENT = _INSERT + " ON CONFLICT (workspace_id, identifier_key, identifier_value) DO NOTHING"
+
+
 async def insert(tx: Tx, workspace_id: str, contact: dict[str, Any], key: str, value: str, now_ms: int, *,
                  if_absent: bool = False) -> bool:
     """Store a contact; ``if_absent``: unless one with this identifier exists (then False, nothing written)."""
     data = json.dumps(contact, separators=(",", ":"))
-    conflict = " ON CONFLICT (workspace_id, identifier_key, identifier_value) DO NOTHING" if if_absent else ""
-    written = await tx.execute(
-        "INSERT INTO bird_contacts (id, workspace_id, identifier_key, identifier_value, created_at, data)"
-        " VALUES (?,?,?,?,?,?)" + conflict,  # noqa: S608 - a fixed clause, placeholders only
-        (contact["id"], workspace_id, key, value, now_ms, data),
-    )
+    written = await tx.execute(_INSERT_IF_ABSENT if if_absent else _INSERT,
+                               (contact["id"], workspace_id, key, value, now_ms, data))
     if written == 0:
         return False
     tx.remember(TABLE, (workspace_id, key, value), data)
