@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-DEFERRED = ("aiohttp", "httpx2", "jwt", "cryptography", "jsonschema", "referencing")
+DEFERRED = ("aiohttp", "httpx2", "jwt", "cryptography", "jsonschema", "referencing", "prometheus_client")
 
 _SCRIPT = """
 import json, sys, urllib.request

@@ -135,7 +135,9 @@ class ControlMiddleware:
             store.request_finished()
             # Only what the entry is built from is kept now; masking and parsing wait until someone reads the
             # journal (most entries of a load test never are). Bodies are cut to what the entry can show.
-            duration_ms = round((asyncio.get_running_loop().time() - started) * 1000, 3)
+            duration_s = asyncio.get_running_loop().time() - started
+            duration_ms = round(duration_s * 1000, 3)
+            sim.metrics.request(provider, route, method, status_box["status"], duration_s)
             fault = None if decision is None else {
                 "id": decision.rule.id, "latencyMs": round(decision.latency_s * 1000, 3),
                 "status": decision.rule.status, "drop": decision.rule.drop}

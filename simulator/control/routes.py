@@ -10,6 +10,9 @@ from simulator.control.routing import Param, route
 
 routes: list[BaseRoute] = [
     route("GET", "/_sim/health", world.health, "Liveness: status, version, uptime, clock."),
+    route("GET", "/_sim/metrics", world.metrics, "Prometheus text format: requests by provider, route and status "
+          "with latency histograms, webhook attempts by outcome, event-loop lag, due jobs, pending deliveries, the "
+          "store's size."),
     route("GET", "/_sim/info", world.info, "The seeded world: each provider's ids and credentials (Bird access keys, "
           "workspaces, channels; Business Chat MSP, businesses, customers), the seed and the clock."),
     route("POST", "/_sim/reset", world.reset,

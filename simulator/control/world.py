@@ -10,6 +10,7 @@ from simulator.control.errors import ControlError
 from simulator.control.routing import query
 from simulator.core import sqlite_tuning
 from simulator.core.codec import is_digits
+from simulator.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 
 async def health(request: Request) -> Response:
@@ -19,6 +20,11 @@ async def health(request: Request) -> Response:
                          "clock": sim.clock.describe(),
                          "store": {**sim.store.describe(),
                                    "sqliteMemoryStatistics": not sqlite_tuning.memory_statistics_off}})
+
+
+async def metrics(request: Request) -> Response:
+    sim = sim_of(request)
+    return Response(await sim.metrics.render(sim), media_type=METRICS_CONTENT_TYPE)
 
 
 async def info(request: Request) -> Response:

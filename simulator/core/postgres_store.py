@@ -293,6 +293,10 @@ class PostgresStore(Store):
         rows: list[Row] = await self.pool.fetch(self.sql(sql), *text_params(params))
         return rows
 
+    async def size_bytes(self) -> int:
+        row = await self.pool.fetchrow("SELECT pg_database_size(current_database())")
+        return int(row[0]) if row is not None else 0
+
     async def table_names(self) -> list[str]:
         rows = await self.pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
                                      " ORDER BY tablename")

@@ -16,6 +16,7 @@ from simulator.core.faults import Faults
 from simulator.core.ids import Randomness
 from simulator.core.journal import Journal
 from simulator.core.knobs import WebhookKnobs
+from simulator.core.metrics import Metrics
 from simulator.core.outbox import DEFAULT_RETRY_SCHEDULE_S, Outbox
 from simulator.core.provider import Provider, Providers
 from simulator.core.scheduler import Scheduler
@@ -47,6 +48,7 @@ class Simulation:
     initial_seed: int  # what a full reset returns to unless it is given another seed
     state: ControlState  # fault rules, knobs, the clock's origin: saved where the store keeps control state
     providers: Providers = field(default_factory=Providers)
+    metrics: Metrics = field(default_factory=Metrics)  # GET /_sim/metrics
     started_at: float = field(default_factory=time.monotonic)
     start_ms: int = 0
     _temp_media: bool = False
@@ -76,6 +78,8 @@ class Simulation:
         journal = (StoredJournal(store, size=settings.journal_size, events=events) if store.dialect == "postgresql"
                    else Journal(size=settings.journal_size, events=events))
         events.subscribe(WebhookAttempted, journal.record_attempt)
+        metrics = Metrics()
+        events.subscribe(WebhookAttempted, metrics.webhook_attempted)
         state = ControlState(store)
 
         def faults_changed() -> None:
@@ -92,7 +96,7 @@ class Simulation:
         return cls(settings=settings, schemas=schemas, world=world, clock=clock, store=store, scheduler=scheduler,
                    outbox=outbox, random=randomness, media_dir=media_dir, events=events, journal=journal,
                    faults=faults, initial_knobs=knobs.snapshot(), initial_seed=seed, state=state,
-                   _temp_media=temp, start_ms=clock.now_ms())
+                   metrics=metrics, _temp_media=temp, start_ms=clock.now_ms())
 
     def install(self, provider: Provider) -> None:
         """Add a provider: its job kinds join the scheduler, its name the fault rules' vocabulary."""
@@ -110,8 +114,10 @@ class Simulation:
         await self._restore_control_state()
         await self.outbox.start()
         self.scheduler.start()
+        self.metrics.start()
 
     async def close(self) -> None:
+        await self.metrics.stop()
         await self.scheduler.stop()
         await self.save_clock()
         await self.state.close()

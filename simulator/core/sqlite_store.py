@@ -67,6 +67,14 @@ class SqliteStore(Store):
     def failed(self, exc: BaseException) -> bool:
         return storage_failure(exc)
 
+    async def size_bytes(self) -> int:
+        row = await self.fetch_one("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
+        size = int(row[0]) if row is not None else 0
+        wal = Path(self.path + "-wal")
+        with contextlib.suppress(OSError):
+            size += wal.stat().st_size  # noqa: ASYNC240 - one stat of a local file per scrape
+        return size
+
     @property
     def conn(self) -> aiosqlite.Connection:
         if self._conn is None:

@@ -183,6 +183,10 @@ class Store(ABC):
     async def table_names(self) -> list[str]: ...
 
     @abstractmethod
+    async def size_bytes(self) -> int:
+        """How much room the data takes (the database file and its WAL; on a server, the database)."""
+
+    @abstractmethod
     async def clear(self, tx: Tx, *, keep: tuple[str, ...] = ("meta", "schema_migrations"),
                     keep_sequences: tuple[str, ...] = ()) -> None:
         """Delete every row of every table but ``keep`` (a full reset), inside ``tx``; id sequences start over
