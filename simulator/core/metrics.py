@@ -42,7 +42,7 @@ class _Requests:
 
 class Metrics:
     def __init__(self) -> None:
-        self._requests: dict[tuple[str, str, str, str], _Requests] = {}
+        self._requests: dict[tuple[str, str | None, str, int | None], _Requests] = {}
         self._webhooks: dict[tuple[str, str], int] = {}
         self._gauges: dict[str, tuple[str, float]] = {}
         self._lag = 0.0
@@ -50,11 +50,11 @@ class Metrics:
         self._lag_task: asyncio.Task[None] | None = None
 
     def request(self, provider: str, route: str | None, method: str, status: int | None, seconds: float) -> None:
-        key = (provider, route or "unmatched", method, str(status) if status is not None else "none")
+        key = (provider, route, method, status)
         counts = self._requests.get(key)
         if counts is None:
             if len(self._requests) >= MAX_LABEL_SETS:
-                key = (provider, "other", method, key[3])
+                key = (provider, "other", method, status)
                 counts = self._requests.get(key)
             if counts is None:
                 counts = self._requests[key] = _Requests()
@@ -124,8 +124,9 @@ class Metrics:
         latency = HistogramMetricFamily("provider_sim_request_duration_seconds", "Time to answer a request.",
                                         labels=["provider", "route"])
         by_route: dict[tuple[str, str], _Requests] = {}
-        for (provider, route, method, status), counts in self._requests.items():
-            requests.add_metric([provider, route, method, status], counts.count)
+        for (provider, template, method, status), counts in self._requests.items():
+            route = template or "unmatched"
+            requests.add_metric([provider, route, method, "none" if status is None else str(status)], counts.count)
             merged = by_route.setdefault((provider, route), _Requests())
             merged.count += counts.count
             merged.total_s += counts.total_s
