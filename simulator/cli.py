@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Callable
@@ -55,6 +56,10 @@ def serve(**flags: Any) -> None:  # click's keyword arguments, one per option ab
 
     # Flags were already merged with env by click; Settings.from_env fills the rest (env-only settings).
     settings = Settings.from_env(**flags)
+    if flags.get("seed") is None and os.environ.get(ENV_PREFIX + "SEED") is None and not _config_seeds(settings.config):
+        # A server nobody seeded draws its seed, so two of them never hand out the same ids; the banner and
+        # /_sim/info say which, and --seed N replays it. In-process simulators, fixtures and replay stay at 0.
+        settings = settings.replace(seed=secrets.randbelow(2**31 - 1) + 1)
     if os.environ.get("PROVIDER_SIM_TUNE_GC") is None:
         settings = settings.replace(tune_gc=True)  # this process is the simulator's own (see Settings.tune_gc)
     # Bind (and listen) before printing the banner, so "listening on" is true when a script reads it.
@@ -180,9 +185,24 @@ def postgres(directory: str, port: int) -> None:
         click.echo("PostgreSQL stopped")
 
 
+def _config_seeds(path: str | None) -> bool:
+    """Whether a world config file sets ``seed`` (the embedded default world's ``seed: 0`` does not count)."""
+    if not path:
+        return False
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            raw = yaml.safe_load(file)
+    except (OSError, yaml.YAMLError):
+        return False  # create_app reports what is wrong with the file
+    return isinstance(raw, dict) and "seed" in raw
+
+
 def _print_banner(sim: Simulation) -> None:
     settings = sim.settings
-    listening = f"listening on {settings.base_url}  (db: {settings.db}, clock: {sim.clock.mode})"
+    listening = (f"listening on {settings.base_url}  (db: {settings.db}, clock: {sim.clock.mode}, "
+                 f"seed: {sim.random.seed}; --seed {sim.random.seed} replays it)")
     lines = [f"provider-sim {__version__} {listening}"]
     for provider in sim.providers:
         lines += provider.banner()

@@ -43,13 +43,14 @@ class ProviderSimContainer(DockerContainer):
     :param image: the image (default ``$PROVIDER_SIM_IMAGE`` or ``provider-sim:latest``).
     :param control_token: set ``PROVIDER_SIM_CONTROL_TOKEN`` and have :meth:`client` send it.
     :param clock: ``manual`` (default: the test moves time) or ``real``.
-    :param seed: the seed for ids and fake data.
+    :param seed: the seed for ids and fake data: 0 by default, as the pytest fixtures (a test run repeats); None lets
+        the server draw one, as an unseeded ``provider-sim serve`` does.
     :param config: a world config YAML on this machine, mounted read-only into the container.
     :param env: more ``PROVIDER_SIM_*`` settings, e.g. ``{"PROVIDER_SIM_DURABILITY": "full"}``.
     """
 
     def __init__(self, image: str | None = None, *, control_token: str | None = None, clock: str = "manual",
-                 seed: int | None = None, config: str | os.PathLike[str] | None = None,
+                 seed: int | None = 0, config: str | os.PathLike[str] | None = None,
                  env: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(image or os.environ.get("PROVIDER_SIM_IMAGE", DEFAULT_IMAGE), **kwargs)
         self._create_kwargs = dict(kwargs)
