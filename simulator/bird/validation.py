@@ -15,13 +15,16 @@ MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600 * 1000
 
 
 def send_issues(schemas: SchemaStore, channel: Channel, payload: Any, now_ms: int) -> dict[str, list[str]]:
-    """Every problem of a send request keyed by JSON path ({} when Bird would accept it): the schema first."""
+    """Every problem of a send request keyed by JSON path ({} when Bird would accept it): what the schema finds
+    and Bird's own rules together, so one answer names all of them."""
     if not isinstance(payload, dict):
         return {".": ["the request body must be a JSON object"]}
     issues = schemas.issues("bird/send-message", payload)
-    if issues:
-        return InvalidPayload.from_issues(issues).details  # type: ignore[no-any-return]
-    return semantic_issues(channel, payload, now_ms)
+    found: dict[str, list[str]] = dict(InvalidPayload.from_issues(issues).details) if issues else {}
+    for path, messages in semantic_issues(channel, payload, now_ms).items():
+        known = found.setdefault(path, [])
+        known += [m for m in messages if m not in known]
+    return found
 
 
 def receiver_address(contact: dict[str, Any]) -> str | None:
@@ -63,7 +66,10 @@ def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> d
         add(".body" if not has_body else ".template",
             "exactly one of body or template must be set" if not has_body
             else "body and template cannot be used together; set only one")
-    contacts_list = request.get("receiver", {}).get("contacts", [])
+    # Any shape reaches here (the schema's findings are reported beside these): look only at what is typed right.
+    receiver = request.get("receiver")
+    contacts = receiver.get("contacts") if isinstance(receiver, dict) else None
+    contacts_list = [c for c in contacts if isinstance(c, dict)] if isinstance(contacts, list) else []
     if len(contacts_list) > 1:
         add(".receiver.contacts", f"SMS messages take exactly one receiver, got {len(contacts_list)}"
             " (multiple receivers are only supported for email)")
@@ -100,11 +106,12 @@ def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> d
                 if value and E164.match(value) and not value.startswith("+1"):
                     add(".receiver.contacts[0].identifierValue",
                         f"MMS can only be sent to US/CA numbers (+1), got {value}")
-            media = (body.get(kind) or {}).get("images" if kind == "image" else "files") or []
-            if len(media) > 10:
+            content = body.get(kind)
+            media = content.get("images" if kind == "image" else "files") if isinstance(content, dict) else None
+            if isinstance(media, list) and len(media) > 10:
                 add(f".body.{kind}", f"at most 10 media per MMS, got {len(media)}")
     scheduled = request.get("scheduledFor")
-    if scheduled is not None:
+    if isinstance(scheduled, str):
         try:
             when = parse_rfc3339(scheduled)
         except ValueError as exc:
@@ -113,7 +120,9 @@ def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> d
             if when > now_ms + MAX_SCHEDULE_AHEAD_MS:
                 add(".scheduledFor", "cannot be more than 35 days in the future")
     if request.get("capFrequency") is True:
-        use_case = ((request.get("meta") or {}).get("extraInformation") or {}).get("useCase")
+        meta = request.get("meta")
+        extra = meta.get("extraInformation") if isinstance(meta, dict) else None
+        use_case = extra.get("useCase") if isinstance(extra, dict) else None
         if use_case != "marketing":
             add(".capFrequency", 'can only be true when meta.extraInformation.useCase is "marketing"')
     return issues

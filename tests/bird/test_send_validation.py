@@ -308,3 +308,27 @@ def test_values_bird_documents_no_bound_for(provider_sim):
     r = provider_sim.http.post(provider_sim.messages_path(), json={**body, "validity": 2**70},
                                headers=provider_sim.bird_headers)
     assert r.status_code == 422 and ".validity" in r.json()["details"]
+
+
+def test_one_422_names_every_problem_schema_and_bird_rules(provider_sim):
+    """A misspelled field (the schema) and a non-E.164 receiver (Bird's rule) come back together, keyed by path."""
+    response = provider_sim.http.post(
+        provider_sim.messages_path(),
+        json={"receiver": {"contacts": [{"identifierValue": "0612345678"}]},
+              "body": {"type": "text", "text": {"text": "hi"}}, "referance": "typo"},
+        headers=provider_sim.bird_headers)
+    assert response.status_code == 422, response.text
+    details = response.json()["details"]
+    assert any("referance" in path or any("referance" in m for m in messages) for path, messages in details.items())
+    assert any("E.164" in m for m in details.get(".receiver.contacts[0].identifierValue", [])), details
+
+
+def test_bird_rules_look_only_at_what_is_typed_right(provider_sim):
+    """Wrong types everywhere the rules look: the schema reports them, the rules do not trip over them."""
+    for body in ({"receiver": "x", "body": {"type": "text", "text": {"text": "hi"}}},
+                 {"receiver": {"contacts": ["+15551230000", 7]}, "body": {"type": "image", "image": "x"}},
+                 {"receiver": {"contacts": [{"identifierValue": "+15551230000"}]}, "body": {"type": "text",
+                  "text": {"text": "hi"}}, "scheduledFor": 12, "capFrequency": True, "meta": "m"}):
+        response = provider_sim.http.post(provider_sim.messages_path(), json=body, headers=provider_sim.bird_headers)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["details"], body
