@@ -1,7 +1,9 @@
 """Gateway HTTP handlers (MSP → "Apple"): authenticate, parse, validate, call the backend, serialise."""
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import zlib
 from typing import Any
 
@@ -102,8 +104,12 @@ async def upload(request: Request) -> Response:
     """The storage host's upload URL (no Authorization, like MMCS). Answers 200 as Apple's sample requires."""
     sim, bc = _sim(request), _bc(request)
     data = await read_body(request, min(sim.settings.max_upload_bytes, bc.config.max_attachment_bytes))
-    checksum = await bc.upload(request.path_params["token"], data)
-    return JSONResponse({"singleFile": {"fileChecksum": checksum}})
+    token = request.path_params["token"]
+    checksum = await bc.upload(token, data)
+    # Apple documents only fileChecksum. size and receipt are our choice (docs/business-chat.md): the bytes
+    # stored, and an opaque token naming this upload, which nothing asks for again.
+    receipt = base64.b64encode(hashlib.sha256(f"{token}:{checksum}".encode()).digest()[:18]).decode()
+    return JSONResponse({"singleFile": {"fileChecksum": checksum, "size": len(data), "receipt": receipt}})
 
 
 async def pre_download(request: Request) -> Response:

@@ -75,7 +75,10 @@ class MSP:
         urls = pre.json()
         up = httpx.post(urls["upload-url"], content=ct, headers={"content-type": "application/octet-stream"})
         assert up.status_code == 200, up.text
-        checksum = up.json()["singleFile"]["fileChecksum"]
+        answer = up.json()["singleFile"]
+        checksum = answer["fileChecksum"]
+        # Our choice beyond Apple's documented fileChecksum: the stored size and an opaque receipt.
+        assert answer["size"] == len(ct) and isinstance(answer["receipt"], str) and answer["receipt"], answer
         att = {"name": "x.png", "mimeType": "image/png", "size": str(len(ct)), "signature-base64": checksum,
                "url": urls["mmcs-url"], "owner": urls["mmcs-owner"], "key": "00" + key.hex()}
         return att, key
