@@ -97,7 +97,7 @@ class BCConfig:
     unstarted_conversation_status: int = 404
     webhook_timeout_s: float = 30.0  # Apple waits up to 30 s for the MSP's answer (digest §6)
     enforce_capabilities: bool = True
-    attachment_key_check: str = "heuristic"
+    attachment_key_check: str = "report"
     max_attachment_bytes: int = 100 * 1024 * 1024
     webhook_path: str = "/message"
     # URL prefix → App Clip title for /v1/constructPayload; empty = every https URL has an App Clip.
@@ -169,7 +169,9 @@ def load_config(raw: BusinessChatConfig) -> BCConfig:
         unstarted_conversation_status=int(raw.get("unstarted_conversation_status", 404)),
         webhook_timeout_s=float(raw.get("webhook_timeout_seconds", 30.0)),
         enforce_capabilities=bool(raw.get("enforce_capabilities", True)),
-        attachment_key_check=str(raw.get("attachment_key_check", "heuristic")),
+        # "heuristic" was the name of "refuse" before "report" became the default.
+        attachment_key_check={"heuristic": "refuse"}.get(str(raw.get("attachment_key_check", "report")),
+                                                         str(raw.get("attachment_key_check", "report"))),
         max_attachment_bytes=int(raw.get("max_attachment_bytes", 100 * 1024 * 1024)),
         webhook_path=str(raw.get("webhook_path", "/message")),
         app_clips=_app_clips(raw.get("app_clip_urls") or []),

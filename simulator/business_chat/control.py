@@ -219,8 +219,31 @@ async def overview(request: Request) -> Response:
     })
 
 
+KEY_CHECKS = ("report", "refuse", "off")
+
+
+async def put_settings(request: Request) -> Response:
+    """Change what the world config set, until the next full reset: today the attachment key check."""
+    provider = provider_of(request)
+    _bc(request)  # 404 in Business Chat's shape when the world has none
+    body = await control_body(request)
+    unknown = sorted(set(body) - {"attachmentKeyCheck"})
+    if unknown:
+        raise ControlError(f"unknown field(s): {', '.join(unknown)}", details={k: ["unknown field"] for k in unknown})
+    check = body.get("attachmentKeyCheck")
+    if check is not None and check not in KEY_CHECKS:
+        raise ControlError(f'"attachmentKeyCheck" must be one of {", ".join(KEY_CHECKS)}',
+                           details={"attachmentKeyCheck": ["invalid"]})
+    provider.apply_settings({"attachmentKeyCheck": check} if check is not None else {})
+    return JSONResponse(provider.settings())
+
+
 routes: list[BaseRoute] = [
     route("GET", P, overview, "Business Chat: MSP id, secret, gateway URL, businesses and settings."),
+    route("PUT", P + "/settings", put_settings,
+          "Change a setting until the next full reset: attachmentKeyCheck report (default: 200 as Apple, the "
+          "device view says the customer could not open the file) | refuse (400, stricter than Apple) | off.",
+          example={"attachmentKeyCheck": "refuse"}),
     route("GET", P + "/customers", list_customers, "Simulated customers (seeded and created)."),
     route("POST", P + "/customers", create_customer,
           "Create a simulated customer (id, name, businessId, capabilities, behaviour ...).",

@@ -17,6 +17,7 @@ from simulator.business_chat.provider import bc_of
 from simulator.business_chat.service import BusinessChat
 from simulator.core.codec import dumps_bytes
 from simulator.core.errors import MalformedBody, parse_json, read_body
+from simulator.core.journal import add_note
 from simulator.core.schemas import Issue
 from simulator.core.simulation import Simulation
 
@@ -78,7 +79,10 @@ async def _send(request: Request, *, authenticate_endpoint: bool) -> Response:
         if problem:
             raise invalid([problem])
     want_ref = (_header(request, "include-data-ref") or "").lower() == "true"
-    result = await bc.send(business_id, customer, body, want_ref)
+    notes: list[str] = []
+    result = await bc.send(business_id, customer, body, want_ref, notes)
+    for note in notes:  # Apple answers 200 all the same: the journal tells the developer
+        add_note(request.scope, note)
     if result is None:
         return Response(status_code=200, headers=OK_HEADERS)
     return JSONResponse(result, headers=OK_HEADERS)

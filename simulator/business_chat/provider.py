@@ -2,6 +2,7 @@
 through the provider contract (routes, control routes, error shape, job kinds, events, resets, /_sim/info)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from simulator.core.provider import JobKind, Provider
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 
+SETTINGS_STATE = "business_chat.settings"  # settings changed through the control plane (core/state.py)
 TABLES_BY_BUSINESS = ("bc_device_messages", "bc_conversations", "bc_business_settings")
 
 
@@ -33,6 +35,26 @@ class BusinessChatProvider(Provider):
         raw = sim.world.business_chat
         # Without a business_chat section in the world config the routes answer that it is not configured.
         self.service: BusinessChat | None = BusinessChat(sim, load_config(raw)) if raw else None
+        # What the world config set, for a full reset to return to (the control plane may change it).
+        self.initial_settings = self.settings()
+
+    def settings(self) -> dict[str, str]:
+        """The settings the control plane can change at run time (PUT /_sim/business-chat/settings)."""
+        return {"attachmentKeyCheck": self.service.config.attachment_key_check} if self.service else {}
+
+    def apply_settings(self, settings: dict[str, str]) -> None:
+        if self.service is not None and "attachmentKeyCheck" in settings:
+            self.service.config.attachment_key_check = settings["attachmentKeyCheck"]
+        self.sim.state.changed(SETTINGS_STATE, lambda: json.dumps(self.settings()))
+
+    async def open(self) -> None:
+        saved = await self.sim.state.load(SETTINGS_STATE)
+        if saved is not None and self.service is not None:
+            self.service.config.attachment_key_check = json.loads(saved).get(
+                "attachmentKeyCheck", self.service.config.attachment_key_check)
+
+    def after_full_reset(self) -> None:
+        self.apply_settings(self.initial_settings)
 
     def routes(self) -> list[BaseRoute]:
         from simulator.business_chat.routes import routes

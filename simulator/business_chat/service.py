@@ -56,13 +56,20 @@ class BusinessChat:
     # -- gateway -----------------------------------------------------------------------------------------------
 
     async def send(self, business_id: str, customer: dict[str, Any], body: dict[str, Any],
-                   want_data_ref: bool) -> dict[str, Any] | None:
-        """Accept one business message; returns {"dataRef": …} for stored interactive payloads, else None."""
+                   want_data_ref: bool, notes: list[str] | None = None) -> dict[str, Any] | None:
+        """Accept one business message; returns {"dataRef": …} for stored interactive payloads, else None.
+        ``notes`` gets what the answer does not say (an attachment the customer could not open)."""
         async with self.sim.store.transaction() as tx:
             issues, attachments = await check_attachments(tx, self.blobs, self.config, business_id,
                                                           body.get("attachments") or [])
             if issues:
                 raise invalid(issues)
+            for attachment in attachments:
+                if "problem" in attachment:
+                    log.warning("message to %s: attachment %r: %s", customer["id"], attachment["name"],
+                                attachment["problem"])
+                    if notes is not None:
+                        notes.append(f"attachment {attachment['name']!r}: {attachment['problem']}")
             interactive = body.get("interactiveData")
             payload_blob = None  # the data-ref blob holding `interactive`, if there is one
             if "interactiveDataRef" in body:

@@ -227,8 +227,12 @@ def attachment_fields(att: dict[str, Any]) -> dict[str, Any]:
 
 async def check_attachments(conn: Any, blobs: BlobStore, config: BCConfig, business_id: str,
                             attachments: list[dict[str, Any]]) -> tuple[list[Issue], list[dict[str, Any]]]:
-    """Each attachment must name an uploaded blob of this business with matching owner, checksum, size and a key
-    that decrypts it. Returns (issues, what the device got: name, type, size, sha256 of the plaintext)."""
+    """Each attachment must name an uploaded blob of this business with matching owner, checksum and size, and a
+    key of the right form: else an issue (400, as Apple). Whether the key decrypts the upload to the declared type
+    is what the device finds out, not the gateway: with ``attachment_key_check`` "report" (the default) it becomes
+    the attachment's ``problem`` ("the customer could not open this attachment: ..."), with "refuse" an issue
+    (stricter than Apple), with "off" nothing. Returns (issues, what the device got: name, type, size, sha256 of
+    the plaintext, and the problem if any)."""
     issues: list[Issue] = []
     received: list[dict[str, Any]] = []
     for i, att in enumerate(attachments):
@@ -257,11 +261,14 @@ async def check_attachments(conn: Any, blobs: BlobStore, config: BCConfig, busin
             issues.append(Issue((*at, "key"), 'key must be "00" followed by 64 hex characters'))
             continue
         plaintext = crypto.aes_ctr(key, blob.data)
-        if config.attachment_key_check != "off":
-            problem = crypto.plaintext_problem(str(f["mimeType"]), plaintext)
-            if problem:
-                issues.append(Issue((*at, "key"), f"key does not decrypt the upload: {problem}"))
-                continue
-        received.append({"name": f["name"], "mimeType": f["mimeType"], "size": len(plaintext),
-                         "sha256": crypto.sha256_hex(plaintext), "url": blob.url})
+        problem = crypto.plaintext_problem(str(f["mimeType"]), plaintext) \
+            if config.attachment_key_check != "off" else None
+        if problem and config.attachment_key_check == "refuse":
+            issues.append(Issue((*at, "key"), f"key does not decrypt the upload: {problem}"))
+            continue
+        seen: dict[str, Any] = {"name": f["name"], "mimeType": f["mimeType"], "size": len(plaintext),
+                                "sha256": crypto.sha256_hex(plaintext), "url": blob.url}
+        if problem:
+            seen["problem"] = f"the customer could not open this attachment: {problem}"
+        received.append(seen)
     return issues, received

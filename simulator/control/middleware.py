@@ -14,7 +14,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulator.core.clock import iso_ms
 from simulator.core.faults import Decision, RequestFacts
-from simulator.core.journal import BODY_LIMIT, body_for_journal, closest_operation, keepable, mask_headers
+from simulator.core.journal import (
+    BODY_LIMIT,
+    NOTES_KEY,
+    body_for_journal,
+    closest_operation,
+    keepable,
+    mask_headers,
+)
 
 log = logging.getLogger("simulator.control")
 BUFFER_LIMIT = 2 * 1024 * 1024 + 1  # enough for any JSON body; larger uploads stream through unbuffered
@@ -144,7 +151,8 @@ class ControlMiddleware:
             sim.journal.append_record("control" if control_request else "request", provider, EXCHANGE, (
                 provider, method, path, scope.get("query_string", b""), list(scope.get("headers", [])),
                 keepable(raw), len(raw), more, operation, route, near, status_box["status"], status_box["headers"],
-                status_box["body"], status_box["size"], at_ms, duration_ms, fault, error))
+                status_box["body"], status_box["size"], at_ms, duration_ms, fault, error,
+                scope.get("state", {}).get(NOTES_KEY)))
 
     async def _unjournaled(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A control request that is not journaled; an unexpected error is still answered, not a dropped
@@ -246,7 +254,7 @@ def exchange_entry(provider: str, method: str, path: str, query: Raw, raw_header
                    raw: Raw, size: int, streamed: bool, operation: str | None, route: str | None, near: str | None,
                    status: int | None, raw_response_headers: list[tuple[Raw, Raw]], response_body: Raw,
                    response_size: int, at_ms: int, duration_ms: float, fault: dict[str, Any] | None,
-                   error: str | None) -> dict[str, Any]:
+                   error: str | None, notes: list[str] | None = None) -> dict[str, Any]:
     """A request's journal entry from the record the middleware kept (built when someone reads the journal)."""
     headers = [(_text(k), _text(v)) for k, v in raw_headers]
     header_map = dict(headers)
@@ -272,6 +280,8 @@ def exchange_entry(provider: str, method: str, path: str, query: Raw, raw_header
     if error:
         entry["error"] = error
     diagnostics = _diagnostics(operation, near, status, resp_body)
+    if notes:
+        diagnostics = {**(diagnostics or {}), "notes": list(notes)}
     if diagnostics:
         entry["diagnostics"] = diagnostics
     return entry

@@ -11,7 +11,7 @@ import difflib
 import functools
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from simulator.core.deliveries import Deliveries
 
 BODY_LIMIT = 4096  # characters kept of each request/response body
+# A handler's remarks for its request's journal entry (``diagnostics.notes``): what the answer does not say, e.g.
+# what the customer's device will find. A list of strings under this key of the ASGI scope's "state".
+NOTES_KEY = "simulator.journal_notes"
+
+
+def add_note(scope: MutableMapping[str, Any], note: str) -> None:
+    scope.setdefault("state", {}).setdefault(NOTES_KEY, []).append(note)
 SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 SECRET_KEY = re.compile(r"(signing.?key|secret|password|passwd|access.?key|api.?key|private.?key)", re.I)
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")

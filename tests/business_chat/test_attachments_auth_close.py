@@ -36,7 +36,6 @@ def test_outbound_attachment_decrypted_on_device(provider_sim: Any, hooked: MSP)
     ("signature-base64", base64.b64encode(b"\x81" + bytes(20)).decode(), "/attachments/0/signature-base64"),
     ("size", "1", "/attachments/0/size"),
     ("size", "¹", "/attachments/0/size"),  # a digit to str.isdigit(), not to int()
-    ("key", "00" + hashlib.sha256(b"not the upload key").hexdigest(), "/attachments/0/key"),  # fixed: xdist ids
     ("url", "https://p1-content.example/none", "/attachments/0/url"),
 ])
 def test_wrong_attachment_refused(provider_sim: Any, msp: MSP, field: str, value: str, pointer: str) -> None:
@@ -45,6 +44,41 @@ def test_wrong_attachment_refused(provider_sim: Any, msp: MSP, field: str, value
     assert r.status_code == 400, r.text
     assert r.json()["errors"][0]["pointer"] == pointer
     assert device(msp) == []
+
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) * 4
+WRONG_UPLOAD_KEY = "00" + hashlib.sha256(b"not the upload key").hexdigest()
+
+
+def test_what_the_device_cannot_open_is_accepted_as_apple_does_and_shown(provider_sim: Any, msp: MSP) -> None:
+    """Apple's gateway cannot tell that a key is wrong or a type mislabelled (AES-CTR has no integrity check):
+    it answers 200. The device view, the journal and the log say what the customer would see."""
+    att, _ = msp.upload(JPEG)  # Apple's sample flow: a JPEG labelled image/png
+    assert att["mimeType"] == "image/png"
+    r = _send_attachment(msp, att)
+    assert r.status_code == 200, r.text
+    att2, _ = msp.upload(PNG)
+    r = _send_attachment(msp, {**att2, "key": WRONG_UPLOAD_KEY})
+    assert r.status_code == 200, r.text
+    seen = [m["attachments"][0] for m in device(msp)]
+    assert [a["problem"].startswith("the customer could not open this attachment: ") for a in seen] == [True, True]
+    assert "image/png" in seen[0]["problem"]
+    [*_, first, second] = provider_sim.journal(path="/v1/message", kind="request")
+    assert "could not open" in first["diagnostics"]["notes"][0]
+    assert "could not open" in second["diagnostics"]["notes"][0]
+
+
+def test_refusing_what_the_device_cannot_open_is_an_opt_in(provider_sim: Any, msp: MSP) -> None:
+    settings = provider_sim.http.put("/_sim/business-chat/settings", json={"attachmentKeyCheck": "refuse"})
+    assert settings.status_code == 200 and settings.json() == {"attachmentKeyCheck": "refuse"}
+    att, _ = msp.upload(PNG)
+    r = _send_attachment(msp, {**att, "key": WRONG_UPLOAD_KEY})
+    assert r.status_code == 400 and r.json()["errors"][0]["pointer"] == "/attachments/0/key"
+    assert device(msp) == []
+    bad = provider_sim.http.put("/_sim/business-chat/settings", json={"attachmentKeyCheck": "strict"})
+    assert bad.status_code == 400
+    provider_sim.reset()  # a full reset returns to the world config's setting
+    assert provider_sim.http.get("/_sim/business-chat").json()["settings"]["attachmentKeyCheck"] == "report"
 
 
 def test_fffc_count_and_upload_size_checked(provider_sim: Any, msp: MSP) -> None:

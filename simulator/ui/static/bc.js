@@ -225,6 +225,7 @@
       const href = msg.seq !== undefined ? `${customerPath(local.selected)}/device/${msg.seq}/attachments/${list.indexOf(a)}` : null;
       const label = `${name} (${a.mimeType || a.type || "file"}, ${a.size ?? "?"} bytes)`;
       return h("li", {}, href ? h("a", { href, download: name }, `⬇ ${label}`) : label,
+        a.problem ? h("div", { class: "small warning", role: "note" }, a.problem) : null,
         a.sha256 ? h("div", { class: "small muted" }, `sha256 ${a.sha256}`) : null);
     }));
   }
