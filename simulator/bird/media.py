@@ -146,7 +146,7 @@ class Media:
         if self._secret is None:
             row = await self.sim.store.fetch_one("SELECT value FROM meta WHERE key='bird_media_secret'")
             if row is None:
-                value = self.sim.random.token_bytes(32).hex()
+                value = self.sim.random.secret_hex(32)
                 async with self.sim.store.transaction() as tx:
                     await tx.execute("INSERT INTO meta (key, value) VALUES ('bird_media_secret', ?)"
                                      " ON CONFLICT (key) DO NOTHING", (value,))
@@ -184,7 +184,7 @@ class Media:
         }
         if channel_id:
             fields["x-amz-meta-channel-id"] = channel_id
-        fields["x-amz-security-token"] = self.sim.random.hex(24)
+        fields["x-amz-security-token"] = self.sim.random.secret_hex(24)
         conditions: list[Any] = [{name: value} for name, value in fields.items()]
         conditions.append(["content-length-range", 0, self.sim.settings.max_upload_bytes])
         policy = {"expiration": iso_ms(now + TICKET_TTL_S * 1000), "conditions": conditions}

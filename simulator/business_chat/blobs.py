@@ -57,7 +57,7 @@ class BlobStore:
 
     async def pre_upload(self, tx: Tx, business_id: str, declared_size: int) -> dict[str, str]:
         blob_id, owner, url = self._new_ids()
-        token = self.random.hex(20)
+        token = self.random.secret_hex(20)
         await tx.execute(
             "INSERT INTO bc_blobs (id, kind, business_id, owner, url, upload_token, declared_size, created_at)"
             " VALUES (?,?,?,?,?,?,?,?)",
@@ -93,7 +93,7 @@ class BlobStore:
                     meta or {}, ciphertext)
 
     async def grant_download(self, tx: Tx, blob: Blob) -> str:
-        token = self.random.hex(20)
+        token = self.random.secret_hex(20)
         expires = self.clock.now_ms() + self.config.download_url_ttl_s * 1000
         await tx.execute("INSERT INTO bc_downloads (token, blob_id, expires_at) VALUES (?,?,?)",
                          (token, blob.id, expires))

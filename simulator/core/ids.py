@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,3 +47,9 @@ class Randomness:
 
     def token_bytes(self, nbytes: int) -> bytes:
         return self.rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big")
+
+    @staticmethod
+    def secret_hex(nbytes: int) -> str:
+        """A bearer credential (upload token, signing secret): from the OS's CSPRNG, never from the seed, so
+        knowing a run's seed (printed, replayable) does not give away what unlocks its uploads and downloads."""
+        return secrets.token_hex(nbytes)
