@@ -81,6 +81,17 @@ def test_refusing_what_the_device_cannot_open_is_an_opt_in(provider_sim: Any, ms
     assert provider_sim.http.get("/_sim/business-chat").json()["settings"]["attachmentKeyCheck"] == "report"
 
 
+@pytest.mark.parametrize("field", ["mimeType", "name"])
+def test_control_characters_never_reach_a_header(provider_sim: Any, msp: MSP, field: str) -> None:
+    """An attachment's type and name become the download's Content-Type and Content-Disposition: a CR/LF in
+    them is a 400 at the gateway, not a header injection (or a broken answer) later."""
+    att, _ = msp.upload(PNG)
+    r = _send_attachment(msp, {**att, field: att[field] + "\r\nX-Injected: 1"})
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["pointer"] == f"/attachments/0/{field}"
+    assert device(msp) == []
+
+
 def test_fffc_count_and_upload_size_checked(provider_sim: Any, msp: MSP) -> None:
     att, _ = msp.upload(PNG)
     r = msp.send(msp.envelope("text", body="no marker", attachments=[att]))
