@@ -51,6 +51,10 @@ class Settings:
     # More host names webhook URLs may use while allow_http_webhooks is on (comma-separated), besides localhost
     # and loopback addresses: from a container the developer's app is host.docker.internal or a compose service.
     webhook_hosts: str = ""
+    # More Host names the control plane answers to (comma-separated; "*": any), besides loopback names, the bound
+    # address and the public URL's host: a page on another site that rebinds its DNS name to 127.0.0.1 arrives
+    # with its own name as Host and is refused (simulator/control/access.py).
+    allowed_hosts: str = ""
     # Guards /_sim/* but /_sim/health, web UI included (simulator/control/access.py). Never printed or logged.
     control_token: str | None = field(default=None, repr=False)
     # Freeze start-up objects out of the cyclic GC and collect less often: a third of an hour-long advance was
@@ -109,6 +113,7 @@ class SettingsFields(TypedDict, total=False):
     log_level: str
     allow_http_webhooks: bool
     webhook_hosts: str
+    allowed_hosts: str
     control_token: str | None
     tune_gc: bool
 

@@ -7,9 +7,12 @@ app that answers instead (a refusal, or a page of its own such as the login form
 first answer wins; the provider APIs (``/workspaces/...``, ``/v1/...``) never pass through them: they keep their
 own auth.
 
-Today there is one gate, :class:`TokenGate` (``Settings.control_token``): a bearer header, or for the web UI a
-cookie set by a small login form. Checks on ``Origin`` and ``Host`` belong here too, as gates placed before it.
-:func:`middleware` returns nothing when no gate is configured, so an open simulator pays nothing per request.
+The gates, in order: :class:`HostGate` (the ``Host`` must be one of the simulator's own names: a page that rebinds
+its DNS name to 127.0.0.1 is refused, reads of ``/_sim/info`` included), :class:`OriginGate` (a state-changing
+request a browser sends from a page the simulator did not serve is refused: its ``Origin`` or ``Sec-Fetch-Site``
+says so) and, when ``Settings.control_token`` is set, :class:`TokenGate`: a bearer header, or for the web UI a
+cookie set by a small login form. Clients that are not browsers (SimClient, curl, the pytest plugin) send neither
+a foreign Origin nor a foreign Host and pass the first two.
 
 Nothing here logs or journals the token: a refused request never reaches the journal (this middleware is outside
 ``ControlMiddleware``), the login form is answered here, an accepted bearer header is removed before the request
@@ -63,8 +66,10 @@ def is_loopback_host(host: str) -> bool:
 
 
 def middleware(settings: Settings) -> list[Middleware]:
-    """The access middleware for these settings, or none at all when no gate applies."""
+    """The access middleware for these settings."""
     gates: list[Gate] = []
+    if settings.allowed_hosts.strip() != "*":  # "*": reached under any name (a container): the token guards it
+        gates += [HostGate(settings), origin_gate]
     if settings.control_token:
         gates.append(TokenGate(settings.control_token))
     return [Middleware(ControlAccess, gates=gates)] if gates else []
@@ -106,6 +111,73 @@ def _cookies(scope: Scope) -> dict[str, str]:
                 if sep:
                     jar[name] = val
     return jar
+
+
+# Names that always reach this machine's own services. host.docker.internal / host.containers.internal are what a
+# container calls the developer's machine: a web page cannot make them resolve to somewhere it controls.
+LOOPBACK_NAMES = frozenset({"localhost", "host.docker.internal", "host.containers.internal"})
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _hostname(host_header: str) -> str:
+    """``Host`` without its port, lower-cased (``[::1]:8790`` -> ``::1``)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+class HostGate:
+    """Refuses a request whose ``Host`` is not one of the simulator's names (DNS rebinding: a page on
+    evil.example re-resolves its name to 127.0.0.1 and its requests arrive with Host evil.example). Jupyter and
+    Vite's dev server do the same check."""
+
+    def __init__(self, settings: Settings) -> None:
+        names = {n.strip().lower() for n in settings.allowed_hosts.split(",") if n.strip()}
+        if settings.host not in ("", "0.0.0.0", "::"):  # noqa: S104 - a wildcard bind names no host
+            names.add(settings.host.lower().strip("[]"))
+        if settings.public_url:
+            from urllib.parse import urlsplit
+
+            names.add((urlsplit(settings.public_url).hostname or "").lower())
+        self.names = frozenset(names | LOOPBACK_NAMES)
+
+    def allows(self, hostname: str) -> bool:
+        # A rebinding page arrives under a domain its author registered: a name with a dot. An IP address in Host
+        # means the browser connected to that address itself, and a name without a dot (a compose service,
+        # Starlette's "testserver") is no public domain anyone can point at this machine.
+        if hostname in self.names or hostname.endswith(".localhost") or "." not in hostname.replace(":", ""):
+            return True
+        try:
+            ipaddress.ip_address(hostname)
+        except ValueError:
+            return False
+        return True
+
+    def __call__(self, scope: Scope) -> ASGIApp | None:
+        host = _header(scope, b"host")
+        if not host or self.allows(_hostname(host)):  # HTTP/1.0 without Host: not a browser
+            return None
+        return refusal(403, "Forbidden", f"the control plane does not answer to Host {host!r}: add it to "
+                       "PROVIDER_SIM_ALLOWED_HOSTS if this simulator is meant to be reached under that name")
+
+
+def origin_gate(scope: Scope) -> ASGIApp | None:
+    """Refuses a state-changing request that a browser sent from a page of another origin (a form or fetch on a
+    site the developer happens to have open): its ``Origin`` is not this simulator's, or ``Sec-Fetch-Site`` says
+    cross-site. Same-origin requests (the web UI) and clients that send neither header pass."""
+    if scope.get("method") not in STATE_CHANGING:
+        return None
+    origin = _header(scope, b"origin")
+    host = _header(scope, b"host").strip().lower()
+    if origin:
+        _, _, rest = origin.strip().lower().partition("://")
+        if origin.strip().lower() == "null" or rest.rstrip("/") != host:
+            return refusal(403, "Forbidden", f"a page at {origin} may not change this simulator (Origin is not "
+                           f"{host}); its web UI and HTTP clients are unaffected")
+    if _header(scope, b"sec-fetch-site").lower() in ("cross-site", "same-site"):
+        return refusal(403, "Forbidden", "a page of another site may not change this simulator (Sec-Fetch-Site)")
+    return None
 
 
 class TokenGate:
