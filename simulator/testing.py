@@ -387,6 +387,22 @@ class SimClient:
     def _control_object(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._object(self.http.request(method, path, json=body))
 
+    # -- behaviour coverage -----------------------------------------------------------------------------------------
+
+    def coverage(self, **params: str | None) -> dict[str, Any]:
+        """``GET /_sim/coverage``: every behaviour with its count, and the unmet ones with how to provoke them.
+        Params: provider, workspace, business."""
+        return self._object(self.http.get("/_sim/coverage", params={k: v for k, v in params.items() if v}))
+
+    def coverage_counts(self, provider: str, **scope: str | None) -> dict[str, int]:
+        """behaviour id -> how often it occurred, for one provider (``scope``: workspace= or business=)."""
+        report = self.coverage(provider=provider, **scope)
+        return {b["id"]: int(b["count"]) for section in report["providers"] for b in section["behaviours"]}
+
+    def reset_coverage(self, provider: str | None = None) -> dict[str, Any]:
+        """``DELETE /_sim/coverage``: the behaviour counts start over (a world reset keeps them)."""
+        return self._object(self.http.delete("/_sim/coverage", params={"provider": provider} if provider else {}))
+
     # -- journal --------------------------------------------------------------------------------------------------
 
     def journal(self, **filters: str | int | None) -> list[dict[str, Any]]:

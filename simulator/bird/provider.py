@@ -2,6 +2,7 @@
 (routes, control routes, error shape, job kinds, events, scoped and full resets, its part of /_sim/info)."""
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from starlette.requests import Request
@@ -24,6 +25,7 @@ from simulator.bird.subscriptions import Subscriptions
 from simulator.bird.timeline import Timeline
 from simulator.bird.webhooks import Webhooks
 from simulator.core import scheduler as sched
+from simulator.core.coverage import Behaviour, Tally, load_catalogue
 from simulator.core.provider import JobKind, Provider
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
@@ -39,6 +41,7 @@ class BirdProvider(Provider):
     event_types = (MessageEvent,)
     # The status timeline keys its rows by the message's rowid: a rowid must never name two messages.
     durable_sequences = ("bird_messages",)
+    coverage_scope = "workspace"
 
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
@@ -56,6 +59,14 @@ class BirdProvider(Provider):
         self.rate_limits = RateLimits.from_config(sim.clock, (sim.world.raw.get("bird") or {}).get("rate_limits"))
         for subscriber in (self.webhooks.on_message, self.customers.on_message, self.timeline.on_message):
             sim.events.on(MessageEvent, subscriber)
+
+    def behaviours(self) -> tuple[Behaviour, ...]:
+        return _catalogue()
+
+    def count_behaviours(self, tally: Tally) -> None:
+        from simulator.bird.coverage import BirdCoverage
+
+        BirdCoverage(self.world, tally).subscribe(self.sim.events)
 
     def routes(self) -> list[BaseRoute]:
         from simulator.bird.routes import routes
@@ -141,6 +152,11 @@ class BirdProvider(Provider):
             kind = "MMS" if ch.mms else "SMS"
             lines.append(f"               channel {ch.id}  {ch.number} ({kind}, {ch.message_type})")
         return lines
+
+
+@functools.cache
+def _catalogue() -> tuple[Behaviour, ...]:
+    return load_catalogue("simulator.bird")
 
 
 def bird_of(request: Request) -> BirdProvider:

@@ -40,11 +40,14 @@ class Customer:
         outbox_id = await webhooks.emit(self.tx, self.sim.outbox, self.config, endpoints["webhookUrl"],
                                        self.customer, self.business_id, body)
         shown = {"type": kind, **(view or {}), "delivery": "queued" if outbox_id else "no webhook_url configured"}
-        await record(self.tx, self.sim, "sent", self.business_id, self.customer["id"], body, shown, request_id,
-                     feature)
+        reopened = False
         if kind in ("text", "interactive"):
             # Writing again re-opens a conversation the customer closed.
-            await self.p.directory.set_closed(self.tx, self.business_id, self.customer["id"], False)
+            directory = self.p.directory
+            reopened = bool((await directory.conversation(self.tx, self.business_id, self.customer["id"]))["closed"])
+            await directory.set_closed(self.tx, self.business_id, self.customer["id"], False)
+        await record(self.tx, self.sim, "sent", self.business_id, self.customer["id"], body, shown, request_id,
+                     feature, reopened=reopened)
         return body
 
     async def typing(self, start: bool = True) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from simulator.business_chat.config import BUILTIN_BID, BCConfig
 from simulator.business_chat.errors import ConversationClosed, ConversationNotStarted
+from simulator.business_chat.events import DeviceMessage
 from simulator.business_chat.validation import FEATURES
 from simulator.core import scheduler as sched
 from simulator.core.codec import dumps, loads
@@ -29,7 +30,10 @@ def feature_of(interactive: dict[str, Any] | None) -> str:
 
 
 async def record(tx: Tx, sim: Simulation, direction: str, business_id: str, customer_id: str, body: dict[str, Any],
-                 view: dict[str, Any], request_id: str = "", feature: str = "", payload_blob: str | None = None) -> int:
+                 view: dict[str, Any], request_id: str = "", feature: str = "", payload_blob: str | None = None,
+                 reopened: bool = False) -> int:
+    await sim.events.emit(tx, DeviceMessage(direction, business_id, customer_id, body, view, feature,
+                                            payload_blob is not None or "interactiveDataRef" in body, reopened))
     shown = view.get("interactive")
     if isinstance(shown, dict) and shown.get("interactiveData") is body.get("interactiveData") is not None:
         # Stored once (a list picker can be 50 KB+): view_row puts it back from the message.

@@ -2,6 +2,7 @@
 through the provider contract (routes, control routes, error shape, job kinds, events, resets, /_sim/info)."""
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -12,9 +13,10 @@ from starlette.routing import BaseRoute
 from simulator.business_chat import device
 from simulator.business_chat.config import load_config
 from simulator.business_chat.errors import NotFound, bc_shape
-from simulator.business_chat.events import ConversationEvent
+from simulator.business_chat.events import ConversationEvent, DeviceMessage
 from simulator.business_chat.service import BusinessChat
 from simulator.core import scheduler as sched
+from simulator.core.coverage import Behaviour, Tally, load_catalogue
 from simulator.core.provider import JobKind, Provider
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
@@ -28,7 +30,8 @@ class BusinessChatProvider(Provider):
     api_prefix = "/v1"
     control_prefix = "/_sim/business-chat"
     scope_keys = ("business", "customer")
-    event_types = (ConversationEvent,)
+    event_types = (ConversationEvent, DeviceMessage)
+    coverage_scope = "business"
 
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
@@ -55,6 +58,15 @@ class BusinessChatProvider(Provider):
 
     def after_full_reset(self) -> None:
         self.apply_settings(self.initial_settings)
+
+    def behaviours(self) -> tuple[Behaviour, ...]:
+        # Without a business_chat section in the world config none of them can occur: none are listed.
+        return _catalogue() if self.service is not None else ()
+
+    def count_behaviours(self, tally: Tally) -> None:
+        from simulator.business_chat.coverage import BusinessChatCoverage
+
+        BusinessChatCoverage(tally).subscribe(self.sim.events)
 
     def routes(self) -> list[BaseRoute]:
         from simulator.business_chat.routes import routes
@@ -115,6 +127,11 @@ class BusinessChatProvider(Provider):
             return []
         business = bc["businesses"][0]["id"]
         return [f"  BusinessChat MSP {bc['msp_id']}  business {business}  (secret: GET /_sim/info)"]
+
+
+@functools.cache
+def _catalogue() -> tuple[Behaviour, ...]:
+    return load_catalogue("simulator.business_chat")
 
 
 def provider_of(request: Request) -> BusinessChatProvider:

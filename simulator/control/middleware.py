@@ -13,6 +13,7 @@ from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulator.core.clock import iso_ms
+from simulator.core.events import RequestAnswered
 from simulator.core.faults import Decision, RequestFacts
 from simulator.core.journal import (
     BODY_LIMIT,
@@ -28,7 +29,7 @@ BUFFER_LIMIT = 2 * 1024 * 1024 + 1  # enough for any JSON body; larger uploads s
 RESPONSE_KEEP = BODY_LIMIT * 4 + 1  # as much of a response as its journal entry can show (see keepable)
 ROUTE_KEY = "simulator.route"
 # Control mutations the journal leaves out (they would drown what a test is looking for in it).
-UNJOURNALED = ("/_sim/journal", "/_sim/faults", "/_sim/webhooks", "/_sim/reset", "/_sim/ui")
+UNJOURNALED = ("/_sim/journal", "/_sim/faults", "/_sim/webhooks", "/_sim/reset", "/_sim/ui", "/_sim/coverage")
 
 
 class ControlMiddleware:
@@ -153,6 +154,10 @@ class ControlMiddleware:
                 keepable(raw), len(raw), more, operation, route, near, status_box["status"], status_box["headers"],
                 status_box["body"], status_box["size"], at_ms, duration_ms, fault, error,
                 scope.get("state", {}).get(NOTES_KEY)))
+            if not control_request and sim.events.listening(RequestAnswered):
+                sim.events.publish(RequestAnswered(
+                    provider, method, operation, None if fault is not None and fault["drop"] else status_box["status"],
+                    params, scope.get("headers", []), status_box["body"], None if fault is None else fault["id"]))
 
     async def _unjournaled(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A control request that is not journaled; an unexpected error is still answered, not a dropped

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from simulator.control import faults, journal, openapi, outbox, stream, world
+from simulator.control import coverage, faults, journal, openapi, outbox, stream, world
 from simulator.control.routing import Param, route
 
 routes: list[BaseRoute] = [
@@ -55,6 +55,13 @@ routes: list[BaseRoute] = [
           "attempts and the outbox's counts.", query=outbox.OUTBOX_PARAMS),
     route("GET", "/_sim/events", stream.events, "Server-sent events: the simulation's event bus (provider events, "
           "webhook attempts, journal entries, clock, reset).", query=stream.STREAM_PARAMS),
+    route("GET", "/_sim/coverage", coverage.get_coverage,
+          "Behaviour coverage: each behaviour of each provider's catalogue (a status, a failure, an API error, a "
+          "webhook retried, a customer's answer ...) with how often it occurred since the counts were last reset, "
+          "and the ones never met with the way to provoke each (magic number, request, control-plane call, fault "
+          "rule). A full reset of the world keeps the counts.", query=coverage.GET_PARAMS),
+    route("DELETE", "/_sim/coverage", coverage.reset_coverage, "Start the behaviour counts over (every provider's, "
+          "or one's).", query=coverage.DELETE_PARAMS),
     route("GET", "/_sim/openapi.json", openapi.openapi, "This document."),
     route("GET", "/_sim/docs", openapi.docs, "A page rendering this document."),
 ]

@@ -113,10 +113,31 @@ class WebhookAttempted(Event):
     error: str
     ok: bool
     at_ms: int
+    scope: str = ""  # the workspace or business the delivery belongs to
+    duplicate: bool = False  # the second copy the duplicateProbability knob sent
+    reordered: bool = False  # held back by the reorder knob, so later events overtook it
+    retry: bool = False  # a delivery again after an attempt that failed
 
     def stream_data(self) -> dict[str, Any]:
         return {"id": self.outbox_id, "event": self.event, "url": self.url, "attempt": self.attempt,
                 "statusCode": self.status_code, "error": self.error, "ok": self.ok, "atMs": self.at_ms}
+
+
+@dataclass(slots=True, eq=False)  # not frozen: built for every provider request, a frozen __init__ costs more
+class RequestAnswered(Event):
+    """A provider request was answered (published by the middleware, outside any transaction; not streamed).
+
+    ``status`` is None when the answer was a dropped connection; ``body`` is the start of the answer as the
+    journal keeps it; ``headers`` are the request's, as ASGI gives them."""
+
+    provider: str
+    method: str
+    operation: str | None
+    status: int | None
+    path_params: dict[str, Any]
+    headers: list[tuple[bytes, bytes]]
+    body: bytes | bytearray
+    fault: str | None = None  # the fault rule that answered, if one did
 
 
 @dataclass(frozen=True, slots=True)

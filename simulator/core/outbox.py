@@ -41,6 +41,7 @@ class Delivery:
     ordering_key: str
     subscription_id: str
     request_id: str
+    scope: str = ""
 
 
 @dataclass
@@ -134,7 +135,7 @@ class Outbox:
         ids = sorted({int(j.ref) for j in jobs})
         rows = await self.store.fetch_all(
             "SELECT id, provider, event, url, headers, body, attempts, ordering_key, subscription_id, request_id,"  # noqa: S608 - placeholders only
-            f" status FROM outbox WHERE id IN ({','.join('?' * len(ids))})",
+            f" status, scope FROM outbox WHERE id IN ({','.join('?' * len(ids))})",
             ids,
         )
         by_id = {r[0]: r for r in rows}
@@ -151,7 +152,7 @@ class Outbox:
                 held.append(job)
                 continue
             delivery = Delivery(row[0], row[1], row[2], row[3], json.loads(row[4]), bytes(row[5]), row[6], row[7],
-                                row[8], row[9])
+                                row[8], row[9], row[11])
             # In order per ordering key and receiver: one subscriber that stalls holds up no other subscriber.
             key = (f"{delivery.ordering_key}\n{delivery.subscription_id or delivery.url}" if delivery.ordering_key
                    else f"#{delivery.id}")
@@ -315,13 +316,15 @@ class Outbox:
                         await tx.execute(
                             "UPDATE outbox SET attempts=?, next_attempt_at=?, last_status=?, last_error=? WHERE id=?",
                             (attempt, next_at, result.status_code, result.error, delivery.id))
-                        await sched.schedule(tx, JOB_KIND, next_at, str(delivery.id))
+                        await sched.schedule(tx, JOB_KIND, next_at, str(delivery.id), {"retry": True})
                     else:
                         await tx.execute(
                             "UPDATE outbox SET attempts=?, status='failed', next_attempt_at=NULL, last_status=?,"
                             " last_error=? WHERE id=?", (attempt, result.status_code, result.error, delivery.id))
                 attempts.append(WebhookAttempted(delivery.id, delivery.provider, delivery.event, delivery.url, attempt,
-                                                 result.status_code, result.error, ok, at))
+                                                 result.status_code, result.error, ok, at, delivery.scope,
+                                                 bool(job.payload.get("duplicate")), bool(job.payload.get("held")),
+                                                 bool(job.payload.get("retry"))))
         for published in attempts:
             self.events.publish(published)
         await self.sweep_retention()

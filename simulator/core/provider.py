@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 if TYPE_CHECKING:
+    from simulator.core.coverage import Behaviour, Tally
     from simulator.core.events import Event
     from simulator.core.scheduler import Job
     from simulator.core.store import Tx
@@ -40,6 +41,8 @@ class Provider:
     event_types: ClassVar[tuple[type[Event], ...]] = ()
     #: Tables whose id sequences a full reset leaves alone (ids that other rows keep pointing at).
     durable_sequences: ClassVar[tuple[str, ...]] = ()
+    #: The key of ``scope_keys`` its behaviour counts are kept by (``GET /_sim/coverage?workspace=``).
+    coverage_scope: ClassVar[str] = ""
 
     def routes(self) -> list[BaseRoute]:
         """The provider's API."""
@@ -73,6 +76,15 @@ class Provider:
     def banner(self) -> list[str]:
         """Lines the dev server prints at start (ids to copy into requests)."""
         return []
+
+    def behaviours(self) -> tuple[Behaviour, ...]:
+        """Its catalogue of behaviours a test may meet, each with how to provoke it (``GET /_sim/coverage``);
+        read only when someone asks for coverage."""
+        return ()
+
+    def count_behaviours(self, tally: Tally) -> None:
+        """Subscribe to what tells it a behaviour of its catalogue occurred (the bus's events, its own outcomes)
+        and call ``tally(behaviour_id, scope)`` for each occurrence. Called once, when it is installed."""
 
 
 P = TypeVar("P", bound=Provider)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from simulator.core.clock import Clock, parse_rfc3339
+from simulator.core.coverage import TABLE as COVERAGE_TABLE
+from simulator.core.coverage import Coverage
 from simulator.core.events import ClockMoved, EventBus, WebhookAttempted, WorldReset
 from simulator.core.faults import Faults
 from simulator.core.ids import Randomness
@@ -47,6 +49,7 @@ class Simulation:
     initial_knobs: WebhookKnobs  # what a full reset (and DELETE /_sim/faults) restores
     initial_seed: int  # what a full reset returns to unless it is given another seed
     state: ControlState  # fault rules, knobs, the clock's origin: saved where the store keeps control state
+    coverage: Coverage  # which behaviours of each provider occurred (GET /_sim/coverage)
     providers: Providers = field(default_factory=Providers)
     metrics: Metrics = field(default_factory=Metrics)  # GET /_sim/metrics
     started_at: float = field(default_factory=time.monotonic)
@@ -96,7 +99,7 @@ class Simulation:
         return cls(settings=settings, schemas=schemas, world=world, clock=clock, store=store, scheduler=scheduler,
                    outbox=outbox, random=randomness, media_dir=media_dir, events=events, journal=journal,
                    faults=faults, initial_knobs=knobs.snapshot(), initial_seed=seed, state=state,
-                   metrics=metrics, _temp_media=temp, start_ms=clock.now_ms())
+                   coverage=Coverage(store), metrics=metrics, _temp_media=temp, start_ms=clock.now_ms())
 
     def install(self, provider: Provider) -> None:
         """Add a provider: its job kinds join the scheduler, its name the fault rules' vocabulary."""
@@ -104,6 +107,7 @@ class Simulation:
         for kind, job in provider.job_kinds().items():
             self.scheduler.register(kind, job.handler, spans_times=job.spans_times)
         self.faults.providers = self.providers.names()
+        self.coverage.install(provider)
 
     async def open(self) -> None:
         self.media_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +124,7 @@ class Simulation:
         await self.metrics.stop()
         await self.scheduler.stop()
         await self.save_clock()
+        await self.coverage.close()
         await self.state.close()
         await self.outbox.close()
         await self.journal.close()
@@ -195,7 +200,9 @@ class Simulation:
                 async with self.store.transaction(exclusive=not scope) as tx:
                     if not scope:
                         keep = tuple(t for p in self.providers for t in p.durable_sequences)
-                        await self.store.clear(tx, keep_sequences=keep)
+                        # The behaviour counts belong to the test run, not to the world: they stay.
+                        await self.store.clear(tx, keep=("meta", "schema_migrations", COVERAGE_TABLE),
+                                               keep_sequences=keep)
                     for provider in self.providers:
                         await provider.reset_scope(tx, scope)
                     if not scope:
