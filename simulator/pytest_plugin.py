@@ -14,11 +14,18 @@ Fixtures (all prefixed; ``faker`` and ``httpserver`` belong to other plugins):
 
 Marker: ``@pytest.mark.provider_sim(config="tests/fixtures/two.yaml", seed=7, scenario="otp-retry.yaml")``.
 A config gets its own in-process simulator, started once per session and reset per test like the default one.
+
+Behaviour coverage (``--provider-sim-coverage``, ``--provider-sim-coverage-fail-under=PCT``,
+``--provider-sim-coverage-require=ID,...``): at the end of the session, which provider behaviours the tests met and
+how to provoke the others, like pytest-cov's report. Opt-in: a run that did not ask pays no request and prints
+nothing. Each simulator the session started is read as it stops (less what it had counted before); under
+pytest-xdist each worker sends its sum to the controller, which adds them up; a ``--provider-sim-url`` simulator is
+read once by the controller at the start and at the end (workers share it: their sums would count it twice).
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +33,7 @@ import pytest
 
 if TYPE_CHECKING:
     # Imported where used: the plugin is loaded by every pytest run in an environment that has the package.
+    from simulator.coverage_session import Counts, SessionCoverage
     from simulator.server import SimulatorServer
     from simulator.settings import Settings
     from simulator.testing import SimClient, WebhookReceiver
@@ -42,9 +50,110 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--provider-sim-db", default=None,
                     help="the in-process simulator's store: :memory: (default), a SQLite file, or postgresql://..."
                          " (a database of its own: every test resets it)")
+    group.addoption("--provider-sim-coverage", action="store_true", default=False,
+                    help="at the end, print which provider behaviours the tests met and how to provoke the others")
+    group.addoption("--provider-sim-coverage-fail-under", type=float, default=None, metavar="PCT",
+                    help="fail the run if fewer than PCT %% of the behaviours were met (implies the report)")
+    group.addoption("--provider-sim-coverage-require", action="append", default=[], metavar="ID,...",
+                    help="fail the run unless each of these behaviours was met (ids from GET /_sim/coverage, "
+                         "optionally provider:id; implies the report)")
+
+
+class _CoverageRun:
+    """The session's behaviour coverage: what each simulator counted, and the verdict."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from simulator.coverage_session import SessionCoverage
+
+        self.fail_under: float | None = config.getoption("--provider-sim-coverage-fail-under")
+        self.required = [i.strip() for item in config.getoption("--provider-sim-coverage-require")
+                         for i in item.split(",") if i.strip()]
+        self.enabled = bool(config.getoption("--provider-sim-coverage") or self.fail_under is not None
+                            or self.required)
+        self.worker = hasattr(config, "workerinput")  # a pytest-xdist worker: the controller reports
+        self.session: SessionCoverage = SessionCoverage()
+        self.external: tuple[str, str | None, Counts] | None = None  # --provider-sim-url, token, counts at start
+        self.failures: list[str] = []
+
+
+_COVERAGE = pytest.StashKey[_CoverageRun]()
+_WORKER_KEY = "provider_sim_coverage"
+
+
+def _coverage_run(config: pytest.Config) -> _CoverageRun:
+    return config.stash[_COVERAGE]
+
+
+def _counts_of(url: str, token: str | None) -> Counts:
+    from simulator.coverage_session import read
+    from simulator.testing import SimClient
+
+    with SimClient(url, token=token) as client:
+        return read(client)[1]
+
+
+def _collect(config: pytest.Config, url: str, token: str | None, baseline: Counts) -> None:
+    """Add what the simulator at ``url`` counted since ``baseline`` to the session's coverage."""
+    from simulator.testing import SimClient
+
+    with SimClient(url, token=token) as client:
+        _coverage_run(config).session.add_since(client, baseline)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    run = _coverage_run(session.config)
+    url = session.config.getoption("--provider-sim-url")
+    if run.enabled and url and not run.worker:
+        token = session.config.getoption("--provider-sim-token") or os.environ.get("PROVIDER_SIM_CONTROL_TOKEN")
+        run.external = (url, token or None, _counts_of(url, token or None))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    result = yield  # every test ran, every session fixture (and the simulators it started) is torn down
+    run = _coverage_run(session.config)
+    if run.enabled and not run.worker:
+        if run.external is not None:
+            url, token, baseline = run.external
+            _collect(session.config, url, token, baseline)
+        run.failures = run.session.failures(run.fail_under, run.required)
+        if run.failures:
+            session.testsfailed += 1  # the run fails as pytest-cov's --cov-fail-under makes it fail
+    return result
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = _coverage_run(session.config)
+    if run.enabled and run.worker:
+        session.config.workeroutput[_WORKER_KEY] = run.session.to_data()  # type: ignore[attr-defined]  # xdist's
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist (controller): a worker finished; add up what its simulators counted."""
+    from simulator.coverage_session import SessionCoverage
+
+    data = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if data is not None:
+        _coverage_run(node.config).session.merge(SessionCoverage.from_data(data))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    run = _coverage_run(config)
+    if not run.enabled or run.worker:
+        return
+    terminalreporter.write_sep("-", "provider-sim behaviour coverage")
+    if not run.session.simulators:
+        terminalreporter.write_line("no simulator ran in this session")
+    else:
+        for line in run.session.table().splitlines():
+            terminalreporter.write_line(line)
+    for failure in run.failures:
+        terminalreporter.write_line(f"FAIL {failure}", red=True, bold=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_COVERAGE] = _CoverageRun(config)
     config.addinivalue_line(
         "markers", "provider_sim(config=None, seed=None, scenario=None): run the test against a simulator with this "
                    "world config, seed, and/or after replaying this scenario (a path, or a name in scenarios/)")
@@ -127,21 +236,42 @@ def provider_sim_server(request: pytest.FixtureRequest,
 
     server = SimulatorServer(provider_sim_settings).start()
     try:
+        baseline = _watch(request.config, server)
         yield server
+    finally:
+        _stop(request.config, server, baseline)
+
+
+def _watch(config: pytest.Config, server: SimulatorServer) -> Counts | None:
+    """What a simulator the session just started had counted already (None: no coverage asked for)."""
+    if not _coverage_run(config).enabled:
+        return None
+    return _counts_of(server.url, server.settings.control_token)
+
+
+def _stop(config: pytest.Config, server: SimulatorServer, baseline: Counts | None) -> None:
+    try:
+        if baseline is not None:
+            _collect(config, server.url, server.settings.control_token, baseline)
     finally:
         server.stop()
 
 
 @pytest.fixture(scope="session")
-def _provider_sim_pool(provider_sim_settings: Settings,
+def _provider_sim_pool(request: pytest.FixtureRequest, provider_sim_settings: Settings,
                        provider_sim_databases: Callable[[str], str]) -> Iterator[dict[str, SimulatorServer]]:
     """One in-process simulator per world config named by a marker, shared by the session."""
     pool: dict[str, SimulatorServer] = {}
+    baselines: dict[str, Counts | None] = {}
+    request.config.stash[_POOL_BASELINES] = baselines
     try:
         yield pool
     finally:
-        for server in pool.values():
-            server.stop()
+        for config, server in pool.items():
+            _stop(request.config, server, baselines.get(config))
+
+
+_POOL_BASELINES = pytest.StashKey[dict[str, "Counts | None"]]()
 
 
 def _marker_options(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -185,6 +315,7 @@ def provider_sim(request: pytest.FixtureRequest, provider_sim_server: SimulatorS
             settings = provider_sim_server.settings.replace(port=0, config=config, db=provider_sim_databases(label))
             pooled = SimulatorServer(settings).start()
             _provider_sim_pool[config] = pooled
+            request.config.stash[_POOL_BASELINES][config] = _watch(request.config, pooled)
         server = pooled
     seed = options.get("seed", provider_sim_seed)
     client = SimClient(server.url, token=_token_of(server))

@@ -256,6 +256,8 @@ def format_table(report: dict[str, Any], *, show_met: bool = True) -> str:
     width = max((len(s["provider"]) for s in sections), default=8)
     for s in sections:
         lines.append(f"  {s['provider']:<{width}}  {s['met']} of {s['total']} met ({s['percent']} %)")
+    if report.get("unused"):
+        lines.append(f"  not used by this run, left out: {', '.join(report['unused'])}")
     rows = [(s["provider"], b) for s in sections for b in s["behaviours"]]
     idw = max((len(b["id"]) for _, b in rows), default=10)
     met = [(p, b) for p, b in rows if b["met"]]
