@@ -2,15 +2,19 @@
 devices (DeviceMessage, after its commit), the answers to gateway requests and the outbox's webhook attempts."""
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from simulator.business_chat.events import DeviceMessage
 from simulator.core.coverage import webhook_behaviours
-from simulator.core.events import RequestAnswered, WebhookAttempted
+from simulator.core.events import RequestFailed, WebhookAttempted
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from simulator.core.coverage import Tally
     from simulator.core.events import EventBus
+    from simulator.core.store import Tx
 
 NAME = "business_chat"
 # interactive feature (validation.FEATURES, "customApp") -> behaviour when the business sends it / the customer answers
@@ -30,75 +34,81 @@ class BusinessChatCoverage:
         self.tally = tally
 
     def subscribe(self, events: EventBus) -> None:
-        events.subscribe(DeviceMessage, self.on_device)
-        events.subscribe(RequestAnswered, self.on_request)
+        events.on(DeviceMessage, self.on_device)  # counted once its transaction commits (see Bird's)
+        events.subscribe(RequestFailed, self.on_request)
         events.subscribe(WebhookAttempted, self.on_attempt)
 
-    def on_device(self, event: DeviceMessage) -> None:
-        scope = event.business_id
+    async def on_device(self, tx: Tx, event: DeviceMessage) -> None:
+        found: list[str] = []
         kind = event.body.get("type")
         if event.direction == "received":
-            self._received(event, kind, scope)
+            self._received(event, kind, found.append)
         else:
-            self._sent(event, kind, scope)
+            self._sent(event, kind, found.append)
+        if found:
+            tx.after_commit.append(functools.partial(self._count, found, event.business_id))
 
-    def _received(self, event: DeviceMessage, kind: Any, scope: str) -> None:
+    def _count(self, behaviours: list[str], scope: str) -> None:
+        for behaviour in behaviours:
+            self.tally(behaviour, scope)
+
+    def _received(self, event: DeviceMessage, kind: Any, tally: Callable[[str], None]) -> None:
         """The business's message reached the device."""
         if kind == "text":
-            self.tally("send.attachment" if event.body.get("attachments") else "send.text", scope)
+            tally("send.attachment" if event.body.get("attachments") else "send.text")
         elif kind == "richLink":
-            self.tally("send.rich_link", scope)
+            tally("send.rich_link")
         elif kind in ("typing_start", "typing_end"):
-            self.tally("send.typing", scope)
+            tally("send.typing")
         elif kind == "interactive":
             behaviour = SENT.get(event.feature)
             if behaviour is not None:
-                self.tally(behaviour, scope)
+                tally(behaviour)
             if event.by_reference:
-                self.tally("send.by_reference", scope)
+                tally("send.by_reference")
 
-    def _sent(self, event: DeviceMessage, kind: Any, scope: str) -> None:
+    def _sent(self, event: DeviceMessage, kind: Any, tally: Callable[[str], None]) -> None:
         """The customer's device sent something to the business."""
         if event.reopened:
-            self.tally("customer.reopen", scope)
+            tally("customer.reopen")
         if kind == "text":
             if event.view.get("tapback"):
-                self.tally("customer.tapback", scope)
+                tally("customer.tapback")
             elif event.body.get("attachments"):
-                self.tally("customer.attachment", scope)
+                tally("customer.attachment")
             else:
-                self.tally("customer.text", scope)
+                tally("customer.text")
         elif kind == "typing_start":
-            self.tally("customer.typing", scope)
+            tally("customer.typing")
         elif kind == "close":
-            self.tally("customer.close", scope)
+            tally("customer.close")
         elif kind == "interactive":
-            self._answer(event, scope)
+            self._answer(event, tally)
 
-    def _answer(self, event: DeviceMessage, scope: str) -> None:
+    def _answer(self, event: DeviceMessage, tally: Callable[[str], None]) -> None:
         shown = event.view.get("interactive") or {}
         reply = shown.get("reply") if isinstance(shown, dict) else None
         data = reply.get("data") if isinstance(reply, dict) else None
         data = data if isinstance(data, dict) else {}
         feature = event.feature
         if event.by_reference:
-            self.tally("answer.by_reference", scope)
+            tally("answer.by_reference")
         if feature == "authenticate":
             status = (data.get("authenticate") or {}).get("status")
-            self.tally("auth.success" if status == "authenticated" else "auth.failure", scope)
+            tally("auth.success" if status == "authenticated" else "auth.failure")
         elif feature == "payment":
             status = (data.get("payment") or {}).get("status")
-            self.tally("apple_pay.approved" if status == "success" else "apple_pay.failed", scope)
+            tally("apple_pay.approved" if status == "success" else "apple_pay.failed")
         elif feature == "listPicker":
             sections = (data.get("listPicker") or {}).get("sections") or []
             picked = sum(len(s.get("items") or []) for s in sections if isinstance(s, dict))
-            self.tally("answer.list_picker_multiple" if picked > 1 else "answer.list_picker", scope)
+            tally("answer.list_picker_multiple" if picked > 1 else "answer.list_picker")
         else:
             behaviour = ANSWERED.get(feature)
             if behaviour is not None:
-                self.tally(behaviour, scope)
+                tally(behaviour)
 
-    def on_request(self, event: RequestAnswered) -> None:
+    def on_request(self, event: RequestFailed) -> None:
         if event.provider != NAME or event.status is None or event.status < 400:
             return
         behaviour = next((b for code, b in BY_CODE.items() if code in event.body), None)

@@ -13,7 +13,7 @@ from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulator.core.clock import iso_ms
-from simulator.core.events import RequestAnswered
+from simulator.core.events import RequestFailed
 from simulator.core.faults import Decision, RequestFacts
 from simulator.core.journal import (
     BODY_LIMIT,
@@ -154,10 +154,11 @@ class ControlMiddleware:
                 keepable(raw), len(raw), more, operation, route, near, status_box["status"], status_box["headers"],
                 status_box["body"], status_box["size"], at_ms, duration_ms, fault, error,
                 scope.get("state", {}).get(NOTES_KEY)))
-            if not control_request and sim.events.listening(RequestAnswered):
-                sim.events.publish(RequestAnswered(
-                    provider, method, operation, None if fault is not None and fault["drop"] else status_box["status"],
-                    params, scope.get("headers", []), status_box["body"], None if fault is None else fault["id"]))
+            answered = None if fault is not None and fault["drop"] else status_box["status"]
+            if not control_request and (answered is None or answered >= 400) and sim.events.listening(RequestFailed):
+                sim.events.publish(RequestFailed(provider, method, operation, answered, params,
+                                                 scope.get("headers", []), status_box["body"],
+                                                 None if fault is None else fault["id"]))
 
     async def _unjournaled(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A control request that is not journaled; an unexpected error is still answered, not a dropped

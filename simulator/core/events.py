@@ -124,10 +124,10 @@ class WebhookAttempted(Event):
 
 
 @dataclass(slots=True, eq=False)  # not frozen: built for every provider request, a frozen __init__ costs more
-class RequestAnswered(Event):
-    """A provider request was answered (published by the middleware, outside any transaction; not streamed).
-
-    ``status`` is None when the answer was a dropped connection; ``body`` is the start of the answer as the
+class RequestFailed(Event):
+    """A provider request was answered with an error (4xx, 5xx) or its connection was dropped (``status`` None).
+    Published by the middleware, outside any transaction; not streamed. Successes publish nothing: they are most
+    requests, and what they did is told by the provider's own events. ``body`` is the start of the answer as the
     journal keeps it; ``headers`` are the request's, as ASGI gives them."""
 
     provider: str
