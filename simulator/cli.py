@@ -104,17 +104,38 @@ def serve(**flags: Any) -> None:  # click's keyword arguments, one per option ab
 
 
 @main.command()
-@click.argument("scenario")
+@click.argument("scenarios", nargs=-1, required=True)
 @click.option("--against", metavar="URL", envvar="PROVIDER_SIM_AGAINST", show_envvar=True, default=None,
               help="Run against a running simulator (it is reset first) instead of a fresh in-process one.")
 @click.option("--seed", type=int, default=None, help="Seed (default: the scenario's, else the world's).")
 @click.option("--control-token", envvar=ENV_PREFIX + "CONTROL_TOKEN", show_envvar=True, default=None,
               help="The --against simulator's control token.")
-def replay(scenario: str, against: str | None, seed: int | None, control_token: str | None) -> None:
-    """Replay a scenario file (scenarios/*.yaml); exits 1 at the first unmet expectation, 2 if the file is bad."""
+@click.option("--coverage", is_flag=True, default=False,
+              help="At the end, print which provider behaviours the scenarios met and how to provoke the others.")
+def replay(scenarios: tuple[str, ...], against: str | None, seed: int | None, control_token: str | None,
+           coverage: bool) -> None:
+    """Replay scenario files (scenarios/*.yaml), each on a freshly reset simulator; a scenario stops at its first
+    unmet expectation. Exits 1 if one failed, 2 at a bad file."""
+    from simulator.coverage_session import SessionCoverage, read
     from simulator.replay.runner import main_run
+    from simulator.testing import SimClient
 
-    sys.exit(main_run(scenario, against=against, seed=seed, token=control_token))
+    session = SessionCoverage()
+
+    def watch(client: SimClient) -> Callable[[], None]:
+        baseline = read(client)[1]
+        return lambda: session.add_since(client, baseline)
+
+    worst = 0
+    for scenario in scenarios:
+        code = main_run(scenario, against=against, seed=seed, token=control_token, watch=watch if coverage else None)
+        if code == 2:
+            sys.exit(2)
+        worst = max(worst, code)
+    if coverage:
+        click.echo("")
+        click.echo(session.table() if session.simulators else "no scenario ran: no behaviour coverage", nl=False)
+    sys.exit(worst)
 
 
 @main.command()

@@ -363,8 +363,9 @@ def run_scenario(scenario: Scenario, client: SimClient, *, reset: bool = True, s
 
 
 def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO | None = None,
-             token: str | None = None) -> int:
-    """What ``provider-sim replay`` does; returns the exit code."""
+             token: str | None = None, watch: Callable[[SimClient], Callable[[], None]] | None = None) -> int:
+    """What ``provider-sim replay`` does for one scenario; returns the exit code. ``watch(client)`` is called
+    before the scenario runs and what it returns after, while the simulator still runs (coverage reads it)."""
     out = out or sys.stdout
     from simulator.replay.loader import find_scenario, load_scenario
 
@@ -379,7 +380,10 @@ def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO | 
             out.write(f"note: config {scenario.config} is ignored with --against (the running simulator's world "
                       "is used)\n")
         with SimClient(against, token=token) as client:
+            done = watch(client) if watch else None
             result = run_scenario(scenario, client, seed=seed, out=out)
+            if done:
+                done()
         return 0 if result.ok else 1
     from simulator.server import SimulatorServer
     from simulator.settings import Settings
@@ -388,7 +392,10 @@ def main_run(path: str, *, against: str | None, seed: int | None, out: TextIO | 
     settings = Settings(db=":memory:", clock="manual", port=0, log_level="warning", config=scenario.config,
                         seed=seed or 0, start_time=REPLAY_START)
     with SimulatorServer(settings) as server, SimClient(server.url) as client:
+        done = watch(client) if watch else None
         result = run_scenario(scenario, client, seed=seed, out=out)
+        if done:
+            done()
     return 0 if result.ok else 1
 
 
