@@ -314,3 +314,27 @@ def test_usable_at_phone_width(chromium_browser: Any, provider_sim: Any, screens
         page.screenshot(path=str(screenshot_dir / "phone-bird.png"))
     finally:
         context.close()
+
+
+def test_coverage_page(ui_page: Any, provider_sim: Any, screenshot_dir: Path) -> None:
+    page = ui_page
+    provider_sim.reset_coverage()
+    provider_sim.send_sms("+15551230000", "counted")
+    provider_sim.advance(10)
+    _open(page, "#/coverage")
+    delivered = page.locator('#coverage-body tr[data-behaviour="delivered"]').first
+    delivered.wait_for()
+    assert delivered.get_attribute("data-met") == "true"
+    assert delivered.locator("td.status").inner_text() == "1"
+    assert "of" in page.locator("#coverage-summary").inner_text()
+    page.get_by_label("Show").select_option("unmet")
+    failed = page.locator('#coverage-body tr[data-behaviour="delivery_failed"]')
+    failed.wait_for()
+    assert "0001" in failed.inner_text() and "magic number" in failed.inner_text()
+    page.wait_for_function("!document.querySelector('#coverage-body tr[data-behaviour=\"delivered\"]')")
+    page.screenshot(path=str(screenshot_dir / "coverage.png"))
+    page.get_by_label("Show").select_option("")
+    page.get_by_role("button", name="Reset counts").click()
+    page.wait_for_function(
+        "document.querySelector('#coverage-body tr[data-behaviour=\"delivered\"]')?.dataset.met === 'false'")
+    assert provider_sim.coverage_counts("bird")["delivered"] == 0

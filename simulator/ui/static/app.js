@@ -172,6 +172,7 @@ function connect() {
     soon("bird", loadBird);
     if (d.id && state.bird.open.has(d.id)) soon("detail-" + d.id, () => loadDetail(d.id));
     soon("journal", loadJournalIfVisible, 300);
+    soon("coverage", loadCoverageIfVisible, 1200);
   });
   on("webhook", () => {
     for (const id of state.bird.open) soon("detail-" + id, () => loadDetail(id), 200);
@@ -180,7 +181,7 @@ function connect() {
     soon("bc", loadBusinessChat, 200);
   });
   on("businessChat", () => { soon("bc", loadBusinessChat); soon("journal", loadJournalIfVisible, 300); });
-  on("journal", () => soon("journal", loadJournalIfVisible, 200));
+  on("journal", () => { soon("journal", loadJournalIfVisible, 200); soon("coverage", loadCoverageIfVisible, 500); });
   on("reset", () => { state.bird.details.clear(); refreshAll(); });
   on("resync", () => refreshAll());
 }
@@ -197,17 +198,19 @@ function refreshAll() {
 
 function route() {
   const name = (location.hash.replace(/^#\/?/, "").split("/")[0]) || "bird";
-  const known = ["bird", "business-chat", "webhooks", "journal"];
+  const known = ["bird", "business-chat", "webhooks", "journal", "coverage"];
   state.view = known.includes(name) ? name : "bird";
   for (const view of known) $(`#view-${view}`).hidden = view !== state.view;
   for (const a of document.querySelectorAll(".tabs a")) {
     if (a.dataset.view === state.view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  const titles = { bird: "Bird SMS", "business-chat": "Business Chat", webhooks: "Webhooks", journal: "Journal" };
+  const titles = { bird: "Bird SMS", "business-chat": "Business Chat", webhooks: "Webhooks", journal: "Journal",
+    coverage: "Coverage" };
   document.title = `${titles[state.view]} · provider-sim`;
   if (state.view === "webhooks") loadWebhooks();
   if (state.view === "journal") loadJournal();
+  if (state.view === "coverage") loadCoverage();
   if (state.view === "business-chat") loadBusinessChat();
 }
 
@@ -572,6 +575,36 @@ async function clearJournal() {
   loadJournal();
 }
 
+// ---- coverage page --------------------------------------------------------------------------------------------
+
+function loadCoverageIfVisible() { if (state.view === "coverage") loadCoverage(); }
+async function loadCoverage() {
+  const form = $("#coverage-filters");
+  const params = new URLSearchParams();
+  if (form.provider.value) params.set("provider", form.provider.value);
+  const data = await get(`/_sim/coverage?${params}`);
+  $("#coverage-summary").textContent = `${data.met} of ${data.total} behaviours met (${data.percent} %) since the counts were last reset · ` +
+    data.providers.map((p) => `${p.provider}: ${p.met} of ${p.total}`).join(" · ");
+  const show = form.show.value;
+  const rows = [];
+  for (const p of data.providers) {
+    for (const b of p.behaviours) {
+      if ((show === "met" && !b.met) || (show === "unmet" && b.met)) continue;
+      rows.push(h("tr", { class: b.met ? "s2" : "s4", dataset: { behaviour: b.id, met: String(b.met) } },
+        h("td", {}, p.provider),
+        h("td", {}, h("strong", {}, b.title), h("div", { class: "small muted" }, `${b.id} · ${b.group}`)),
+        h("td", { class: "status" }, String(b.count)),
+        h("td", { class: "small" }, b.met ? "" : `${b.provoke} (${b.via})`)));
+    }
+  }
+  $("#coverage-body").replaceChildren(...rows);
+}
+
+async function resetCoverage() {
+  await call("DELETE", "/_sim/coverage");
+  loadCoverage();
+}
+
 // ---- Business Chat --------------------------------------------------------------------------------------------
 // Rendered by bc.js (loaded below) when the simulator has Business Chat; see loadBusinessChat there.
 
@@ -601,6 +634,8 @@ async function start() {
   $("#journal-filters").addEventListener("change", () => soon("journal", guard(loadJournal), 50));
   $("#journal-filters").addEventListener("submit", (e) => { e.preventDefault(); loadJournal(); });
   $("#journal-clear").addEventListener("click", guard(clearJournal));
+  $("#coverage-filters").addEventListener("change", guard(loadCoverage));
+  $("#coverage-reset").addEventListener("click", guard(resetCoverage));
   window.addEventListener("hashchange", guard(route));
   route();
   connect();
