@@ -39,6 +39,7 @@ def test_wheel_install_serves_default_world(tmp_path):
     wheel = next(dist.glob("provider_simulator-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
         assert "simulator/py.typed" in archive.namelist()  # PEP 561: type checkers read the package's hints
+        assert {"simulator/bird/behaviours.yaml", "simulator/business_chat/behaviours.yaml"} <= set(archive.namelist())
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = env_dir / "bin" / "python"
@@ -73,6 +74,8 @@ def test_wheel_install_serves_default_world(tmp_path):
             bad = client.post(f"/workspaces/{ws['id']}/channels/{ws['channels'][0]['id']}/messages",
                               headers={"Authorization": f"AccessKey {key}"}, json={"receiver": {}})
             assert bad.status_code == 422  # schemas were loaded from the wheel
+            coverage = client.get("/_sim/coverage").json()  # the catalogues were loaded from the wheel
+            assert coverage["total"] > 0 and all(p["total"] for p in coverage["providers"])
         # the default db lives under ./.provider-sim/ of the working directory
         assert (workdir / ".provider-sim" / "simulator.db").exists()
         print(f"wheel install: first 200 after {first_200_s:.2f} s")
