@@ -218,8 +218,11 @@ class Coverage:
     async def report(self, providers: Iterable[str] | None = None, scope: str | None = None) -> dict[str, Any]:
         """Each behaviour of each provider with its count, and what was never met with how to provoke it."""
         names = list(providers) if providers is not None else self.providers()
-        counts = await self.counts(scope=scope) if len(names) != 1 else await self.counts(names[0], scope)
-        return build_report({name: self.catalogue(name) for name in names}, counts)
+        catalogues = {name: self.catalogue(name) for name in names}
+        catalogues = {name: c for name, c in catalogues.items() if c}  # a provider this world has not configured
+        only = next(iter(catalogues)) if len(catalogues) == 1 else None
+        counts = await self.counts(only, scope)
+        return build_report(catalogues, counts)
 
 
 def build_report(catalogues: dict[str, tuple[Behaviour, ...]], counts: Counter[tuple[str, str]]) -> dict[str, Any]:

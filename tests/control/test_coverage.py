@@ -10,6 +10,7 @@ from typing import Any
 import httpx2 as httpx
 
 from simulator.server import SimulatorServer
+from simulator.settings import Settings
 from simulator.testing import SimClient
 from tests.bird.conftest import subscribe
 
@@ -214,3 +215,19 @@ def test_counts_are_in_the_store_a_restart_finds_them(provider_sim_settings, db,
             assert met(sim) == {"delivered": 1, "sending_failed": 1, "media.upload_too_large": 1}
     finally:
         server.stop()
+
+
+def test_a_world_without_business_chat_lists_only_bird(tmp_path):
+    import yaml
+
+    from simulator.resources import fixtures_root
+
+    world = tmp_path / "bird-only.yaml"
+    raw = yaml.safe_load(fixtures_root().joinpath("default-world.yaml").read_text())
+    raw.pop("business_chat", None)
+    world.write_text(yaml.safe_dump(raw))
+    with SimulatorServer(Settings(db=":memory:", clock="manual", port=0, config=str(world))) as server, \
+            SimClient(server.url) as sim:
+        report = sim.coverage()
+        assert [s["provider"] for s in report["providers"]] == ["bird"]
+        assert report["total"] == report["providers"][0]["total"] > 0
