@@ -231,3 +231,16 @@ def test_a_world_without_business_chat_lists_only_bird(tmp_path):
         report = sim.coverage()
         assert [s["provider"] for s in report["providers"]] == ["bird"]
         assert report["total"] == report["providers"][0]["total"] > 0
+
+
+def test_a_webhook_left_unanswered_is_a_timeout(provider_sim_receiver):
+    settings = Settings(db=":memory:", clock="manual", port=0, webhook_timeout=0.2)
+    with SimulatorServer(settings) as server, SimClient(server.url) as sim:
+        subscribe(sim, provider_sim_receiver.url + "/hook", filters=[{"key": "messageStatus", "value": "accepted"}])
+        provider_sim_receiver.hold(max_seconds=5)
+        try:
+            sim.send_sms("+15551230000")
+            sim.advance(1)  # returns once the attempt in flight is recorded: timed out after 0.2 s
+        finally:
+            provider_sim_receiver.release()
+        assert met(sim) == {"webhook.timeout": 1}
