@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from simulator.core.errors import MAX_JSON_DEPTH
+from simulator.core.errors import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "business_chat"))
 from bc_msp import MSP  # noqa: E402 - the Business Chat tests' MSP, found beside them
@@ -32,6 +32,11 @@ def send_body(levels: int) -> bytes:
     return ('{"receiver":{"contacts":[{"identifierValue":"+15551230000"}]},'
             '"body":{"type":"text","text":{"text":"hi"}},"meta":{"extraInformation":{"x":%s}}}'
             % nested(levels)).encode()
+
+
+def refused(message: str) -> bool:
+    """Too deep, or (past MAX_JSON_CONTAINERS levels) too many objects and arrays, whichever is seen first."""
+    return "nested too deeply" in message or f"more than {MAX_JSON_CONTAINERS} JSON objects" in message
 
 
 def stored(provider_sim: Any) -> tuple[int, int]:
@@ -57,24 +62,24 @@ def test_deep_json_is_a_400_in_the_provider_shape_and_nothing_is_stored(provider
 
     bird = sim.http.post(sim.messages_path(), content=send_body(levels), headers={**sim.bird_headers, **JSON})
     assert bird.status_code == 400, bird.text[:300]
-    assert set(bird.json()) >= {"code", "message"} and "nested too deeply" in bird.json()["message"]
+    assert set(bird.json()) >= {"code", "message"} and refused(bird.json()["message"])
 
     contact = ('{"displayName":"Deep","identifiers":[{"key":"phonenumber","value":"+15551239999"}],'
                '"attributes":{"x":%s}}' % nested(levels)).encode()
     answer = sim.http.post(f"/workspaces/{sim.workspace_id}/contacts", content=contact,
                            headers={**sim.bird_headers, **JSON})
-    assert answer.status_code == 400 and "nested too deeply" in answer.json()["message"], answer.text[:300]
+    assert answer.status_code == 400 and refused(answer.json()["message"]), answer.text[:300]
 
     envelope = msp.envelope("text", body="hi")
     raw = json.dumps(envelope)[:-1] + ', "x": %s}' % nested(levels)
     apple = sim.http.post("/v1/message", content=raw.encode(), headers=msp.headers(
         **{"id": envelope["id"], "destination-id": envelope["destinationId"], **JSON}))
     assert apple.status_code == 400, apple.text[:300]
-    assert set(apple.json()) >= {"code", "message"} and "nested too deeply" in apple.json()["message"]
+    assert set(apple.json()) >= {"code", "message"} and refused(apple.json()["message"])
 
     control = sim.http.post("/_sim/bird/inbound", content=nested(levels).encode(), headers=JSON)
     assert control.status_code == 400, control.text[:300]
-    assert "nested too deeply" in control.json()["error"]["message"]
+    assert refused(control.json()["error"]["message"])
 
     assert stored(sim) == before
     assert sim.http.get("/_sim/journal?limit=5").status_code == 200  # the journal copes with what it saw
@@ -90,3 +95,17 @@ def test_up_to_the_limit_is_accepted(provider_sim: Any) -> None:
     over = sim.http.post(sim.messages_path(), content=send_body(MAX_JSON_DEPTH - 2),
                          headers={**sim.bird_headers, **JSON})
     assert over.status_code == 400, over.text[:300]
+
+
+def test_too_many_objects_and_arrays_are_refused_before_parsing_brackets_in_text_are_not(provider_sim: Any) -> None:
+    sim = provider_sim
+    wide = ('{"receiver":{"contacts":[{"identifierValue":"+15551230000"}]},"body":{"type":"text","text":'
+            '{"text":"hi"}},"meta":{"extraInformation":{"x":[%s]}}}' % ",".join(["[]"] * MAX_JSON_CONTAINERS))
+    answer = sim.http.post(sim.messages_path(), content=wide.encode(), headers={**sim.bird_headers, **JSON})
+    assert answer.status_code == 400 and f"more than {MAX_JSON_CONTAINERS}" in answer.json()["message"], answer.text
+    # Brackets and escaped quotes inside strings are text, not structure.
+    text = '[{\\"' * (MAX_JSON_CONTAINERS // 2)
+    prose = ('{"receiver":{"contacts":[{"identifierValue":"+15551230000"}]},"body":{"type":"text","text":'
+             '{"text":"hi"}},"meta":{"extraInformation":{"x":"%s"}}}' % text)
+    answer = sim.http.post(sim.messages_path(), content=prose.encode(), headers={**sim.bird_headers, **JSON})
+    assert answer.status_code == 202, answer.text[:300]
