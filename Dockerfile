@@ -39,15 +39,15 @@ RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home 
 COPY --from=build /opt/provider-sim /opt/provider-sim
 # Settings are environment variables (PROVIDER_SIM_*), not flags in CMD, so `-e PROVIDER_SIM_...` overrides each.
 # WEBHOOK_HOSTS: the names under which a container reaches the developer's machine are valid webhook hosts.
-# ALLOWED_HOSTS=*: other containers reach it by service name, so its control plane answers to any Host (set
-# PROVIDER_SIM_CONTROL_TOKEN where anyone else can reach the port; docs/container.md).
+# No ALLOWED_HOSTS: the control plane's own rule already answers to localhost:PORT from the host, IP addresses and
+# the service names (no dot) other containers use; a dotted name is added with PROVIDER_SIM_ALLOWED_HOSTS
+# (docs/container.md), so a page that rebinds its DNS name to the published port still gets nothing.
 ENV PATH=/opt/provider-sim/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PROVIDER_SIM_HOST=0.0.0.0 \
     PROVIDER_SIM_PORT=8790 \
     PROVIDER_SIM_DB=/data/simulator.db \
-    PROVIDER_SIM_WEBHOOK_HOSTS=host.docker.internal,host.containers.internal \
-    PROVIDER_SIM_ALLOWED_HOSTS=*
+    PROVIDER_SIM_WEBHOOK_HOSTS=host.docker.internal,host.containers.internal
 USER sim
 WORKDIR /data
 VOLUME /data

@@ -97,8 +97,10 @@ def serve(**flags: Any) -> None:  # click's keyword arguments, one per option ab
                    "this port can reset the simulator and read its credentials (set PROVIDER_SIM_CONTROL_TOKEN)",
                    err=True)
     _print_banner(app.state.sim)
+    from simulator.core.http_server import BoundedHttpToolsProtocol
+
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            access_log=settings.log_level == "debug", lifespan="on")
+                            access_log=settings.log_level == "debug", lifespan="on", http=BoundedHttpToolsProtocol)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
 

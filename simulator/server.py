@@ -32,6 +32,7 @@ class SimulatorServer:
         import uvicorn
 
         from simulator.app import create_app
+        from simulator.core.http_server import BoundedHttpToolsProtocol
 
         settings = settings or Settings(db=":memory:", clock="manual", port=0)
         # Pre-bind with IPPROTO_TCP: asyncio only sets TCP_NODELAY when proto is TCP (else ~44 ms per request).
@@ -41,7 +42,8 @@ class SimulatorServer:
         self.host, self.port = self._sock.getsockname()[:2]
         self.settings = settings.replace(port=self.port)
         self.app = create_app(self.settings)
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", access_log=False)
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", access_log=False,
+                                http=BoundedHttpToolsProtocol)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="provider-sim", daemon=True)
         self._startup_timeout = startup_timeout

@@ -1,7 +1,6 @@
 """Test helpers shipped with the package: a control-plane client and a real loopback webhook receiver."""
 from __future__ import annotations
 
-import gzip
 import json
 import socket
 import sys
@@ -19,11 +18,15 @@ except ModuleNotFoundError as missing:  # the server needs no HTTP client of thi
                               "pip install 'provider-simulator[testing]'", name=missing.name) from missing
 
 from simulator.core.codec import is_digits
+from simulator.core.compression import gunzip
 
 if TYPE_CHECKING:
     from simulator.replay.runner import Result
     from simulator.server import SimulatorServer
     from simulator.settings import Settings, SettingsFields
+
+# What a received gzip body may inflate to (the simulator's webhooks are far smaller; a bomb is not read past it).
+RECEIVED_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
@@ -49,7 +52,7 @@ class ReceivedRequest:
     def raw_json(self) -> Any:
         body = self.body
         if (self.header("content-encoding") or "").lower() == "gzip":
-            body = gzip.decompress(body)
+            body = gunzip(body, RECEIVED_LIMIT)
         return json.loads(body)
 
     def json(self) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import hashlib
 import re
 
@@ -60,12 +59,6 @@ def signature_bytes(value: str) -> bytes | None:
         return bytes.fromhex(value) if value else None
     except ValueError:
         return None
-
-
-def gunzip_if_needed(data: bytes) -> bytes:
-    if data[:2] == b"\x1f\x8b":
-        return gzip.decompress(data)
-    return data
 
 
 def sha256_hex(data: bytes) -> str:

@@ -16,7 +16,8 @@ from simulator.business_chat.errors import BCError, NotFound, header_error, inva
 from simulator.business_chat.provider import bc_of
 from simulator.business_chat.service import BusinessChat
 from simulator.core.codec import dumps_bytes
-from simulator.core.errors import MalformedBody, parse_json, read_body
+from simulator.core.compression import DecompressedTooLarge, gunzip_if_gzip
+from simulator.core.errors import BodyTooLarge, MalformedBody, parse_json, read_body
 from simulator.core.journal import add_note
 from simulator.core.schemas import Issue
 from simulator.core.simulation import Simulation
@@ -105,10 +106,19 @@ async def pre_upload(request: Request) -> Response:
 
 
 async def upload(request: Request) -> Response:
-    """The storage host's upload URL (no Authorization, like MMCS). Answers 200 as Apple's sample requires."""
-    sim, bc = _sim(request), _bc(request)
-    data = await read_body(request, min(sim.settings.max_upload_bytes, bc.config.max_attachment_bytes))
+    """The storage host's upload URL (no Authorization, like MMCS: the URL is the credential). The token and the
+    size /preUpload declared are checked before the body is read, and no more than that size is ever read: an
+    unknown URL or an oversized body costs the simulator nothing. Answers 200 as Apple's sample requires."""
+    bc = _bc(request)
     token = request.path_params["token"]
+    declared_size = await bc.upload_ticket(token)
+    sent = request.headers.get("content-length")
+    if sent is not None and sent.isascii() and sent.isdigit() and int(sent) != declared_size:
+        raise bc.size_mismatch(int(sent), declared_size)
+    try:
+        data = await read_body(request, declared_size)
+    except BodyTooLarge:
+        raise bc.size_mismatch(None, declared_size) from None
     checksum = await bc.upload(token, data)
     # Apple documents only fileChecksum. size and receipt are our choice (docs/business-chat.md): the bytes
     # stored, and an opaque token naming this upload, which nothing asks for again.
@@ -153,7 +163,12 @@ async def decode_payload(request: Request) -> Response:
     if not raw:
         raise BCError("the body must be the decrypted interactive data bytes")
     try:
-        decoded = crypto.gunzip_if_needed(raw)
+        # Held to the body limit once decompressed, as Apache's mod_deflate holds an inflated request body to
+        # LimitRequestBody: every payload the simulator makes decompresses well within it.
+        decoded = gunzip_if_gzip(raw, sim.settings.max_body_bytes)
+    except DecompressedTooLarge as exc:
+        raise BCError(f"the payload {exc}: the limit is the request body limit (PROVIDER_SIM_MAX_BODY_BYTES)",
+                      status=413, code="PayloadTooLarge") from None
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
         raise BCError("body starts like gzip but does not decompress; was it decrypted with the right key?") from None
     try:

@@ -16,6 +16,7 @@ from simulator.business_chat.events import ConversationEvent
 from simulator.business_chat.validation import check_attachments
 from simulator.core import scheduler as sched
 from simulator.core.codec import dumps_bytes, loads
+from simulator.core.compression import gunzip
 from simulator.core.scheduler import Job
 from simulator.core.simulation import Simulation
 
@@ -124,7 +125,8 @@ class BusinessChat:
         key = bytes.fromhex(blob.meta["key"])
         if "key" in ref and crypto.parse_key_field(ref["key"]) != key:
             raise body_error("/richLinkDataRef/key", "key does not decrypt the stored rich link")
-        return dict(loads(gzip.decompress(crypto.aes_ctr(key, blob.data))))
+        # The simulator's own rich link (made by /v1/constructPayload from a body within the body limit).
+        return dict(loads(gunzip(crypto.aes_ctr(key, blob.data), self.sim.settings.max_body_bytes)))
 
     async def _store_data_ref(self, tx: Any, business_id: str, interactive: dict[str, Any], raw: bytes
                               ) -> tuple[dict[str, Any], str]:
@@ -150,6 +152,22 @@ class BusinessChat:
         async with self.sim.store.transaction() as tx:
             return await self.blobs.pre_upload(tx, business_id, size)
 
+    async def upload_ticket(self, token: str) -> int:
+        """The size /preUpload declared for this upload URL; refuses an unknown or used URL (read before the
+        upload's body is: the URL is the credential)."""
+        blob = await self.blobs.by_upload_token(self.sim.store, token)
+        if blob is None:
+            raise NotFound("unknown upload URL; call /v1/preUpload for a fresh one")
+        if blob.uploaded:
+            raise BCError("this upload URL was already used; call /v1/preUpload again")
+        return blob.declared_size if blob.declared_size is not None else self.config.max_attachment_bytes
+
+    @staticmethod
+    def size_mismatch(sent: int | None, declared: int) -> BCError:
+        sent_text = f"{sent} bytes" if sent is not None else "more bytes"
+        return BCError(f"uploaded {sent_text} but /preUpload declared size {declared} (the size of the encrypted "
+                       "file)", details=[{"header": "content-length", "message": "size mismatch"}])
+
     async def upload(self, token: str, data: bytes) -> str:
         async with self.sim.store.transaction() as tx:
             blob = await self.blobs.by_upload_token(tx, token)
@@ -158,9 +176,7 @@ class BusinessChat:
             if blob.uploaded:
                 raise BCError("this upload URL was already used; call /v1/preUpload again")
             if blob.declared_size is not None and len(data) != blob.declared_size:
-                raise BCError(f"uploaded {len(data)} bytes but /preUpload declared size {blob.declared_size} "
-                              "(the size of the encrypted file)", details=[{"header": "content-length",
-                                                                            "message": "size mismatch"}])
+                raise self.size_mismatch(len(data), blob.declared_size)
             return crypto.b64(await self.blobs.save_upload(tx, blob, data))
 
     async def pre_download(self, business_id: str, url: str, owner: str, signature: bytes | None) -> str:

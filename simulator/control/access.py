@@ -8,11 +8,14 @@ first answer wins; the provider APIs (``/workspaces/...``, ``/v1/...``) never pa
 own auth.
 
 The gates, in order: :class:`HostGate` (the ``Host`` must be one of the simulator's own names: a page that rebinds
-its DNS name to 127.0.0.1 is refused, reads of ``/_sim/info`` included), :class:`OriginGate` (a state-changing
-request a browser sends from a page the simulator did not serve is refused: its ``Origin`` or ``Sec-Fetch-Site``
-says so) and, when ``Settings.control_token`` is set, :class:`TokenGate`: a bearer header, or for the web UI a
-cookie set by a small login form. Clients that are not browsers (SimClient, curl, the pytest plugin) send neither
-a foreign Origin nor a foreign Host and pass the first two.
+its DNS name to 127.0.0.1 is refused, reads of ``/_sim/info`` included; left out when ``allowed_hosts`` is ``*``),
+:func:`origin_gate` (a state-changing request a browser sends from a page the simulator did not serve is refused:
+its ``Origin`` or ``Sec-Fetch-Site`` says so), :func:`simple_body_gate` (a state-changing request whose body is a
+form or plain text is refused: those are the bodies any page may send cross-site without a CORS preflight, and a
+browser too old to send ``Origin`` would otherwise get through) and, when ``Settings.control_token`` is set,
+:class:`TokenGate`: a bearer header, or for the web UI a cookie set by a small login form. Clients that are not
+browsers (SimClient, curl with a JSON content type, the pytest plugin) send neither a foreign Origin nor a foreign
+Host nor a form, and pass the first three.
 
 Nothing here logs or journals the token: a refused request never reaches the journal (this middleware is outside
 ``ControlMiddleware``), the login form is answered here, an accepted bearer header is removed before the request
@@ -68,11 +71,13 @@ def is_loopback_host(host: str) -> bool:
 def middleware(settings: Settings) -> list[Middleware]:
     """The access middleware for these settings."""
     gates: list[Gate] = []
-    if settings.allowed_hosts.strip() != "*":  # "*": reached under any name (a container): the token guards it
-        gates += [HostGate(settings), origin_gate]
+    if settings.allowed_hosts.strip() != "*":  # "*": reached under any name: the token guards what Host cannot
+        gates.append(HostGate(settings))
+    # Whatever names it answers to, a page of another origin never drives it: these need no configuration.
+    gates += [origin_gate, simple_body_gate]
     if settings.control_token:
         gates.append(TokenGate(settings.control_token))
-    return [Middleware(ControlAccess, gates=gates)] if gates else []
+    return [Middleware(ControlAccess, gates=gates)]
 
 
 class ControlAccess:
@@ -177,6 +182,23 @@ def origin_gate(scope: Scope) -> ASGIApp | None:
                            f"{host}); its web UI and HTTP clients are unaffected")
     if _header(scope, b"sec-fetch-site").lower() in ("cross-site", "same-site"):
         return refusal(403, "Forbidden", "a page of another site may not change this simulator (Sec-Fetch-Site)")
+    return None
+
+
+# The bodies a page may send to any origin without a CORS preflight (the "simple request" content types of the Fetch
+# standard, https://fetch.spec.whatwg.org/#cors-safelisted-request-header). The control plane takes JSON.
+SIMPLE_CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+
+
+def simple_body_gate(scope: Scope) -> ASGIApp | None:
+    """Refuses a state-changing request whose body is a form or plain text (415), the login form excepted: the
+    check that does not depend on the browser sending ``Origin``."""
+    if scope.get("method") not in STATE_CHANGING or scope["path"] == LOGIN_PATH:
+        return None
+    content_type = _header(scope, b"content-type").partition(";")[0].strip().lower()
+    if content_type in SIMPLE_CONTENT_TYPES:
+        return refusal(415, "UnsupportedMediaType", f"the control plane takes JSON, not {content_type}: send "
+                       "'Content-Type: application/json' (curl: --json, or -H 'Content-Type: application/json')")
     return None
 
 

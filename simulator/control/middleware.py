@@ -61,10 +61,13 @@ class ControlMiddleware:
         at_ms = sim.clock.now_ms()
 
         # Buffer the body (bounded) so rules can match on it and the journal can show it; replay it downstream.
+        # Only JSON can be matched on: of any other body (an upload, whose URL is its credential and which its
+        # handler checks before reading on) no more is read here than the journal shows.
+        buffer_limit = BUFFER_LIMIT if _may_be_json(scope) else BODY_LIMIT + 1
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more and size < BUFFER_LIMIT:
+        while more and size < buffer_limit:
             message = await receive()
             if message["type"] != "http.request":
                 chunks.append(b"")
@@ -151,8 +154,8 @@ class ControlMiddleware:
                 "status": decision.rule.status, "drop": decision.rule.drop}
             sim.journal.append_record("control" if control_request else "request", provider, EXCHANGE, (
                 provider, method, path, scope.get("query_string", b""), list(scope.get("headers", [])),
-                keepable(raw), len(raw), more, operation, route, near, status_box["status"], status_box["headers"],
-                status_box["body"], status_box["size"], at_ms, duration_ms, fault, error,
+                keepable(raw), _body_size(scope, raw, more), more, operation, route, near, status_box["status"],
+                status_box["headers"], status_box["body"], status_box["size"], at_ms, duration_ms, fault, error,
                 scope.get("state", {}).get(NOTES_KEY)))
             answered = None if fault is not None and fault["drop"] else status_box["status"]
             if not control_request and (answered is None or answered >= 400) and sim.events.listening(RequestFailed):
@@ -231,6 +234,23 @@ def _match(scope: Scope, provider: str) -> _Matched:
         methods = "/".join(sorted((partial.methods or set()) - {"HEAD"}))
         return None, partial.path, {}, f"{methods} {partial.path}", provider, None
     return None, None, {}, closest_operation(scope["method"], scope["path"], candidates), provider, None
+
+
+def _body_size(scope: Scope, raw: bytes, more: bool) -> int:
+    """The body's size for the journal: what was read, or what Content-Length says when the rest streamed on."""
+    if more:
+        for key, value in scope.get("headers", []):
+            if key == b"content-length" and value.isdigit():
+                return max(int(value), len(raw))
+    return len(raw)
+
+
+def _may_be_json(scope: Scope) -> bool:
+    """Is the body JSON by its Content-Type (or has it none, as a client posting JSON may)?"""
+    for key, value in scope.get("headers", []):
+        if key == b"content-type":
+            return b"json" in value.lower()
+    return True
 
 
 def _json_or_none(raw: bytes, content_type: str) -> Any:

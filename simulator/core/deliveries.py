@@ -3,15 +3,18 @@ it (delivery logs, the outbox listing, a scoped reset) without knowing its table
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.core.compression import gunzip
 from simulator.core.store import Row, Store, Tx
 
 DELIVERY_JOB = "outbox.deliver"
+# What a delivery's gzip body may inflate to when shown (its bodies are the simulator's own, far smaller).
+VIEW_LIMIT = 64 * 1024 * 1024
 _COLUMNS = ("id, provider, scope, event, ordering_key, subscription_id, request_id, url, headers, body, created_at,"
             " next_attempt_at, attempts, status, last_status, last_error")
 STATUSES = ("pending", "delivered", "failed", "cancelled")
@@ -56,8 +59,8 @@ class DeliveryRecord:
         """The body as the receiver reads it (gunzipped when sent with Content-Encoding: gzip)."""
         if self.header("content-encoding").lower() == "gzip" or self.body[:2] == b"\x1f\x8b":
             try:
-                return gzip.decompress(self.body)
-            except (OSError, EOFError):
+                return gunzip(self.body, VIEW_LIMIT)
+            except (OSError, EOFError, ValueError, zlib.error):  # not gzip after all, or too large to show
                 return self.body
         return self.body
 

@@ -30,7 +30,10 @@ class Answer:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+        """The body as JSON, read as strictly as a request's (depth included): raises MalformedBody."""
+        from simulator.core.errors import parse_json
+
+        return parse_json(self.body) if self.body else None
 
 
 def wire_url(url: str) -> yarl.URL | str:

@@ -163,6 +163,11 @@ def test_settings_from_the_environment_and_a_mounted_config(engine: Engine, imag
     with httpx.Client(base_url=url, timeout=10) as http:
         info = http.get("/_sim/info").json()
         health = http.get("/_sim/health").json()
+        # The image's default names: another container's service name passes, a rebinding page's name does not,
+        # and a page of another origin cannot reset it (docs/container.md).
+        assert http.get("/_sim/info", headers={"Host": "provider-sim:9100"}).status_code == 200
+        assert http.get("/_sim/info", headers={"Host": "evil.example:9100"}).status_code == 403
+        assert http.post("/_sim/reset", headers={"Origin": "http://evil.example"}).status_code == 403
     assert info["bird"]["accessKeys"][0]["key"] == "mounted-config-key-0001"
     assert info["seed"] == 7 and health["clock"]["mode"] == "manual" and health["store"]["durability"] == "process"
     assert info["config"].endswith("/config/world.yaml")

@@ -53,7 +53,31 @@ def test_a_page_of_another_origin_cannot_change_the_simulator(server) -> None:
         assert client.get("/_sim/clock", headers={"Origin": "http://evil.example"}).status_code == 200
 
 
-def test_any_host_is_an_opt_in(db) -> None:
+def test_a_form_or_text_body_cannot_change_the_simulator(server) -> None:
+    """The bodies a page may send anywhere without a preflight are refused even without an Origin (a browser too old
+    to send one): the control plane takes JSON. The login form is the one form it reads."""
+    with httpx.Client(base_url=server.url) as client:
+        client.post("/_sim/clock/advance", json={"seconds": 60})
+        before = client.get("/_sim/clock").json()["now"]
+        for content_type in ("text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                             "multipart/form-data; boundary=x"):
+            for path in ("/_sim/reset", "/_sim/clock/advance"):
+                answer = client.post(path, content=b'{"seconds": 60}', headers={"Content-Type": content_type})
+                assert answer.status_code == 415, (content_type, path, answer.text)
+                assert answer.json()["error"]["code"] == "UnsupportedMediaType"
+        assert client.get("/_sim/clock").json()["now"] == before  # nothing changed
+        # JSON, and a POST without a body, still work; reads are not affected.
+        assert client.post("/_sim/clock/advance", content=b'{"seconds": 1}',
+                           headers={"Content-Type": "application/json"}).status_code == 200
+        assert client.post("/_sim/clock/advance", json={"seconds": 1}).status_code == 200
+        assert client.get("/_sim/clock", headers={"Content-Type": "text/plain"}).status_code == 200
+
+
+def test_any_host_is_an_opt_in_that_keeps_the_origin_checks(db) -> None:
     with SimulatorServer(Settings(db=db(), clock="manual", port=0, allowed_hosts="*")) as open_server, \
             httpx.Client(base_url=open_server.url) as client:
         assert client.get("/_sim/info", headers={"Host": "sim.corp.example"}).status_code == 200
+        # Answering to any name is no reason to take orders from any page.
+        assert client.post("/_sim/reset", headers={"Origin": "http://evil.example"}).status_code == 403
+        assert client.post("/_sim/reset", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
+        assert client.post("/_sim/reset", headers={"Origin": open_server.url}).status_code == 200
