@@ -86,7 +86,7 @@ async def send_message(request: Request) -> Response:
     _, channel = _channel(request)
     payload = await json_body(request)
     sim, sender = _sim(request), bird_of(request).sender
-    problems = (send_issues(sim.schemas, channel, payload, sim.clock.now_ms())
+    problems = (send_issues(sim.schemas, channel, payload, sim.clock.now_ms(), sim.outbox.url_rule.problem)
                 or await sender.store_issues(channel, payload))
     if problems:
         raise InvalidPayload(problems)
@@ -103,7 +103,8 @@ async def send_batch(request: Request) -> Response:
     late = {id(item): await sender.store_issues(channel, item) for item in payload["messageRequests"]}
     result = await sender.send_batch(
         channel, payload["messageRequests"],
-        lambda item: send_issues(sim.schemas, channel, item, sim.clock.now_ms()) or late[id(item)])
+        lambda item: send_issues(sim.schemas, channel, item, sim.clock.now_ms(), sim.outbox.url_rule.problem)
+        or late[id(item)])
     return respond(result, 202)
 
 

@@ -3,15 +3,13 @@
 Rules (docs.bird.com, Notifications API): filters are AND-ed; at most one channelId filter; up to 5
 subscriptions with the same filter combination; the signing key is echoed on create only. Bird accepts only
 public https URLs; the simulator also accepts http(s)://localhost and loopback addresses while
-``settings.allow_http_webhooks`` is on (the default), because that is where a developer's app runs.
+``settings.allow_http_webhooks`` is on (the default), because that is where a developer's app runs: the rule
+every URL the simulator calls follows (core/urls.py).
 """
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from simulator.bird import views
 from simulator.bird.config import BirdWorld
@@ -21,7 +19,6 @@ from simulator.core.clock import iso_ms
 from simulator.core.deliveries import DeliveryFilter
 from simulator.core.simulation import Simulation
 
-BIRD_URL = re.compile(r"^https://([a-zA-Z0-9-]+\.)+[a-zA-Z]{2,}(/[^\s]*)?$")
 EVENTS = ("sms.outbound", "sms.inbound", "sms.interaction")
 # Channel platforms Bird has besides SMS: their events can be subscribed to (integrations subscribe to
 # <platform>.inbound for every platform) but never fire here, as no such channel exists in the simulator.
@@ -32,30 +29,6 @@ FILTER_KEYS = ("channelId", "messageStatus", "interactionType", "platformId")
 INTERACTION_TYPES = ("clicked", "unsubscribe-request", "subscribe-consent")
 MAX_PER_FILTER_SET = 5
 EXECUTION_STATUSES = ("succeeded", "failed", "retrying", "pending")
-
-
-def url_problem(url: str, allow_local: bool, extra_hosts: str = "") -> str | None:
-    """``extra_hosts``: more host names allowed like localhost (``Settings.webhook_hosts``, comma-separated; ``*``
-    allows every host)."""
-    if BIRD_URL.match(url):
-        return None
-    if allow_local:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if parts.scheme in ("http", "https") and host and " " not in url:
-            if host == "localhost" or host.endswith(".localhost"):
-                return None
-            listed = {h.strip().lower() for h in extra_hosts.split(",") if h.strip()}
-            if host in listed or "*" in listed:  # "*": any host, for a CI network whose addresses come late
-                return None
-            try:
-                if ipaddress.ip_address(host).is_loopback:
-                    return None
-            except ValueError:
-                pass
-        return ("must be a public https URL (https://host.example/path) or, in the simulator, an http(s) URL on"
-                " localhost, a loopback address or a host named in PROVIDER_SIM_WEBHOOK_HOSTS")
-    return "must be a public https URL matching ^https://([a-zA-Z0-9-]+\\.)+[a-zA-Z]{2,}(/[^\\s]*)?$"
 
 
 def _filter_set(filters: list[dict[str, str]]) -> str:
@@ -105,7 +78,7 @@ class Subscriptions:
         return [{"key": f["key"], "value": f["value"]} for f in filters]
 
     def _check_url(self, url: str) -> None:
-        problem = url_problem(url, self.sim.settings.allow_http_webhooks, self.sim.settings.webhook_hosts)
+        problem = self.sim.outbox.url_rule.problem(url)  # the one rule for what the simulator calls
         if problem:
             raise InvalidPayload.one(".url", problem)
 

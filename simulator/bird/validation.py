@@ -3,6 +3,7 @@ Never sees HTTP."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from simulator.bird.config import Channel
@@ -14,14 +15,21 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 MAX_SCHEDULE_AHEAD_MS = 35 * 24 * 3600 * 1000
 
 
-def send_issues(schemas: SchemaStore, channel: Channel, payload: Any, now_ms: int) -> dict[str, list[str]]:
+def send_issues(schemas: SchemaStore, channel: Channel, payload: Any, now_ms: int,
+                url_problem: Callable[[str], str | None] | None = None) -> dict[str, list[str]]:
     """Every problem of a send request keyed by JSON path ({} when Bird would accept it): what the schema finds
-    and Bird's own rules together, so one answer names all of them."""
+    and Bird's own rules together, so one answer names all of them. ``url_problem``: the rule for URLs the
+    simulator calls (core/urls.py), which a per-message ``notification.url`` follows as a subscription's does."""
     if not isinstance(payload, dict):
         return {".": ["the request body must be a JSON object"]}
     issues = schemas.issues("bird/send-message", payload)
     found: dict[str, list[str]] = dict(InvalidPayload.from_issues(issues).details) if issues else {}
-    for path, messages in semantic_issues(channel, payload, now_ms).items():
+    rules = semantic_issues(channel, payload, now_ms)
+    notification = payload.get("notification")
+    url = notification.get("url") if isinstance(notification, dict) else None
+    if url_problem is not None and isinstance(url, str) and url and (problem := url_problem(url)):
+        rules.setdefault(".notification.url", []).append(problem)
+    for path, messages in rules.items():
         known = found.setdefault(path, [])
         known += [m for m in messages if m not in known]
     return found

@@ -193,8 +193,12 @@ async def business(request: Request) -> Response:
     if request.method == "POST":
         body = await control_body(request, required=True)
         for key in ("webhookUrl", "paymentGatewayUrl"):
-            if key in body and not (isinstance(body[key], str) and body[key].startswith(("http://", "https://"))):
-                raise ControlError(f'"{key}" must be an http(s) URL', details={key: ["invalid"]})
+            if key not in body:
+                continue
+            problem = (sim.outbox.url_rule.problem(body[key]) if isinstance(body[key], str)
+                       else "must be a string")  # the rule for every URL the simulator calls (core/urls.py)
+            if problem:
+                raise ControlError(f'"{key}" {problem}', details={key: ["invalid"]})
         async with sim.store.transaction() as tx:
             await bc.directory.set_business_endpoints(tx, business_id, body.get("webhookUrl"),
                                                       body.get("paymentGatewayUrl"))

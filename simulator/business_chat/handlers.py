@@ -65,7 +65,8 @@ async def _send(request: Request, *, authenticate_endpoint: bool) -> Response:
     sim, bc = _sim(request), _bc(request)
     verify_request(request, bc.config)
     body = parse_json(await read_body(request, sim.settings.max_body_bytes))
-    issues = validation.body_issues(sim.schemas, body, authenticate_endpoint=authenticate_endpoint)
+    issues = validation.body_issues(sim.schemas, body, authenticate_endpoint=authenticate_endpoint,
+                                    url_problem=sim.outbox.url_rule.problem)
     if isinstance(body, dict):
         issues = validation.header_issues(request.headers, body, businesses=set(bc.config.businesses)) + issues
     if issues:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -22,6 +23,11 @@ CAPABILITY = {"quick-reply": "QUICK", "listPicker": "LIST", "event": "TIME", "dy
 NEEDS_RECEIVED_MESSAGE = ("listPicker", "event", "authenticate", "payment", "dynamic")
 RICH_LINK_IMAGE_MAX = 200 * 1024
 CUSTOM_APP_DEVICES = ("iPhone OS", "iPadOS")
+# The Apple Pay endpoints the simulator calls on the customer's behalf (fallbackUrl and orderTrackingUrl are
+# only shown to the customer): each follows the rule for every URL the simulator calls (core/urls.py).
+CALLED_PAYMENT_ENDPOINTS = ("paymentGatewayUrl", "paymentMethodUpdateUrl", "shippingContactUpdateUrl",
+                            "shippingMethodUpdateUrl")
+UrlProblem = Callable[[str], str | None]
 
 
 def H(name: str) -> tuple[str, str]:
@@ -52,13 +58,31 @@ def header_issues(headers: Headers, body: dict[str, Any], *, businesses: set[str
     return issues
 
 
-def body_issues(schemas: SchemaStore, body: Any, *, authenticate_endpoint: bool = False) -> list[Issue]:
+def body_issues(schemas: SchemaStore, body: Any, *, authenticate_endpoint: bool = False,
+                url_problem: UrlProblem | None = None) -> list[Issue]:
     if not isinstance(body, dict):
         return [Issue((), "the body must be a JSON object (the message envelope)")]
     if body.get("type") == "close":
         return [Issue(("type",), "a business may not send close; only the customer closes a conversation")]
     issues = schemas.issues("business_chat/envelope", body)
     issues += _semantic(body, authenticate_endpoint)
+    if url_problem is not None:
+        issues += _endpoint_issues(body, url_problem)
+    return issues
+
+
+def _endpoint_issues(body: dict[str, Any], url_problem: UrlProblem) -> list[Issue]:
+    data_obj = body.get("interactiveData")
+    data = data_obj.get("data") if isinstance(data_obj, dict) else None
+    payment = data.get("payment") if isinstance(data, dict) else None
+    endpoints = payment.get("endpoints") if isinstance(payment, dict) else None
+    if not isinstance(endpoints, dict):
+        return []
+    issues = []
+    for key in CALLED_PAYMENT_ENDPOINTS:
+        url = endpoints.get(key)
+        if isinstance(url, str) and (problem := url_problem(url)):
+            issues.append(Issue(("interactiveData", "data", "payment", "endpoints", key), f"{key} {problem}"))
     return issues
 
 

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from simulator.core.urls import UrlRule
+
 if TYPE_CHECKING:
     import aiohttp
     import yarl
@@ -52,11 +54,13 @@ def wire_url(url: str) -> yarl.URL | str:
 
 class HttpClient:
     """A pool of keep-alive connections: at most ``per_host`` to one receiver, ``2 * per_host`` in all; no
-    redirects followed, no proxy from the environment, bodies passed through undecoded."""
+    redirects followed, no proxy from the environment, bodies passed through undecoded; no URL called that
+    ``url_rule`` refuses (core/urls.py)."""
 
-    def __init__(self, *, per_host: int = 32, timeout_s: float = 5.0) -> None:
+    def __init__(self, *, per_host: int = 32, timeout_s: float = 5.0, url_rule: UrlRule | None = None) -> None:
         self.per_host = per_host
         self.timeout_s = timeout_s
+        self.url_rule = url_rule or UrlRule()
         self._session: aiohttp.ClientSession | None = None
         self._made = asyncio.Lock()
         self._open = True
@@ -80,7 +84,9 @@ class HttpClient:
     async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout_s: float | None = None,
                    read_limit: int = 1 << 20) -> Answer:
         """POST ``body``; the answer's body is read up to ``read_limit`` bytes (a receiver answering more is not read
-        further). Raises ``TimeoutError``, aiohttp's errors for refused/reset/invalid answers, ``ClientClosed``."""
+        further). Raises ``UrlRefused`` (before anything is sent), ``TimeoutError``, aiohttp's errors for
+        refused/reset/invalid answers, ``ClientClosed``."""
+        self.url_rule.check(url)
         session = await self.session()
         import aiohttp  # loaded by session()
 

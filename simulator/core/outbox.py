@@ -17,6 +17,7 @@ from simulator.core.http import HttpClient
 from simulator.core.knobs import WebhookKnobs
 from simulator.core.scheduler import Job, Scheduler
 from simulator.core.store import Store, Tx
+from simulator.core.urls import UrlRule
 
 log = logging.getLogger("simulator.outbox")
 
@@ -65,6 +66,7 @@ class Outbox:
     retry_schedule_s: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE_S
     knobs: WebhookKnobs = field(default_factory=WebhookKnobs)
     http: HttpClient | None = None  # the simulator's one client (core/http.py); made here when not given
+    url_rule: UrlRule = field(default_factory=UrlRule)  # what it may call (core/urls.py), where not given the client
     events: EventBus = field(default_factory=EventBus)  # each attempt is published: WebhookAttempted
     # Delivered/failed rows (and their attempt log) older than this on the simulator clock are deleted by a sweep
     # that runs at most once per ``retention_sweep_every_s`` of simulator time, after deliveries. 0 keeps all.
@@ -73,7 +75,7 @@ class Outbox:
 
     def __post_init__(self) -> None:
         if self.http is None:
-            self.http = HttpClient(per_host=self.concurrency, timeout_s=self.timeout_s)
+            self.http = HttpClient(per_host=self.concurrency, timeout_s=self.timeout_s, url_rule=self.url_rule)
         self.deliveries = Deliveries(self.store)
         self._semaphore = asyncio.Semaphore(self.concurrency)
         # Deliveries the background loop left running (a slow receiver holds up nothing else), and the last of

@@ -26,6 +26,7 @@ from simulator.core.schemas import SchemaStore
 from simulator.core.state import ControlState
 from simulator.core.store import Store, is_postgres_url, open_store
 from simulator.core.stored_journal import StoredJournal
+from simulator.core.urls import UrlRule
 from simulator.settings import Settings
 from simulator.world import World, load_world
 
@@ -76,7 +77,7 @@ class Simulation:
             store, clock, scheduler, randomness.rng, timeout_s=settings.webhook_timeout,
             concurrency=settings.webhook_concurrency,
             retry_schedule_s=tuple(world.webhooks.get("retry_schedule_seconds") or DEFAULT_RETRY_SCHEDULE_S),
-            knobs=knobs, events=events,
+            knobs=knobs, events=events, url_rule=UrlRule.from_settings(settings),
         )
         journal = (StoredJournal(store, size=settings.journal_size, events=events) if store.dialect == "postgresql"
                    else Journal(size=settings.journal_size, events=events))
