@@ -46,6 +46,9 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_concurrency: int = 32
     journal_size: int = 2000
+    # A fleet on PostgreSQL (core/fleet.py): a process silent this long (wall seconds) is gone, and the due jobs it
+    # had claimed are taken over by the others.
+    fleet_lease_seconds: float = 10.0
     log_level: str = "info"
     allow_http_webhooks: bool = True
     # More host names webhook URLs may use while allow_http_webhooks is on (comma-separated), besides localhost
@@ -110,6 +113,7 @@ class SettingsFields(TypedDict, total=False):
     webhook_timeout: float
     webhook_concurrency: int
     journal_size: int
+    fleet_lease_seconds: float
     log_level: str
     allow_http_webhooks: bool
     webhook_hosts: str

@@ -92,6 +92,13 @@ class BirdProvider(Provider):
         if saved is not None:
             self.rate_limits.loads(saved)
 
+    async def reload(self) -> None:
+        saved = await self.sim.state.load(RATE_LIMITS_STATE)
+        if saved is not None:
+            self.rate_limits.loads(saved)
+        else:
+            self.rate_limits.restore()
+
     async def reset_scope(self, tx: Tx, scope: dict[str, str]) -> None:
         for table in ("bird_contacts", "bird_opt_outs", "bird_webhook_subscriptions"):
             tx.forget(table)

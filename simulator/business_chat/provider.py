@@ -56,6 +56,9 @@ class BusinessChatProvider(Provider):
             self.service.config.attachment_key_check = json.loads(saved).get(
                 "attachmentKeyCheck", self.service.config.attachment_key_check)
 
+    async def reload(self) -> None:
+        await self.open()
+
     def after_full_reset(self) -> None:
         self.apply_settings(self.initial_settings)
 

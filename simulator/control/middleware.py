@@ -53,10 +53,14 @@ class ControlMiddleware:
         path: str = scope["path"]
         method: str = scope["method"]
         control_request = path == "/_sim" or path.startswith("/_sim/")
+        sim = scope["app"].state.sim
+        if sim.fleet.active:
+            await _catch_up(sim)
+            if control_request:
+                send = _publishing(sim, send)
         if control_request and (method in ("GET", "HEAD") or path.startswith(UNJOURNALED)):
             await self._unjournaled(scope, receive, send)
             return
-        sim = scope["app"].state.sim
         started = asyncio.get_running_loop().time()
         at_ms = sim.clock.now_ms()
 
@@ -132,6 +136,10 @@ class ControlMiddleware:
         try:
             # Matching reads the client's body: a slip there is answered like any other (below), not a reset.
             decision = sim.faults.pick(facts) if facts is not None else None
+            while decision is not None and decision.rule.times is not None and sim.fleet.active \
+                    and not await sim.fleet.take_fault_hit(decision.rule.id, decision.rule.times):
+                sim.faults.remove(decision.rule.id)  # its hits were all taken by other processes of the fleet
+                decision = sim.faults.pick(facts)
             if decision is not None:
                 await self._apply(decision, scope, replay, capture)
             else:
@@ -204,6 +212,27 @@ class ControlMiddleware:
             response.headers["retry-after"] = "1"
         response.headers["x-simulator-fault"] = rule.id
         await response(scope, receive, send)
+
+
+async def _catch_up(sim: Any) -> None:
+    """Before serving: what other processes of the fleet changed (core/fleet.py). A database that cannot be read
+    now is the request's own business: it answers 503 where it needs the store."""
+    try:
+        await sim.fleet.sync()
+    except Exception as exc:
+        if not sim.store.failed(exc):
+            raise
+
+
+def _publishing(sim: Any, send: Send) -> Send:
+    """A control request's answer goes out once what it changed is written where the fleet reads it: the next
+    request, on any process, sees it."""
+    async def publishing_send(message: Message) -> None:
+        if message["type"] == "http.response.start" and sim.state.pending:
+            await sim.state.flush()
+        await send(message)
+
+    return publishing_send
 
 
 def _provider_name(sim: Any, path: str) -> str:

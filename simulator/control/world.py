@@ -31,6 +31,9 @@ async def info(request: Request) -> Response:
     sim = sim_of(request)
     data = {"version": __version__, "baseUrl": sim.settings.base_url, "config": sim.world.source,
             "seed": sim.random.seed, "clock": sim.clock.describe()}
+    if sim.fleet.active:
+        data["fleet"] = {"worker": sim.fleet.worker_id, "stream": sim.fleet.stream,
+                         "members": await sim.fleet.members()}
     for provider in sim.providers:
         data.update(provider.describe())
     return JSONResponse(data)

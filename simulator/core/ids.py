@@ -16,15 +16,23 @@ _UUID_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 class Randomness:
     def __init__(self, seed: int) -> None:
         self.seed = seed
+        # Which of a fleet's processes draws from this seed (core/fleet.py): process 0 draws the seed's own
+        # sequence, as a single process does; each other one a sequence of its own, so no two hand out one id.
+        self.stream = 0
         self.rng = random.Random(seed)
         self._faker: Faker | None = None
 
-    def reseed(self, seed: int | None = None) -> None:
+    def _material(self) -> int | str:
+        return self.seed if self.stream == 0 else f"{self.seed}/{self.stream}"
+
+    def reseed(self, seed: int | None = None, *, stream: int | None = None) -> None:
         if seed is not None:
             self.seed = seed
-        self.rng.seed(self.seed)
+        if stream is not None:
+            self.stream = stream
+        self.rng.seed(self._material())
         if self._faker is not None:
-            self._faker.seed_instance(self.seed)
+            self._faker.seed_instance(self._material())
 
     @property
     def faker(self) -> Faker:
@@ -33,7 +41,7 @@ class Randomness:
             from faker import Faker  # ~50 ms to import: only when fake text is first needed
 
             self._faker = Faker()
-            self._faker.seed_instance(self.seed)
+            self._faker.seed_instance(self._material())
         return self._faker
 
     def uuid(self) -> str:

@@ -162,6 +162,9 @@ class Outbox:
         if self.knobs.reorder:
             for items in groups.values():
                 self.rng.shuffle(items)
+        elif self.scheduler.fleet is not None:
+            for items in groups.values():
+                await self._after_the_fleets(*items[0])
         if self.scheduler.in_background and groups:
             # Left running: the loop goes on with transitions and other receivers' webhooks meanwhile. Before,
             # a receiver that did not answer (a handler paused in a debugger) held everything for its timeout.
@@ -191,6 +194,28 @@ class Outbox:
         if held:
             await self._hold(held)
         await self._record(results, orphans)
+
+    async def _after_the_fleets(self, job: Job, delivery: Delivery) -> None:
+        """In a fleet, an earlier webhook of the same key may be on the wire from another process: wait for it (as
+        ``_key_tail`` does within one process), at most as long as an attempt can take; a process that died with
+        it on the wire is not waited for beyond that (its delivery is retried after its lease, out of order)."""
+        fleet = self.scheduler.fleet
+        if fleet is None or not delivery.ordering_key:
+            return
+        deadline = time.monotonic() + self.timeout_s + 1
+        while time.monotonic() < deadline:
+            row = await self.store.fetch_one(
+                # Due before this one in the order one process runs them (or parked: on the wire), and not this
+                # process's: another one has it.
+                "SELECT COUNT(*) FROM jobs j JOIN outbox o ON j.ref = o.id::text WHERE o.ordering_key = ?"
+                " AND o.subscription_id = ? AND o.url = ? AND o.status = 'pending' AND o.id != ?"
+                " AND COALESCE(j.claimed_by, '') != ? AND (j.due_at < ? OR (j.due_at = ? AND j.id < ?)"
+                " OR j.due_at >= ?)",
+                (delivery.ordering_key, delivery.subscription_id, delivery.url, delivery.id, fleet.worker_id,
+                 job.due_at, job.due_at, job.id, PARKED))
+            if row is None or int(row[0]) == 0:
+                return
+            await asyncio.sleep(0.005)
 
     def _start(self, key: str, items: list[tuple[Job, Delivery]]) -> None:
         # The attempts count as made now, when the run took them: what the clock reads when they are recorded can

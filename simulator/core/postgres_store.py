@@ -34,6 +34,7 @@ DIALECT = "postgresql"
 RESET_LOCK = 0x7073696D_00000001  # shared by every write transaction, exclusive for a full reset
 MIGRATE_LOCK = 0x7073696D_00000002  # one process migrates at a time
 POOL_SIZE = 10
+_EPOCH_BUMP = "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'fleet:epoch'"
 _DELETE_BELOW = 50_000  # a full reset deletes rows below this many live tuples (statistics' estimate), else TRUNCATEs
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
 _INSERT_INTO = re.compile(r"^\s*INSERT\s+INTO\s+([A-Za-z_][A-Za-z0-9_]*)", re.I)
@@ -269,6 +270,9 @@ class PostgresStore(Store):
             try:
                 yield tx
                 await tx.flush_deferred()
+                if tx.forgotten:
+                    # A cached table was written: the other processes of a fleet drop their copies (core/fleet.py).
+                    await conn.execute(_EPOCH_BUMP)
                 await conn.execute("COMMIT")
             except BaseException:
                 try:

@@ -63,6 +63,9 @@ class Provider:
     async def open(self) -> None:
         """After the store opened, before the first request (load what lives in the store into memory)."""
 
+    async def reload(self) -> None:
+        """Another process of a fleet changed control state (core/fleet.py): read again what ``open`` loaded."""
+
     async def reset_scope(self, tx: Tx, scope: dict[str, str]) -> None:
         """Delete what belongs to ``scope`` (keys of ``scope_keys``; other keys are not its business)."""
 

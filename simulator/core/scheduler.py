@@ -17,11 +17,25 @@ from typing import Any
 
 from simulator.core.clock import Clock
 from simulator.core.codec import dumps, loads
+from simulator.core.fleet import Fleet
 from simulator.core.store import Store, Tx
 
 log = logging.getLogger("simulator.scheduler")
 
 BATCH = 500
+# How long the loop waits at most for a wake in a fleet: another process's jobs may fall to this one (its lease ran
+# out) or fall due on a clock another process moved.
+FLEET_POLL_S = 1.0
+# A fleet claims due jobs (core/fleet.py): due, not left for the next run, and free, its own, or held by a process
+# whose beat is stale; SKIP LOCKED lets concurrent claims pass each other; the MATERIALIZED CTE fences the LIMIT.
+_CLAIM = (
+    "WITH c AS MATERIALIZED (SELECT id FROM jobs WHERE due_at <= ? AND left_by != ? AND (claimed_by IS NULL"
+    " OR claimed_by = ? OR claimed_by NOT IN (SELECT id FROM fleet_workers WHERE beat_at >= ?))"
+    " ORDER BY due_at, id LIMIT ? FOR UPDATE SKIP LOCKED)"
+    " UPDATE jobs SET claimed_by = ? FROM c WHERE jobs.id = c.id"
+    " RETURNING jobs.id, jobs.due_at, jobs.kind, jobs.ref, jobs.scope, jobs.payload")
+_NEXT_FREE = ("SELECT MIN(due_at) FROM jobs WHERE left_by != ? AND (claimed_by IS NULL OR claimed_by = ?"
+              " OR claimed_by NOT IN (SELECT id FROM fleet_workers WHERE beat_at >= ?))")
 
 # Set in a task whose work a run waits for before it answers (see ``Scheduler.settlers``): what it schedules for the
 # run's target is the run's own work, not traffic that arrived meanwhile.
@@ -112,9 +126,10 @@ async def done(tx: Tx, jobs: list[Job]) -> None:
 class Scheduler:
     """Runs due jobs: in the background as the clock reaches them, and synchronously on :meth:`advance`."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, fleet: Fleet | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.fleet = fleet if fleet is not None and fleet.active else None
         self._handlers: dict[str, Handler] = {}
         self._run_lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -200,6 +215,10 @@ class Scheduler:
             self._task = None
 
     async def next_due(self) -> int | None:
+        if self.fleet is not None:  # jobs another live process is running are not this one's next
+            row = await self.store.fetch_one(_NEXT_FREE, (self._run_mark if self._in_run() else -1,
+                                                          self.fleet.worker_id, self.fleet.stale_before()))
+            return None if row is None or row[0] is None else int(row[0])
         # Within a run (a handler asking), the jobs it leaves are not next: they wait for the run to end.
         row = await (self.store.fetch_one("SELECT MIN(due_at) FROM jobs WHERE left_by != ?", (self._run_mark,))
                      if self._in_run() else self.store.fetch_one("SELECT MIN(due_at) FROM jobs"))
@@ -212,12 +231,34 @@ class Scheduler:
     async def advance(self, seconds: float) -> dict[str, Any]:
         """Move the clock forward, running every job that falls due on the way, in due order."""
         async with self._run_lock:
-            # Read under the lock: an advance queued behind another starts from where that one ended.
-            target = self.clock.now_ms() + round(seconds * 1000)
+            fleet, known = self.fleet, 0
+            if fleet is not None:
+                await fleet.sync()
+                # One statement: advances through two processes add up; the others read the target from now on.
+                target = await fleet.advance_clock(round(seconds * 1000), self.clock.now_ms())
+                row = await self.store.fetch_one("SELECT MAX(id) FROM jobs")
+                known = int(row[0]) if row is not None and row[0] is not None else 0
+            else:
+                # Read under the lock: an advance queued behind another starts from where that one ended.
+                target = self.clock.now_ms() + round(seconds * 1000)
             with self.clock.advancing(target):
                 ran = await self._run_until(target, move_clock=True)
+                if fleet is not None:
+                    ran += await self._wait_for_fleet(target, known)
         self._wake.set()
         return {"ran": ran, "now": self.clock.now_iso()}
+
+    async def _wait_for_fleet(self, target: int, known: int) -> int:
+        """In a fleet, an advance answers once no job due by its target that existed when it began is left: the
+        ones other processes claimed ran there (or, their process gone, were taken over here)."""
+        ran = 0
+        while True:
+            row = await self.store.fetch_one("SELECT COUNT(*) FROM jobs WHERE due_at <= ? AND id <= ?",
+                                             (target, known))
+            if row is None or int(row[0]) == 0:
+                return ran
+            await asyncio.sleep(0.005)  # another process is running them
+            ran += await self._run_marked(target, move_clock=True)
 
     async def run_due(self, *, background: bool = False) -> int:
         """Run what is due now (without moving the clock), and wait for what it started (unless ``background``)."""
@@ -248,11 +289,7 @@ class Scheduler:
     async def _run_marked(self, target: int, move_clock: bool) -> int:
         ran = 0
         while True:
-            rows = await self.store.fetch_all(
-                "SELECT id, due_at, kind, ref, scope, payload FROM jobs WHERE due_at <= ? AND left_by != ?"
-                " ORDER BY due_at, id LIMIT ?",
-                (target, self._run_mark, BATCH),
-            )
+            rows = await self._due_rows(target, move_clock)
             if not rows:
                 return ran
             jobs = [Job(r[0], r[1], r[2], r[3], r[4], loads(r[5])) for r in rows]
@@ -267,6 +304,18 @@ class Scheduler:
                 rest = groups[index + 1:]
                 if rest and self._earliest_new is not None and self._earliest_new <= min(g[0].due_at for g in rest):
                     break
+
+    async def _due_rows(self, target: int, move_clock: bool) -> list[Any]:
+        if self.fleet is None:
+            return await self.store.fetch_all(
+                "SELECT id, due_at, kind, ref, scope, payload FROM jobs WHERE due_at <= ? AND left_by != ?"
+                " ORDER BY due_at, id LIMIT ?", (target, self._run_mark, BATCH))
+        if not move_clock:  # an advance reads each job's own due time; other runs catch up with the fleet first
+            await self.fleet.sync()
+        me = self.fleet.worker_id
+        async with self.store.transaction() as tx:
+            rows = await tx.fetch_all(_CLAIM, (target, self._run_mark, me, self.fleet.stale_before(), BATCH, me))
+        return sorted(rows, key=lambda r: (r[1], r[0]))
 
     def _forget_new_work(self) -> None:
         """Before a group runs: ``_earliest_new`` then says what the group (or anyone meanwhile) scheduled."""
@@ -331,6 +380,8 @@ class Scheduler:
                         continue
                     timeout = self.clock.wall_seconds_until(nxt)
                     self._sleeping_until = nxt
+                if self.fleet is not None:
+                    timeout = FLEET_POLL_S if timeout is None else min(timeout, FLEET_POLL_S)
                 try:
                     await asyncio.wait_for(self._wake.wait(),
                                            timeout=min(timeout, 5.0) if timeout is not None else None)

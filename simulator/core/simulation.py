@@ -15,6 +15,7 @@ from simulator.core.coverage import TABLE as COVERAGE_TABLE
 from simulator.core.coverage import Coverage
 from simulator.core.events import ClockMoved, EventBus, WebhookAttempted, WorldReset
 from simulator.core.faults import Faults
+from simulator.core.fleet import Fleet
 from simulator.core.ids import Randomness
 from simulator.core.journal import Journal
 from simulator.core.knobs import WebhookKnobs
@@ -51,6 +52,7 @@ class Simulation:
     initial_seed: int  # what a full reset returns to unless it is given another seed
     state: ControlState  # fault rules, knobs, the clock's origin: saved where the store keeps control state
     coverage: Coverage  # which behaviours of each provider occurred (GET /_sim/coverage)
+    fleet: Fleet  # the other processes on the same PostgreSQL database (inactive on SQLite)
     providers: Providers = field(default_factory=Providers)
     metrics: Metrics = field(default_factory=Metrics)  # GET /_sim/metrics
     started_at: float = field(default_factory=time.monotonic)
@@ -64,7 +66,8 @@ class Simulation:
         start_ms = parse_rfc3339(settings.start_time) if settings.start_time else None
         clock = Clock(settings.clock, settings.clock_speed, start_ms)
         store = open_store(settings)
-        scheduler = Scheduler(store, clock)
+        fleet = Fleet(store, clock, round(settings.fleet_lease_seconds * 1000))
+        scheduler = Scheduler(store, clock, fleet)
         seed = settings.seed if settings.seed else world.seed
         randomness = Randomness(seed)
         events = EventBus()
@@ -84,7 +87,7 @@ class Simulation:
         events.subscribe(WebhookAttempted, journal.record_attempt)
         metrics = Metrics()
         events.subscribe(WebhookAttempted, metrics.webhook_attempted)
-        state = ControlState(store)
+        state = ControlState(store, fleet)
 
         def faults_changed() -> None:
             state.changed("faults", faults.dumps)
@@ -99,7 +102,7 @@ class Simulation:
             media_dir = Path(settings.db + ".media")
         return cls(settings=settings, schemas=schemas, world=world, clock=clock, store=store, scheduler=scheduler,
                    outbox=outbox, random=randomness, media_dir=media_dir, events=events, journal=journal,
-                   faults=faults, initial_knobs=knobs.snapshot(), initial_seed=seed, state=state,
+                   faults=faults, initial_knobs=knobs.snapshot(), initial_seed=seed, state=state, fleet=fleet,
                    coverage=Coverage(store), metrics=metrics, _temp_media=temp, start_ms=clock.now_ms())
 
     def install(self, provider: Provider) -> None:
@@ -117,6 +120,9 @@ class Simulation:
         for provider in self.providers:
             await provider.open()
         await self._restore_control_state()
+        if self.fleet.active:
+            self.random.reseed(stream=await self.fleet.join())
+            self.fleet.reloaders.append(self._reload_from_fleet)
         await self.outbox.start()
         self.scheduler.start()
         self.metrics.start()
@@ -125,6 +131,7 @@ class Simulation:
         await self.metrics.stop()
         await self.scheduler.stop()
         await self.save_clock()
+        await self.fleet.leave()
         await self.coverage.close()
         await self.state.close()
         await self.outbox.close()
@@ -161,16 +168,36 @@ class Simulation:
         if saved is not None:
             self.outbox.knobs.update(json.loads(saved))
 
+    async def _reload_from_fleet(self) -> None:
+        """Another process of the fleet changed what this one keeps in memory: read it all again."""
+        self.store.cache.forget()
+        saved = await self.state.load("faults")
+        if saved is not None:
+            self.faults.loads(saved)
+        else:
+            self.faults.rules, self.faults.counter = [], 0
+        saved = await self.state.load("webhooks")
+        self.outbox.knobs.restore(self.initial_knobs)
+        if saved is not None:
+            self.outbox.knobs.update(json.loads(saved))
+        for provider in self.providers:
+            await provider.reload()
+
     def knobs_changed(self) -> None:
         """The webhook knobs changed (control plane, reset): saved where the store keeps control state."""
         self.state.changed("webhooks", lambda: json.dumps(self.outbox.knobs.to_dict()))
 
-    async def save_clock(self) -> None:
+    async def save_clock(self, *, rewind: bool = False) -> None:
         if not self.store.is_open:
             return
         async with self.store.transaction() as tx:
-            await tx.execute("INSERT INTO meta (key, value) VALUES ('clock_ms', ?) ON CONFLICT(key) DO UPDATE SET"
-                             " value=excluded.value", (str(self.clock.now_ms()),))
+            if self.fleet.active and not rewind:  # never back: another process may have advanced it further
+                await tx.execute("INSERT INTO meta (key, value) VALUES ('clock_ms', ?) ON CONFLICT(key) DO UPDATE SET"
+                                 " value = GREATEST(meta.value::bigint, excluded.value::bigint)::text",
+                                 (str(self.clock.now_ms()),))
+            else:
+                await tx.execute("INSERT INTO meta (key, value) VALUES ('clock_ms', ?) ON CONFLICT(key) DO UPDATE"
+                                 " SET value=excluded.value", (str(self.clock.now_ms()),))
 
     async def advance(self, seconds: float) -> dict[str, Any]:
         result = await self.scheduler.advance(seconds)
@@ -202,8 +229,8 @@ class Simulation:
                     if not scope:
                         keep = tuple(t for p in self.providers for t in p.durable_sequences)
                         # The behaviour counts belong to the test run, not to the world: they stay.
-                        await self.store.clear(tx, keep=("meta", "schema_migrations", COVERAGE_TABLE),
-                                               keep_sequences=keep)
+                        await self.store.clear(tx, keep=("meta", "schema_migrations", COVERAGE_TABLE,
+                                                         "fleet_workers"), keep_sequences=keep)
                     for provider in self.providers:
                         await provider.reset_scope(tx, scope)
                     if not scope:
@@ -213,6 +240,10 @@ class Simulation:
                         # bird_contacts.id) and stamped a time the world had not reached.
                         self._start_over(self.initial_seed if seed is None else seed)
                     await self.events.emit(tx, WorldReset(tuple(sorted(scope.items()))))
+                    if not scope and self.fleet.active and self.clock.manual:
+                        # The rewound clock goes with the reset: another process reads both at once.
+                        await tx.execute("UPDATE meta SET value = ? WHERE key = 'clock_ms'", (str(self.start_ms),))
+                    await self.fleet.bump(tx)
             except BaseException:
                 if not scope:  # the deletes were rolled back: so is the world's randomness and time
                     self.random.seed = old_seed
@@ -221,7 +252,7 @@ class Simulation:
                         self.clock.rewind(clock_ms)
                 raise
         if not scope and self.clock.manual:
-            await self.save_clock()
+            await self.save_clock(rewind=True)
             self._clock_moved()
         result: dict[str, Any] = {"reset": scope or "all", "clock": self.clock.describe()}
         if not scope:

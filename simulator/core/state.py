@@ -12,16 +12,19 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from simulator.core.fleet import Fleet
 from simulator.core.store import Store
 
 log = logging.getLogger("simulator.state")
 
 
 class ControlState:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, fleet: Fleet | None = None) -> None:
         self.store = store
+        self.fleet = fleet
         self._pending: dict[str, Callable[[], str]] = {}
         self._writer: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()  # one flush at a time: a flush returns once what was pending is written
 
     @property
     def durable(self) -> bool:
@@ -49,14 +52,25 @@ class ControlState:
         except Exception as exc:  # noqa: BLE001 - the store is down: the next change or start-up tries again
             log.warning("control state not saved yet: %s", exc)
 
+    @property
+    def pending(self) -> bool:
+        """Changes not yet written, or being written now."""
+        return bool(self._pending) or self._writing.locked()
+
     async def flush(self) -> None:
-        """Write every pending change now."""
+        """Write every pending change now (and tell the rest of a fleet, in the same transaction)."""
+        async with self._writing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         while self._pending:
             pending, self._pending = self._pending, {}
             async with self.store.transaction() as tx:
                 for key, render in pending.items():
                     await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
                                      " value = excluded.value", (f"state:{key}", render()))
+                if self.fleet is not None:
+                    await self.fleet.bump(tx)
 
     async def close(self) -> None:
         if self._writer is not None:

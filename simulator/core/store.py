@@ -91,6 +91,11 @@ class Tx(ABC):
         if table not in self._forgotten:
             self.remembered[(table, key)] = value
 
+    @property
+    def forgotten(self) -> bool:
+        """Whether this transaction wrote a cached table."""
+        return bool(self._forgotten)
+
     def forget(self, table: str) -> None:
         """Every writer of a cached table calls this: the cache drops the table at once."""
         self.cache.forget(table)

@@ -1,0 +1,180 @@
+"""A fleet: several processes (workers of one ``serve --workers N``, or ``serve`` commands on other hosts or ports)
+on one PostgreSQL database acting as one simulator.
+
+What each process keeps in memory for speed, it keeps coherent through the database:
+
+* **Membership.** Each process registers in ``fleet_workers`` and beats there every ``HEARTBEAT_S``; one whose beat
+  is older than ``STALE_MS`` is gone (kill -9, a lost host), and the due jobs it had claimed are taken over.
+* **An epoch.** Every change other processes must see — control state (fault rules, webhook knobs, rate limits,
+  settings, the real clock's origin), a reset, a write to a table the read cache keeps — bumps ``fleet:epoch`` in
+  the transaction that makes it. Before serving a request (and before running due jobs) a process reads the epoch
+  and the manual clock in one round trip; when the epoch moved, it reloads what it keeps (``reloaders``). So a
+  change answered by one worker is seen by the next request on any worker.
+* **One manual clock.** An advance moves ``clock_ms`` in one UPDATE (concurrent advances through two workers add
+  up), other processes read it at their next request, and the advance returns once no job due by its target is
+  left, whichever process ran it.
+
+On SQLite one process owns the database and none of this runs (``active`` is False).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+from simulator.core.clock import Clock
+from simulator.core.store import Store, Tx
+
+log = logging.getLogger("simulator.fleet")
+
+JOIN_LOCK = 0x7073696D_00000003  # beside postgres_store's RESET_LOCK and MIGRATE_LOCK
+HEARTBEAT_S = 0.5
+# A process silent this long (wall time) is gone. Wall time, not the simulator's: a test that advances the clock
+# by hours must not make every running job look abandoned.
+STALE_MS = 10_000
+
+_SYNC = "SELECT (SELECT value FROM meta WHERE key='fleet:epoch'), (SELECT value FROM meta WHERE key='clock_ms')"
+_BUMP = "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'fleet:epoch' RETURNING value"
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Fleet:
+    def __init__(self, store: Store, clock: Clock, lease_ms: int = STALE_MS) -> None:
+        self.store = store
+        self.clock = clock
+        self.lease_ms = lease_ms
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.epoch: int | None = None
+        self.stream = 0
+        # Called, in order, when another process changed what this one keeps in memory.
+        self.reloaders: list[Callable[[], Awaitable[None]]] = []
+        self._beat: asyncio.Task[None] | None = None
+        self._reloading = asyncio.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self.store.dialect == "postgresql"
+
+    async def join(self) -> int:
+        """Register; returns the random stream this process draws ids from (the lowest no live process uses)."""
+        if not self.active:
+            return 0
+        now = wall_ms()
+        async with self.store.transaction() as tx:
+            await tx.execute(f"SELECT pg_advisory_xact_lock({JOIN_LOCK})")  # one joiner at a time picks a stream
+            # Members silent for long are forgotten (their claims are taken over by the claim query regardless).
+            await tx.execute("DELETE FROM fleet_workers WHERE beat_at < ?", (now - 60 * self.lease_ms,))
+            taken = {int(r[0]) for r in await tx.fetch_all("SELECT stream FROM fleet_workers WHERE beat_at >= ?",
+                                                            (now - self.lease_ms,))}
+            self.stream = next(n for n in range(len(taken) + 1) if n not in taken)
+            await tx.execute("INSERT INTO fleet_workers (id, host, pid, started_at, beat_at, stream)"
+                             " VALUES (?, ?, ?, ?, ?, ?)",
+                             (self.worker_id, socket.gethostname(), os.getpid(), now, now, self.stream))
+        row = await self.store.fetch_one(_SYNC)
+        self.epoch = int(row[0]) if row is not None and row[0] is not None else 0
+        self._beat = asyncio.get_running_loop().create_task(self._beating(), name="fleet-heartbeat")
+        return self.stream
+
+    async def leave(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._beat
+            self._beat = None
+        if self.active and self.store.is_open:
+            with contextlib.suppress(Exception):
+                async with self.store.transaction() as tx:
+                    # Its claims go back at once: a clean stop leaves nothing waiting for a stale beat.
+                    await tx.execute("UPDATE jobs SET claimed_by = NULL WHERE claimed_by = ?", (self.worker_id,))
+                    await tx.execute("DELETE FROM fleet_workers WHERE id = ?", (self.worker_id,))
+
+    async def _beating(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                async with self.store.transaction() as tx:
+                    now = wall_ms()
+                    if not await tx.execute("UPDATE fleet_workers SET beat_at = ? WHERE id = ?",
+                                            (now, self.worker_id)):
+                        await tx.execute("INSERT INTO fleet_workers (id, host, pid, started_at, beat_at, stream)"
+                                         " VALUES (?, ?, ?, ?, ?, ?)",
+                                         (self.worker_id, socket.gethostname(), os.getpid(), now, now,
+                                          self.stream))
+            except Exception as exc:  # noqa: BLE001 - the database is down: beat again when it is back
+                log.warning("fleet heartbeat failed: %s", exc)
+
+    def stale_before(self) -> int:
+        """Claims of a process whose last beat is older than this (wall ms) are taken over."""
+        return wall_ms() - self.lease_ms
+
+    async def sync(self) -> None:
+        """Catch up with the fleet: the manual clock, and what changed since the last look (one round trip)."""
+        if not self.active or self.epoch is None:
+            return
+        row = await self.store.fetch_one(_SYNC)
+        if row is None:
+            return
+        if self.clock.manual and row[1] is not None:
+            self.clock.set(int(row[1]))  # forward only: a rewind comes with an epoch (a full reset)
+        epoch = int(row[0]) if row[0] is not None else 0
+        if epoch != self.epoch:
+            async with self._reloading:
+                if epoch != self.epoch:
+                    self.epoch = epoch
+                    if self.clock.manual and row[1] is not None:
+                        self.clock.rewind(int(row[1]))
+                        self.clock.set(int(row[1]))
+                    for reload in self.reloaders:
+                        await reload()
+
+    async def bump(self, tx: Tx) -> None:
+        """Tell the fleet, with this transaction, that something it keeps in memory changed."""
+        if not self.active:
+            return
+        row = await tx.fetch_one(_BUMP)
+        if row is None:
+            return
+        new = int(row[0])
+        known = self.epoch
+
+        def seen() -> None:
+            # Our own change needs no reload, unless another process bumped in between (then we missed its change).
+            if known is not None and self.epoch == known and new == known + 1:
+                self.epoch = new
+
+        tx.after_commit.append(seen)
+
+    async def advance_clock(self, delta_ms: int, at_least_ms: int) -> int:
+        """Move the shared manual clock forward by ``delta_ms`` in one statement and return the new time: two
+        advances through two processes add up. ``at_least_ms``: this process's reading (a clock never goes back)."""
+        async with self.store.transaction() as tx:
+            row = await tx.fetch_one(
+                "INSERT INTO meta (key, value) VALUES ('clock_ms', ?) ON CONFLICT (key) DO UPDATE SET value ="
+                " (GREATEST(meta.value::bigint, ?::bigint) + ?::bigint)::text RETURNING value",
+                (str(at_least_ms + delta_ms), at_least_ms, delta_ms))
+        return int(row[0]) if row is not None else at_least_ms + delta_ms
+
+    async def take_fault_hit(self, rule_id: str, times: int) -> bool:
+        """One of a rule's ``times`` hits, taken exactly once fleet-wide; False once they are all taken."""
+        async with self.store.transaction() as tx:
+            row = await tx.fetch_one(
+                "INSERT INTO fault_hits (rule_id, hits) VALUES (?, 1) ON CONFLICT (rule_id) DO UPDATE SET"
+                " hits = fault_hits.hits + 1 WHERE fault_hits.hits < ? RETURNING hits", (rule_id, times))
+        return row is not None and int(row[0]) <= times
+
+    async def members(self) -> list[dict[str, object]]:
+        if not self.active:
+            return []
+        stale = self.stale_before()
+        rows = await self.store.fetch_all("SELECT id, host, pid, started_at, beat_at FROM fleet_workers"
+                                          " ORDER BY started_at, id")
+        return [{"id": r[0], "host": r[1], "pid": r[2], "startedAt": r[3], "live": int(r[4]) >= stale,
+                 "self": r[0] == self.worker_id} for r in rows]
