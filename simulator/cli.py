@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import secrets
 import socket
@@ -44,6 +46,7 @@ def main() -> None:
 @_opt("--clock-speed", kind=float, help="Real clock speed factor (e.g. 60).")
 @_opt("--log-level", kind=click.Choice(["debug", "info", "warning", "error"]), help="Log level.")
 @_opt("--control-token", help="Token that /_sim/* (but /_sim/health) and the web UI require (default: none).")
+@_opt("--workers", kind=int, help="Worker processes behind the one port (default 1; above 1 needs PostgreSQL).")
 def serve(**flags: Any) -> None:  # click's keyword arguments, one per option above (None when not given)
     """Run the dev server."""
     import uvicorn
@@ -54,8 +57,17 @@ def serve(**flags: Any) -> None:  # click's keyword arguments, one per option ab
     from simulator.core.store import is_postgres_url, migration_files
     from simulator.world import ConfigError
 
+    workers = flags.pop("workers") or 1
     # Flags were already merged with env by click; Settings.from_env fills the rest (env-only settings).
     settings = Settings.from_env(**flags)
+    if workers < 1:
+        click.echo("provider-sim: --workers must be 1 or more", err=True)
+        sys.exit(2)
+    if workers > 1 and not is_postgres_url(settings.db):
+        # One SQLite file is one process's: the workers of a fleet share their state through PostgreSQL.
+        click.echo("provider-sim: --workers above 1 needs a PostgreSQL database (--db postgresql://…; "
+                   "`provider-sim postgres` starts one); SQLite is one process's", err=True)
+        sys.exit(2)
     if flags.get("seed") is None and os.environ.get(ENV_PREFIX + "SEED") is None and not _config_seeds(settings.config):
         # A server nobody seeded draws its seed, so two of them never hand out the same ids; the banner and
         # /_sim/info say which, and --seed N replays it. In-process simulators, fixtures and replay stay at 0.
@@ -96,13 +108,35 @@ def serve(**flags: Any) -> None:  # click's keyword arguments, one per option ab
         click.echo(f"provider-sim: warning: listening on {settings.host} without a control token: whoever reaches "
                    "this port can reset the simulator and read its credentials (set PROVIDER_SIM_CONTROL_TOKEN)",
                    err=True)
-    _print_banner(app.state.sim)
+    _print_banner(app.state.sim, workers)
     from simulator.core.http_server import BoundedHttpToolsProtocol
 
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        # uvicorn's supervisor: the workers share this socket, a worker that dies or hangs is replaced. Each builds
+        # its own app from these settings (fleet_worker_app); the fleet makes them one simulator (core/fleet.py).
+        os.environ[FLEET_SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings))
+        config = uvicorn.Config("simulator.cli:fleet_worker_app", factory=True, workers=workers,
+                                host=settings.host, port=settings.port, log_level=settings.log_level,
+                                access_log=settings.log_level == "debug", lifespan="on",
+                                http=BoundedHttpToolsProtocol)
+        Multiprocess(config, sockets=[sock]).run()
+        return
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             access_log=settings.log_level == "debug", lifespan="on", http=BoundedHttpToolsProtocol)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
+
+
+FLEET_SETTINGS_ENV = "PROVIDER_SIM_FLEET_WORKER_SETTINGS"
+
+
+def fleet_worker_app() -> Any:
+    """A worker of ``serve --workers N`` (run in a process of uvicorn's supervisor): the parent's settings."""
+    from simulator.app import create_app
+
+    return create_app(Settings(**json.loads(os.environ[FLEET_SETTINGS_ENV])))
 
 
 @main.command()
@@ -222,9 +256,10 @@ def _config_seeds(path: str | None) -> bool:
     return isinstance(raw, dict) and "seed" in raw
 
 
-def _print_banner(sim: Simulation) -> None:
+def _print_banner(sim: Simulation, workers: int = 1) -> None:
     settings = sim.settings
-    listening = (f"listening on {settings.base_url}  (db: {settings.db}, clock: {sim.clock.mode}, "
+    fleet = f", {workers} workers" if workers > 1 else ""
+    listening = (f"listening on {settings.base_url}  (db: {settings.db}, clock: {sim.clock.mode}{fleet}, "
                  f"seed: {sim.random.seed}; --seed {sim.random.seed} replays it)")
     lines = [f"provider-sim {__version__} {listening}"]
     for provider in sim.providers:

@@ -13,6 +13,7 @@ import importlib
 import itertools
 import os
 import pkgutil
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 def _fresh_postgres(request: pytest.FixtureRequest) -> str:
     server: ThrowawayPostgres = request.getfixturevalue("postgres")
-    return server.create_database(f"sim_{os.getpid()}_{next(_names)}", template=TEMPLATE)
+    return server.create_database(f"sim_{os.getpid()}_{next(_names)}_{secrets.token_hex(3)}", template=TEMPLATE)
 
 
 @pytest.fixture(scope="session")

@@ -46,11 +46,31 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+def this_host() -> str:
+    """This machine and PID namespace: processes with the same one can tell whether a pid is alive."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
 class Fleet:
     def __init__(self, store: Store, clock: Clock, lease_ms: int = STALE_MS) -> None:
         self.store = store
         self.clock = clock
         self.lease_ms = lease_ms
+        self.host = this_host()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.epoch: int | None = None
         self.stream = 0
@@ -72,12 +92,13 @@ class Fleet:
             await tx.execute(f"SELECT pg_advisory_xact_lock({JOIN_LOCK})")  # one joiner at a time picks a stream
             # Members silent for long are forgotten (their claims are taken over by the claim query regardless).
             await tx.execute("DELETE FROM fleet_workers WHERE beat_at < ?", (now - 60 * self.lease_ms,))
+            await self._bury_dead_neighbours(tx)
             taken = {int(r[0]) for r in await tx.fetch_all("SELECT stream FROM fleet_workers WHERE beat_at >= ?",
                                                             (now - self.lease_ms,))}
             self.stream = next(n for n in range(len(taken) + 1) if n not in taken)
             await tx.execute("INSERT INTO fleet_workers (id, host, pid, started_at, beat_at, stream)"
                              " VALUES (?, ?, ?, ?, ?, ?)",
-                             (self.worker_id, socket.gethostname(), os.getpid(), now, now, self.stream))
+                             (self.worker_id, self.host, os.getpid(), now, now, self.stream))
         row = await self.store.fetch_one(_SYNC)
         self.epoch = int(row[0]) if row is not None and row[0] is not None else 0
         self._beat = asyncio.get_running_loop().create_task(self._beating(), name="fleet-heartbeat")
@@ -102,14 +123,24 @@ class Fleet:
             try:
                 async with self.store.transaction() as tx:
                     now = wall_ms()
+                    await self._bury_dead_neighbours(tx)
                     if not await tx.execute("UPDATE fleet_workers SET beat_at = ? WHERE id = ?",
                                             (now, self.worker_id)):
                         await tx.execute("INSERT INTO fleet_workers (id, host, pid, started_at, beat_at, stream)"
                                          " VALUES (?, ?, ?, ?, ?, ?)",
-                                         (self.worker_id, socket.gethostname(), os.getpid(), now, now,
+                                         (self.worker_id, self.host, os.getpid(), now, now,
                                           self.stream))
             except Exception as exc:  # noqa: BLE001 - the database is down: beat again when it is back
                 log.warning("fleet heartbeat failed: %s", exc)
+
+    async def _bury_dead_neighbours(self, tx: Tx) -> None:
+        """Members on this host whose process is gone (kill -9, a restart) leave at once: their claims are taken
+        over now, not when their lease runs out. Members elsewhere only leave by going silent."""
+        rows = await tx.fetch_all("SELECT id, pid FROM fleet_workers WHERE host = ? AND id != ?",
+                                  (self.host, self.worker_id))
+        dead = [r[0] for r in rows if not _alive(int(r[1]))]
+        for worker in dead:
+            await tx.execute("DELETE FROM fleet_workers WHERE id = ?", (worker,))
 
     def stale_before(self) -> int:
         """Claims of a process whose last beat is older than this (wall ms) are taken over."""

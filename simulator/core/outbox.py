@@ -88,10 +88,27 @@ class Outbox:
         self.scheduler.register(JOB_KIND, self._deliver_jobs, spans_times=True)
 
     async def start(self) -> None:
-        async with self.store.transaction() as tx:  # deliveries in flight when the process stopped
-            await tx.execute("UPDATE jobs SET due_at = due_at - ? WHERE kind = ? AND due_at >= ?",
-                             (PARKED, JOB_KIND, PARKED))
+        fleet = self.scheduler.fleet
+        if fleet is None:
+            async with self.store.transaction() as tx:  # deliveries in flight when the process stopped
+                await tx.execute("UPDATE jobs SET due_at = due_at - ? WHERE kind = ? AND due_at >= ?",
+                                 (PARKED, JOB_KIND, PARKED))
+        else:
+            await self._rescue_parked()
+            self.scheduler.rescuers.append(self._rescue_parked)
         self.client.open()
+
+    async def _rescue_parked(self) -> None:
+        """In a fleet: deliveries a process left on the wire when it died (its beat went stale) are due again, for
+        whichever process claims them; those of live processes are theirs."""
+        fleet = self.scheduler.fleet
+        if fleet is None:
+            return
+        async with self.store.transaction() as tx:
+            await tx.execute(
+                "UPDATE jobs SET due_at = due_at - ?, claimed_by = NULL WHERE kind = ? AND due_at >= ?"
+                " AND (claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM fleet_workers WHERE beat_at >= ?))",
+                (PARKED, JOB_KIND, PARKED, fleet.stale_before()))
 
     async def close(self) -> None:
         await self.cancel_in_flight()

@@ -156,6 +156,10 @@ class Scheduler:
         # work through ``settlers`` before they answer, as they always did.
         self.in_background = False
         self.settlers: list[Callable[[], Awaitable[bool]]] = []
+        # In a fleet, run by the loop about once per FLEET_POLL_S: give back work a dead process held outside the
+        # jobs' claims (the outbox's deliveries on the wire).
+        self.rescuers: list[Callable[[], Awaitable[None]]] = []
+        self._rescued_at = 0.0
         store.mark_jobs_with(self.outside_mark)
 
     def register(self, kind: str, handler: Handler, *, spans_times: bool = False) -> None:
@@ -371,6 +375,10 @@ class Scheduler:
             try:
                 # Clear before looking: a wake that arrives while we run is then not lost.
                 self._wake.clear()
+                if self.fleet is not None and time.monotonic() - self._rescued_at >= FLEET_POLL_S:
+                    self._rescued_at = time.monotonic()
+                    for rescue in self.rescuers:
+                        await rescue()
                 if not self.paused:
                     await self.run_due(background=True)
                 nxt = await self.next_due()
