@@ -31,19 +31,19 @@ def _sim(request: Request) -> Simulation:
     return sim
 
 
-def _workspace(request: Request) -> Workspace:
+async def _workspace(request: Request) -> Workspace:
     bird = bird_of(request)
     authenticate(request, bird.world)
     ws_id = request.path_params["workspace_id"]
     ws = bird.world.workspaces.get(ws_id)
     if ws is None:
         raise NotFound(f"workspace {ws_id} not found")
-    bird.rate_limits.check(ws_id, request.method)
+    await bird.rate_limits.check(ws_id, request.method)
     return ws
 
 
-def _channel(request: Request) -> tuple[Workspace, Channel]:
-    ws = _workspace(request)
+async def _channel(request: Request) -> tuple[Workspace, Channel]:
+    ws = await _workspace(request)
     ch_id = request.path_params["channel_id"]
     channel = ws.channels.get(ch_id)
     if channel is None:
@@ -83,7 +83,7 @@ def respond(data: Any, status: int = 200) -> Response:
 # -- messages ---------------------------------------------------------------------------------------------------
 
 async def send_message(request: Request) -> Response:
-    _, channel = _channel(request)
+    _, channel = await _channel(request)
     payload = await json_body(request)
     sim, sender = _sim(request), bird_of(request).sender
     problems = (send_issues(sim.schemas, channel, payload, sim.clock.now_ms(), sim.outbox.url_rule.problem)
@@ -97,7 +97,7 @@ async def send_message(request: Request) -> Response:
 
 
 async def send_batch(request: Request) -> Response:
-    _, channel = _channel(request)
+    _, channel = await _channel(request)
     payload = await schema_body(request, "bird/batch-messages")
     sim, sender = _sim(request), bird_of(request).sender
     late = {id(item): await sender.store_issues(channel, item) for item in payload["messageRequests"]}
@@ -173,27 +173,27 @@ def _list_query(request: Request, workspace_id: str, channel_id: str | None) -> 
 
 
 async def list_channel_messages(request: Request) -> Response:
-    ws, channel = _channel(request)
+    ws, channel = await _channel(request)
     return respond(await bird_of(request).messages.list(_list_query(request, ws.id, channel.id)))
 
 
 async def list_workspace_messages(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     return respond(await bird_of(request).messages.list(_list_query(request, ws.id, None)))
 
 
 async def get_message(request: Request) -> Response:
-    ws, channel = _channel(request)
+    ws, channel = await _channel(request)
     return respond(await bird_of(request).messages.get(ws.id, channel.id, request.path_params["message_id"]))
 
 
 async def get_workspace_message(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     return respond(await bird_of(request).messages.get(ws.id, None, request.path_params["message_id"]))
 
 
 async def list_interactions(request: Request) -> Response:
-    ws, channel = _channel(request)
+    ws, channel = await _channel(request)
     return respond(await bird_of(request).messages.interactions(ws.id, channel.id, request.path_params["message_id"]))
 
 
@@ -212,7 +212,7 @@ def _values(request: Request, name: str) -> set[str]:
 
 
 async def list_channels(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     items = [views.channel_view(c) for c in ws.channels.values()]
     platforms = _values(request, "platform")
     bad = next((p for p in platforms if not _PLATFORM.fullmatch(p)), None)
@@ -233,19 +233,19 @@ async def list_channels(request: Request) -> Response:
 
 
 async def get_channel(request: Request) -> Response:
-    _, channel = _channel(request)
+    _, channel = await _channel(request)
     return respond(views.channel_view(channel))
 
 
 async def list_connectors(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     connectors = bird_of(request).connectors
     items = [views.connector_view(c, connectors.record_of(c.id)) for c in ws.channels.values()]
     return respond(views.page(items, _limit(request), request.query_params.get("pageToken")))
 
 
 async def get_connector(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     connector_id = request.path_params["connector_id"]
     channel = next((c for c in ws.channels.values() if c.connector_id == connector_id), None)
     if channel is None:
@@ -254,7 +254,7 @@ async def get_connector(request: Request) -> Response:
 
 
 async def install_connector(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     payload = await schema_body(request, "bird/create-connector")
     record = await bird_of(request).connectors.install(ws, payload)
     return respond(views.connector_view(ws.channels[record["channelId"]], record), 201)
@@ -285,12 +285,12 @@ async def get_workspace(request: Request) -> Response:
 
 async def get_workspace_plain(request: Request) -> Response:
     """GET /workspaces/{id} (no organization prefix): practitioners meet it (a 403 for keys without its policy)."""
-    ws = _workspace(request)
+    ws = await _workspace(request)
     return respond(views.workspace_view(bird_of(request).world, ws))
 
 
 async def available_webhooks(request: Request) -> Response:
-    _workspace(request)
+    await _workspace(request)
     events = [{"service": "channels", "event": e, "description": d} for e, d in (
         ("sms.outbound", "status updates of outgoing SMS"), ("sms.inbound", "incoming SMS"),
         ("sms.interaction", "clicks, opt-outs and opt-ins on SMS"))]
@@ -298,14 +298,14 @@ async def available_webhooks(request: Request) -> Response:
 
 
 async def list_projects(request: Request) -> Response:
-    _workspace(request)
+    await _workspace(request)
     return respond({"results": [], "nextPageToken": ""})
 
 
 # -- contacts ---------------------------------------------------------------------------------------------------
 
 async def list_contacts(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     sim = _sim(request)
     limit = _limit(request)
     params: list[Any] = [ws.id]
@@ -321,7 +321,7 @@ async def list_contacts(request: Request) -> Response:
 
 
 async def get_contact(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     contact = await contacts_backend.get(_sim(request).store, ws.id, request.path_params["contact_id"])
     if contact is None:
         raise NotFound(f"contact {request.path_params['contact_id']} not found")
@@ -330,7 +330,7 @@ async def get_contact(request: Request) -> Response:
 
 async def get_channel_contact(request: Request) -> Response:
     """Channel details for a contact (Bird documents it for WhatsApp's service window)."""
-    ws, channel = _channel(request)
+    ws, channel = await _channel(request)
     sim = _sim(request)
     contact_id = request.path_params["contact_id"]
     if await contacts_backend.get(sim.store, ws.id, contact_id) is None:
@@ -341,7 +341,7 @@ async def get_channel_contact(request: Request) -> Response:
 
 
 async def create_contact(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     sim = _sim(request)
     payload = await schema_body(request, "bird/create-contact")
     ident = payload["identifiers"][0]

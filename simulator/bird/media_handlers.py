@@ -31,12 +31,12 @@ async def _content_type(request: Request) -> str:
 
 
 async def presign_workspace(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     return respond(await _media(request).presign(ws.id, "", await _content_type(request)))
 
 
 async def presign_channel(request: Request) -> Response:
-    ws, channel = _channel(request)
+    ws, channel = await _channel(request)
     return respond(await _media(request).presign(ws.id, channel.id, await _content_type(request)))
 
 
@@ -132,19 +132,19 @@ def _serve(found: tuple[bytes | Path, str] | None, media_id: str) -> Response:
 
 
 async def get_channel_media(request: Request) -> Response:
-    ws, channel = _channel(request)
+    ws, channel = await _channel(request)
     media_id = _media_id(request)
     return _serve(await _media(request).locate(ws.id, media_id, channel_id=channel.id), media_id)
 
 
 async def get_workspace_media(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     media_id = _media_id(request)
     return _serve(await _media(request).locate(ws.id, media_id, channel_id=""), media_id)
 
 
 async def get_message_media(request: Request) -> Response:
-    ws = _workspace(request)
+    ws = await _workspace(request)
     media_id = _media_id(request)
     message_id = request.path_params["message_id"]
     if not UUID.match(message_id):

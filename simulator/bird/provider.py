@@ -87,6 +87,8 @@ class BirdProvider(Provider):
                 AUTO_REPLY_JOB: JobKind(self.customers.run_auto_replies)}
 
     async def open(self) -> None:
+        if self.sim.fleet.active:
+            self.rate_limits.shared = self.sim.fleet.take_window_slot
         await self.connectors.load()
         saved = await self.sim.state.load(RATE_LIMITS_STATE)
         if saved is not None:

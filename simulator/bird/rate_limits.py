@@ -8,6 +8,7 @@ when the test advances time, so "the 501st send in a second gets 429" is determi
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ class RateLimits:
     _window: int = -1
     _counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (workspace, bucket) → requests this second
     rejected: int = 0
+    # In a fleet (core/fleet.py): ``shared(key, window, limit)`` takes one of the window's ``limit`` slots for the
+    # whole fleet (False once they are spent), so a workspace's budget is one whichever process serves it.
+    shared: Callable[[str, int, int], Awaitable[bool]] | None = None
 
     @classmethod
     def from_config(cls, clock: Clock, raw: dict[str, Any] | None) -> RateLimits:
@@ -57,7 +61,7 @@ class RateLimits:
         self._counts.clear()
         self.rejected = 0
 
-    def check(self, workspace_id: str, method: str) -> None:
+    async def check(self, workspace_id: str, method: str) -> None:
         """Count this request; raise 429 when the workspace's bucket for this second is spent."""
         if not self.limits:
             return
@@ -72,6 +76,8 @@ class RateLimits:
             self._counts.clear()
         key = (workspace_id, bucket)
         used = self._counts.get(key, 0)
+        if self.shared is not None:
+            used = 0 if await self.shared(f"bird:{workspace_id}:{bucket}", window, limit) else limit
         if used >= limit:
             self.rejected += 1
             retry_after = max(1, -(-(1000 - now % 1000) // 1000))  # whole seconds until the window turns

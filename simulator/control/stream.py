@@ -20,7 +20,7 @@ from simulator.control.common import sim_of
 from simulator.control.errors import ControlError
 from simulator.control.routing import Param, query
 from simulator.core.clock import iso_ms
-from simulator.core.events import Event
+from simulator.core.events import Event, RemoteEvent
 
 QUEUE_SIZE = 2000
 # A stream ends after this long and the browser's EventSource reconnects (``retry``): a server shutdown never
@@ -35,9 +35,10 @@ class _Subscriber:
         self.queue: asyncio.Queue[tuple[int, str, dict[str, Any]]] = asyncio.Queue(QUEUE_SIZE)
 
     def __call__(self, event: Event) -> None:
-        if not event.stream:
+        name = event.remote_stream if isinstance(event, RemoteEvent) else event.stream
+        if not name:
             return
-        item = (next(_ids), event.stream, event.stream_data())
+        item = (next(_ids), name, event.stream_data())
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:  # too far behind: drop what it has and tell it to refetch everything
@@ -68,6 +69,7 @@ async def events(request: Request) -> Response:
     queue = subscriber.queue
 
     async def stream() -> AsyncIterator[str]:
+        sim.fleet.streams += 1  # other processes of a fleet send their events here while a stream is open
         try:
             clock = sim.clock.describe()
             yield "retry: 1000\n\n" + _sse(None, "hello", {"clock": clock, "maxSeconds": max_s})
@@ -95,6 +97,7 @@ async def events(request: Request) -> Response:
                     last_sent = time.monotonic()
                     yield ": ping\n\n"
         finally:
+            sim.fleet.streams -= 1
             unsubscribe()
 
     return StreamingResponse(stream(), media_type="text/event-stream",

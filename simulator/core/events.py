@@ -38,6 +38,18 @@ InTransaction = Callable[["Tx", Any], Awaitable[None]]
 AfterCommit = Callable[[Any], None]
 
 
+@dataclass(frozen=True, slots=True)
+class RemoteEvent(Event):
+    """An event another process of a fleet published (core/fleet.py), for the live stream only: what it counts
+    (journal, coverage, metrics) that process counted already."""
+
+    remote_stream: str
+    data: dict[str, Any]
+
+    def stream_data(self) -> dict[str, Any]:
+        return self.data
+
+
 class EventBus:
     """Dispatch by the event's exact class. Handlers are called in the order they subscribed."""
 

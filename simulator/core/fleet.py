@@ -28,10 +28,15 @@ import time
 from collections.abc import Awaitable, Callable
 
 from simulator.core.clock import Clock
+from simulator.core.codec import dumps, loads
+from simulator.core.events import Event, EventBus, RemoteEvent
 from simulator.core.store import Store, Tx
 
 log = logging.getLogger("simulator.fleet")
 
+EVENTS_CHANNEL = "provider_sim_events"
+RELAY_EVERY_S = 0.05  # events of the same few milliseconds share one NOTIFY
+NOTIFY_MAX = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 JOIN_LOCK = 0x7073696D_00000003  # beside postgres_store's RESET_LOCK and MIGRATE_LOCK
 HEARTBEAT_S = 0.5
 # A process silent this long (wall time) is gone. Wall time, not the simulator's: a test that advances the clock
@@ -74,10 +79,19 @@ class Fleet:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.epoch: int | None = None
         self.stream = 0
+        self.alone = True  # no other live process when this one joined
         # Called, in order, when another process changed what this one keeps in memory.
         self.reloaders: list[Callable[[], Awaitable[None]]] = []
         self._beat: asyncio.Task[None] | None = None
         self._reloading = asyncio.Lock()
+        # The live stream (GET /_sim/events) of a fleet: each process's events go to the others' open streams.
+        self.streams = 0  # open streams here
+        self._bus: EventBus | None = None
+        self._relaying: Callable[[], None] | None = None  # unsubscribes the relay; None while no one streams
+        self._outgoing: list[tuple[str, dict[str, object]]] = []
+        self._relay_timer: asyncio.TimerHandle | None = None
+        self._stop_listening: Callable[[], Awaitable[None]] | None = None
+        self._sending: asyncio.Task[None] | None = None
 
     @property
     def active(self) -> bool:
@@ -87,6 +101,7 @@ class Fleet:
         """Register; returns the random stream this process draws ids from (the lowest no live process uses)."""
         if not self.active:
             return 0
+        self.alone = True
         now = wall_ms()
         async with self.store.transaction() as tx:
             await tx.execute(f"SELECT pg_advisory_xact_lock({JOIN_LOCK})")  # one joiner at a time picks a stream
@@ -96,6 +111,7 @@ class Fleet:
             taken = {int(r[0]) for r in await tx.fetch_all("SELECT stream FROM fleet_workers WHERE beat_at >= ?",
                                                             (now - self.lease_ms,))}
             self.stream = next(n for n in range(len(taken) + 1) if n not in taken)
+            self.alone = not taken
             await tx.execute("INSERT INTO fleet_workers (id, host, pid, started_at, beat_at, stream)"
                              " VALUES (?, ?, ?, ?, ?, ?)",
                              (self.worker_id, self.host, os.getpid(), now, now, self.stream))
@@ -104,7 +120,79 @@ class Fleet:
         self._beat = asyncio.get_running_loop().create_task(self._beating(), name="fleet-heartbeat")
         return self.stream
 
+    async def relay(self, bus: EventBus) -> None:
+        """Take part in the fleet's live stream: events of other processes reach this one's streams (``bus``),
+        and this one's reach theirs while any of them has a stream open (the relay is off otherwise, so a
+        fleet nobody watches builds no event for it)."""
+        listen = getattr(self.store, "listen", None)
+        if not self.active or listen is None:
+            return
+        self._bus = bus
+        self._stop_listening = await listen(EVENTS_CHANNEL, self._arrived)
+
+    def _arrived(self, payload: str) -> None:
+        try:
+            message = loads(payload)
+        except ValueError:
+            return
+        if self._bus is None or not isinstance(message, dict) or message.get("w") == self.worker_id:
+            return
+        for stream, data in message.get("e", []):
+            self._bus.publish(RemoteEvent(str(stream), data if isinstance(data, dict) else {}))
+
+    def _relay_on(self, on: bool) -> None:
+        if on and self._relaying is None and self._bus is not None:
+            self._relaying = self._bus.subscribe(None, self._outgoing_event)
+        elif not on and self._relaying is not None:
+            self._relaying()
+            self._relaying = None
+
+    def _outgoing_event(self, event: Event) -> None:
+        if isinstance(event, RemoteEvent) or not event.stream:
+            return
+        self._outgoing.append((event.stream, event.stream_data()))
+        if self._relay_timer is None:
+            self._relay_timer = asyncio.get_running_loop().call_later(RELAY_EVERY_S, self._send_soon)
+
+    def _send_soon(self) -> None:
+        self._relay_timer = None
+        self._sending = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        batch, self._outgoing = self._outgoing, []
+        head = len(dumps({"w": self.worker_id, "e": []}))
+        payloads: list[str] = []
+        current: list[str] = []  # each item as JSON, joined into one payload below NOTIFY_MAX
+        size = head
+        for stream, data in batch:
+            item = dumps([stream, data])
+            if head + len(item) > NOTIFY_MAX:
+                item = dumps(["resync", {"reason": "an event too large to relay"}])  # the page refetches
+            if current and size + len(item) + 1 > NOTIFY_MAX:
+                payloads.append(self._payload(current))
+                current, size = [], head
+            current.append(item)
+            size += len(item) + 1
+        if current:
+            payloads.append(self._payload(current))
+        try:
+            async with self.store.transaction() as tx:
+                for payload in payloads:
+                    await tx.execute("SELECT pg_notify(?, ?)", (EVENTS_CHANNEL, payload))
+        except Exception as exc:  # noqa: BLE001 - a live stream may miss events; it resyncs on reconnect
+            log.warning("fleet: events not relayed: %s", exc)
+
+    def _payload(self, items: list[str]) -> str:
+        return f'{{"w":{dumps(self.worker_id)},"e":[{",".join(items)}]}}'
+
     async def leave(self) -> None:
+        self._relay_on(False)
+        if self._relay_timer is not None:
+            self._relay_timer.cancel()
+            self._relay_timer = None
+        if self._stop_listening is not None:
+            await self._stop_listening()
+            self._stop_listening = None
         if self._beat is not None:
             self._beat.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -124,8 +212,11 @@ class Fleet:
                 async with self.store.transaction() as tx:
                     now = wall_ms()
                     await self._bury_dead_neighbours(tx)
-                    if not await tx.execute("UPDATE fleet_workers SET beat_at = ? WHERE id = ?",
-                                            (now, self.worker_id)):
+                    watched = await tx.fetch_one("SELECT COALESCE(SUM(streams), 0) FROM fleet_workers WHERE id != ?"
+                                                 " AND beat_at >= ?", (self.worker_id, now - self.lease_ms))
+                    self._relay_on(watched is not None and int(watched[0]) > 0)
+                    if not await tx.execute("UPDATE fleet_workers SET beat_at = ?, streams = ? WHERE id = ?",
+                                            (now, self.streams, self.worker_id)):
                         await tx.execute("INSERT INTO fleet_workers (id, host, pid, started_at, beat_at, stream)"
                                          " VALUES (?, ?, ?, ?, ?, ?)",
                                          (self.worker_id, self.host, os.getpid(), now, now,
@@ -200,6 +291,18 @@ class Fleet:
                 "INSERT INTO fault_hits (rule_id, hits) VALUES (?, 1) ON CONFLICT (rule_id) DO UPDATE SET"
                 " hits = fault_hits.hits + 1 WHERE fault_hits.hits < ? RETURNING hits", (rule_id, times))
         return row is not None and int(row[0]) <= times
+
+    async def take_window_slot(self, key: str, window: int, limit: int) -> bool:
+        """One of ``limit`` slots of ``key`` in ``window`` (a rate limit's second), taken once fleet-wide: a new
+        window starts the count again, in the same statement."""
+        async with self.store.transaction() as tx:
+            row = await tx.fetch_one(
+                "INSERT INTO fleet_window_counts (key, window_id, used) VALUES (?, ?, 1) ON CONFLICT (key) DO UPDATE"
+                " SET used = CASE WHEN fleet_window_counts.window_id = excluded.window_id"
+                " THEN fleet_window_counts.used + 1 ELSE 1 END, window_id = excluded.window_id"
+                " WHERE fleet_window_counts.window_id != excluded.window_id OR fleet_window_counts.used < ?"
+                " RETURNING used", (key, window, limit))
+        return row is not None
 
     async def members(self) -> list[dict[str, object]]:
         if not self.active:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -187,6 +187,20 @@ class PostgresStore(Store):
         except BaseException:
             await self.close()
             raise
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> Callable[[], Awaitable[None]]:
+        """Call ``callback(payload)`` for each NOTIFY on ``channel``, on a connection of its own (a pooled one
+        would be reset on release, and LISTEN with it); returns what stops listening."""
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url, server_settings={"application_name": "provider-simulator-listen"})
+        await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: callback(str(payload)))
+
+        async def stop() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
+
+        return stop
 
     async def close(self) -> None:
         if self._pool is not None:

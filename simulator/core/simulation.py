@@ -123,6 +123,8 @@ class Simulation:
         if self.fleet.active:
             self.random.reseed(stream=await self.fleet.join())
             self.fleet.reloaders.append(self._reload_from_fleet)
+            await self._share_start()
+            await self.fleet.relay(self.events)
         await self.outbox.start()
         self.scheduler.start()
         self.metrics.start()
@@ -167,6 +169,18 @@ class Simulation:
         saved = await self.state.load("webhooks")
         if saved is not None:
             self.outbox.knobs.update(json.loads(saved))
+
+    async def _share_start(self) -> None:
+        """A fleet's world starts at one time (where a full reset takes the manual clock back): the first process's,
+        which later ones adopt."""
+        async with self.store.transaction() as tx:
+            if self.fleet.alone:
+                await tx.execute("INSERT INTO meta (key, value) VALUES ('fleet:start_ms', ?) ON CONFLICT (key)"
+                                 " DO UPDATE SET value = excluded.value", (str(self.start_ms),))
+            else:
+                row = await tx.fetch_one("SELECT value FROM meta WHERE key = 'fleet:start_ms'")
+                if row is not None:
+                    self.start_ms = int(row[0])
 
     async def _reload_from_fleet(self) -> None:
         """Another process of the fleet changed what this one keeps in memory: read it all again."""

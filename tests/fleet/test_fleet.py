@@ -128,3 +128,74 @@ def test_a_full_reset_through_one_leaves_no_member_serving_what_was_before(fleet
 def _subscribe(client: SimClient, receiver: WebhookReceiver) -> Any:
     body = {"service": "channels", "event": "sms.outbound", "url": receiver.url + "/bird"}
     return client.http.post(subs_path(client), json=body, headers=client.bird_headers)
+
+
+def test_a_workspaces_rate_limit_budget_is_one_across_the_fleet(fleet: list[SimClient]) -> None:
+    a, b, c = fleet
+    a.bird_rate_limits(post_per_second=5)
+    answers = []
+    for i in range(12):  # one second of the manual clock, round-robin
+        client = fleet[i % 3]
+        body = {"receiver": {"contacts": [{"identifierValue": NUMBERS[i]}]},
+                "body": {"type": "text", "text": {"text": "x"}}}
+        answers.append(client.http.post(client.messages_path(), json=body, headers=client.bird_headers).status_code)
+    assert answers.count(202) == 5 and answers.count(429) == 7, answers
+    b.advance(1)  # the next second has a budget of its own
+    assert c.send_sms(NUMBERS[20])["id"]
+
+
+def test_the_journal_shows_every_members_requests_in_one_order(fleet: list[SimClient]) -> None:
+    a, b, c = fleet
+    c.clear_journal()
+    sent = [fleet[i % 3].send_sms(NUMBERS[30 + i], f"n{i}")["id"] for i in range(6)]
+    seen = []
+    for client in fleet:
+        # Each process writes its entries a moment after answering: a wait reads the table until all are there.
+        entries = client.wait_for_journal(count=6, kind="request", operation="send_message")
+        seen.append([e["response"]["body"]["id"] for e in entries])
+    # One order, the same on every member (the order entries reached the table), holding every member's entries,
+    # each member's own in the order it answered them.
+    assert seen[0] == seen[1] == seen[2] and sorted(seen[0]) == sorted(sent)
+    for member in range(3):
+        own = sent[member::3]
+        assert [i for i in seen[0] if i in own] == own
+
+
+def _stream_until(client: SimClient, wanted: Any, max_seconds: float = 8.0) -> list[tuple[str, dict[str, Any]]]:
+    """Read one member's live stream until ``wanted(events)`` holds (or the stream's own end)."""
+    import json
+
+    events: list[tuple[str, dict[str, Any]]] = []
+    kind = ""
+    with client.http.stream("GET", "/_sim/events", params={"maxSeconds": max_seconds}, timeout=30) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+                if wanted(events):
+                    break
+    return events
+
+
+def test_the_live_stream_of_any_member_shows_what_happens_on_all_of_them(fleet: list[SimClient]) -> None:
+    a, b, c = fleet
+    sent: list[str] = []
+
+    def traffic() -> None:
+        # Until B's stream is known to the fleet (its next heartbeat) A relays nothing: send until one arrives.
+        for i in range(40):
+            sent.append(a.send_sms(NUMBERS[40 + i % 20])["id"])
+            if done.is_set():
+                return
+            threading.Event().wait(0.2)  # pacing traffic from another thread, not simulated time
+
+    done = threading.Event()
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        events = _stream_until(b, lambda seen: any(k == "bird.message" and d.get("id") in sent for k, d in seen))
+    finally:
+        done.set()
+        sender.join()
+    assert any(k == "bird.message" and d.get("id") in sent for k, d in events), events[-5:]

@@ -6,7 +6,8 @@ CREATE TABLE fleet_workers (
   pid        INTEGER NOT NULL,
   started_at BIGINT NOT NULL,
   beat_at    BIGINT NOT NULL,
-  stream     INTEGER NOT NULL DEFAULT 0  -- which random sequence it draws ids from (core/ids.py), unique among the live
+  stream     INTEGER NOT NULL DEFAULT 0,  -- which random sequence it draws ids from (core/ids.py), unique among the live
+  streams    INTEGER NOT NULL DEFAULT 0   -- live streams (GET /_sim/events) open on it: the others relay their events
 );
 -- The process running a due job; NULL while nobody does. Handlers delete a job when done.
 ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
@@ -18,4 +19,10 @@ INSERT INTO meta (key, value) VALUES ('fleet:epoch', '0') ON CONFLICT (key) DO N
 CREATE TABLE fault_hits (
   rule_id TEXT PRIMARY KEY,
   hits    INTEGER NOT NULL
+);
+-- A rate limit's budget in its current window (Bird's per-workspace requests per second), fleet-wide.
+CREATE TABLE fleet_window_counts (
+  key       TEXT PRIMARY KEY,
+  window_id BIGINT NOT NULL,
+  used      INTEGER NOT NULL
 );
