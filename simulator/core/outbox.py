@@ -181,7 +181,8 @@ class Outbox:
                 self.rng.shuffle(items)
         elif self.scheduler.fleet is not None:
             for items in groups.values():
-                await self._after_the_fleets(*items[0])
+                if not await self._after_the_fleets(*items[0]):
+                    return  # an earlier webhook of the key is free again (its process died): the next fetch takes it
         if self.scheduler.in_background and groups:
             # Left running: the loop goes on with transitions and other receivers' webhooks meanwhile. Before,
             # a receiver that did not answer (a handler paused in a debugger) held everything for its timeout.
@@ -212,27 +213,32 @@ class Outbox:
             await self._hold(held)
         await self._record(results, orphans)
 
-    async def _after_the_fleets(self, job: Job, delivery: Delivery) -> None:
+    async def _after_the_fleets(self, job: Job, delivery: Delivery) -> bool:
         """In a fleet, an earlier webhook of the same key may be on the wire from another process: wait for it (as
-        ``_key_tail`` does within one process), at most as long as an attempt can take; a process that died with
-        it on the wire is not waited for beyond that (its delivery is retried after its lease, out of order)."""
+        ``_key_tail`` does within one process), at most as long as an attempt can take. False when an earlier one
+        is nobody's (its process died): the caller leaves its jobs so the scheduler's next fetch, in due order,
+        sends that one first."""
         fleet = self.scheduler.fleet
         if fleet is None or not delivery.ordering_key:
-            return
+            return True
         deadline = time.monotonic() + self.timeout_s + 1
         while time.monotonic() < deadline:
-            row = await self.store.fetch_one(
+            rows = await self.store.fetch_all(
                 # Due before this one in the order one process runs them (or parked: on the wire), and not this
-                # process's: another one has it.
-                "SELECT COUNT(*) FROM jobs j JOIN outbox o ON j.ref = o.id::text WHERE o.ordering_key = ?"
-                " AND o.subscription_id = ? AND o.url = ? AND o.status = 'pending' AND o.id != ?"
-                " AND COALESCE(j.claimed_by, '') != ? AND (j.due_at < ? OR (j.due_at = ? AND j.id < ?)"
-                " OR j.due_at >= ?)",
-                (delivery.ordering_key, delivery.subscription_id, delivery.url, delivery.id, fleet.worker_id,
-                 job.due_at, job.due_at, job.id, PARKED))
-            if row is None or int(row[0]) == 0:
-                return
-            await asyncio.sleep(0.005)
+                # process's.
+                "SELECT j.claimed_by, j.claimed_by IN (SELECT id FROM fleet_workers WHERE beat_at >= ?) FROM jobs j"
+                " JOIN outbox o ON j.ref = o.id::text WHERE o.ordering_key = ? AND o.subscription_id = ?"
+                " AND o.url = ? AND o.status = 'pending' AND o.id != ? AND COALESCE(j.claimed_by, '') != ?"
+                " AND (j.due_at < ? OR (j.due_at = ? AND j.id < ?) OR j.due_at >= ?)",
+                (fleet.stale_before(), delivery.ordering_key, delivery.subscription_id, delivery.url, delivery.id,
+                 fleet.worker_id, job.due_at, job.due_at, job.id, PARKED))
+            if not rows:
+                return True
+            if not any(row[0] is not None and row[1] for row in rows):
+                await self._rescue_parked()  # one its dead process had on the wire is due again, first
+                return False
+            await asyncio.sleep(0.005)  # a live process has it on the wire
+        return True
 
     def _start(self, key: str, items: list[tuple[Job, Delivery]]) -> None:
         # The attempts count as made now, when the run took them: what the clock reads when they are recorded can
