@@ -1,7 +1,7 @@
 """Run every benchmark (make bench). Prints each figure with its baseline, ratio and target verdict, and writes
 bench/results/latest.json + latest.md. Never part of `make test`.
 
-Usage: .venv/bin/python bench/run_all.py [--quick] [--only send,business_chat,startup,scale,webhooks,postgres]
+Usage: .venv/bin/python bench/run_all.py [--quick] [--only send,business_chat,startup,scale,webhooks,postgres,fleet]
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import common  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1 run of 2 s each, 100k-message scale test")
-    parser.add_argument("--only", default="send,business_chat,startup,scale,webhooks,postgres")
+    parser.add_argument("--only", default="send,business_chat,startup,scale,webhooks,postgres,fleet")
     args = parser.parse_args()
     runs, duration = (1, 2.0) if args.quick else (3, 5.0)
     print(f"servers' dbs and temporary files: {common.workdir()} (removed at the end)")
@@ -34,6 +34,8 @@ def main() -> None:
             kwargs = {"runs": runs, "duration": duration}
         elif name == "scale" and args.quick:
             kwargs = {"total": 100_000, "in_flight": 10_000, "n": 50}
+        elif name == "fleet":
+            kwargs = {"runs": 1, "duration": 2.0} if args.quick else {"runs": 2, "duration": duration}
         elif name == "postgres":
             kwargs = {"runs": 1, "duration": 2.0} if args.quick else {"runs": 2, "duration": duration}
         elif name == "webhooks" and args.quick:

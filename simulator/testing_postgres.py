@@ -97,6 +97,11 @@ def _service_user() -> tuple[str | None, int | None, int | None]:
     return SERVICE_USER, entry.pw_uid, entry.pw_gid
 
 
+def _shared_tmp() -> str | None:
+    """A temporary directory every user can enter (/tmp), where there is one; else the default."""
+    return "/tmp" if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else None  # noqa: S108 - see above
+
+
 class ThrowawayPostgres:
     def __init__(self, *, bindir: Path | None = None, install: bool = True, root: Path | None = None,
                  port: int | None = None, fsync: bool = False) -> None:
@@ -108,7 +113,10 @@ class ThrowawayPostgres:
         self.bindir: Path = found
         self.user, self._uid, self._gid = _service_user()
         self._keep = root is not None
-        self.root = root.resolve() if root is not None else Path(tempfile.mkdtemp(prefix="provider-sim-pg-"))
+        # Under /tmp itself, not $TMPDIR: that may be a directory only its owner can enter (the benchmarks' is),
+        # and the server runs as another user.
+        self.root = root.resolve() if root is not None else Path(tempfile.mkdtemp(prefix="provider-sim-pg-",
+                                                                                  dir=_shared_tmp()))
         self.data = self.root / "data"
         self.sockets = self.root / "run"
         self.port = port or _free_port()
