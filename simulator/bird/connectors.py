@@ -17,6 +17,7 @@ from simulator.core.store import Tx
 
 SMS_TEMPLATE = "sms-messagebird"  # connectorTemplateRef "sms-messagebird" or "sms-messagebird:<version>"
 MAX_INSTALLED_PER_WORKSPACE = 100
+TABLE = "bird_connectors"
 
 
 def derived_number(phone_number_id: str) -> str:
@@ -37,9 +38,16 @@ class Connectors:
         # loaded at start-up and kept in step after each commit, so reads need no query)
         self.installed: dict[str, dict[str, Any]] = {}
 
-    async def load(self) -> None:
+    async def reload(self) -> None:
+        """What another process of a fleet installed or reset: the world's installed channels as the table has them
+        (swapped in one step, so no request sees a channel missing meanwhile)."""
+        await self.load(replace=True)
+
+    async def load(self, *, replace: bool = False) -> None:
         """Put every installed channel back into the world (start-up)."""
         rows = await self.sim.store.fetch_all("SELECT workspace_id, data FROM bird_connectors ORDER BY created_at")
+        if replace:
+            self._remove(list(self.installed))
         for row in rows:
             workspace = self.sim.world.bird.workspaces.get(row[0])
             if workspace is not None:  # a config change dropped the workspace: the row waits, harmless
@@ -92,6 +100,7 @@ class Connectors:
                 (connector_id, workspace.id, channel_id, phone_number_id, number, now, dumps(record)))
             if inserted is None:
                 raise Conflict(f"connector already exists for phoneNumberId {phone_number_id} or number {number}")
+            tx.forget(TABLE)  # the other processes of a fleet load the channel too (core/fleet.py)
             tx.after_commit.append(lambda: self._add(workspace, record))
         return record
 

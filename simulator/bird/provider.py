@@ -95,6 +95,7 @@ class BirdProvider(Provider):
             self.rate_limits.loads(saved)
 
     async def reload(self) -> None:
+        await self.connectors.reload()
         saved = await self.sim.state.load(RATE_LIMITS_STATE)
         if saved is not None:
             self.rate_limits.loads(saved)

@@ -199,3 +199,21 @@ def test_the_live_stream_of_any_member_shows_what_happens_on_all_of_them(fleet: 
         done.set()
         sender.join()
     assert any(k == "bird.message" and d.get("id") in sent for k, d in events), events[-5:]
+
+
+def test_a_channel_installed_through_one_sends_through_the_others_until_a_reset(fleet: list[SimClient]) -> None:
+    a, b, c = fleet
+    body = {"name": "Alerts NL", "connectorTemplateRef": "sms-messagebird:1",
+            "arguments": {"phoneNumberId": "3f0c1a52-7d44-4c2e-9d0b-2a8f6b1c9e01",
+                          "channelMessageType": "transactional", "phoneNumber": "+3197010250001"}}
+    r = a.http.post(f"/workspaces/{a.workspace_id}/connectors", json=body, headers=a.bird_headers)
+    assert r.status_code == 201, r.text
+    channel = r.json()["channel"]["channelId"]
+    sent = b.send_sms("+31612345678", "via an installed channel", channel_id=channel)
+    assert c.get_message(sent["id"], channel_id=channel)["id"] == sent["id"]
+    a.reset()
+    for client in (b, c):
+        gone = client.http.post(client.messages_path(channel), headers=client.bird_headers,
+                                json={"receiver": {"contacts": [{"identifierValue": "+31612345678"}]},
+                                      "body": {"type": "text", "text": {"text": "x"}}})
+        assert gone.status_code == 404, gone.text
