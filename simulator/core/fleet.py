@@ -79,7 +79,11 @@ class Fleet:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.epoch: int | None = None
         self.stream = 0
-        self.alone = True  # no other live process when this one joined
+        # No other live member: nothing can change behind this process's back, so it skips the epoch check (one
+        # round trip per request). Updated by each heartbeat; a process that joins others waits two heartbeats
+        # before serving, so every member has seen it before it can change anything.
+        self.alone = True
+        self.first = True  # no other live member when this one joined
         # Called, in order, when another process changed what this one keeps in memory.
         self.reloaders: list[Callable[[], Awaitable[None]]] = []
         self._beat: asyncio.Task[None] | None = None
@@ -101,7 +105,6 @@ class Fleet:
         """Register; returns the random stream this process draws ids from (the lowest no live process uses)."""
         if not self.active:
             return 0
-        self.alone = True
         now = wall_ms()
         async with self.store.transaction() as tx:
             await tx.execute(f"SELECT pg_advisory_xact_lock({JOIN_LOCK})")  # one joiner at a time picks a stream
@@ -111,13 +114,15 @@ class Fleet:
             taken = {int(r[0]) for r in await tx.fetch_all("SELECT stream FROM fleet_workers WHERE beat_at >= ?",
                                                             (now - self.lease_ms,))}
             self.stream = next(n for n in range(len(taken) + 1) if n not in taken)
-            self.alone = not taken
+            self.alone = self.first = not taken
             await tx.execute("INSERT INTO fleet_workers (id, host, pid, started_at, beat_at, stream)"
                              " VALUES (?, ?, ?, ?, ?, ?)",
                              (self.worker_id, self.host, os.getpid(), now, now, self.stream))
         row = await self.store.fetch_one(_SYNC)
         self.epoch = int(row[0]) if row is not None and row[0] is not None else 0
         self._beat = asyncio.get_running_loop().create_task(self._beating(), name="fleet-heartbeat")
+        if not self.first:
+            await asyncio.sleep(2 * HEARTBEAT_S)  # until every member has seen this one (they check the epoch then)
         return self.stream
 
     async def relay(self, bus: EventBus) -> None:
@@ -212,9 +217,11 @@ class Fleet:
                 async with self.store.transaction() as tx:
                     now = wall_ms()
                     await self._bury_dead_neighbours(tx)
-                    watched = await tx.fetch_one("SELECT COALESCE(SUM(streams), 0) FROM fleet_workers WHERE id != ?"
-                                                 " AND beat_at >= ?", (self.worker_id, now - self.lease_ms))
-                    self._relay_on(watched is not None and int(watched[0]) > 0)
+                    others = await tx.fetch_one("SELECT COUNT(*), COALESCE(SUM(streams), 0) FROM fleet_workers"
+                                                " WHERE id != ? AND beat_at >= ?",
+                                                (self.worker_id, now - self.lease_ms))
+                    self.alone = others is None or int(others[0]) == 0
+                    self._relay_on(others is not None and int(others[1]) > 0)
                     if not await tx.execute("UPDATE fleet_workers SET beat_at = ?, streams = ? WHERE id = ?",
                                             (now, self.streams, self.worker_id)):
                         await tx.execute("INSERT INTO fleet_workers (id, host, pid, started_at, beat_at, stream)"
@@ -239,7 +246,7 @@ class Fleet:
 
     async def sync(self) -> None:
         """Catch up with the fleet: the manual clock, and what changed since the last look (one round trip)."""
-        if not self.active or self.epoch is None:
+        if not self.active or self.epoch is None or self.alone:
             return
         row = await self.store.fetch_one(_SYNC)
         if row is None:

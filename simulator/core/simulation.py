@@ -171,16 +171,23 @@ class Simulation:
             self.outbox.knobs.update(json.loads(saved))
 
     async def _share_start(self) -> None:
-        """A fleet's world starts at one time (where a full reset takes the manual clock back): the first process's,
-        which later ones adopt."""
+        """A fleet's world starts at one time (where a full reset takes the manual clock back), the first process's,
+        and has one manual clock: a process joining others reads both."""
         async with self.store.transaction() as tx:
-            if self.fleet.alone:
+            if self.fleet.first:
                 await tx.execute("INSERT INTO meta (key, value) VALUES ('fleet:start_ms', ?) ON CONFLICT (key)"
                                  " DO UPDATE SET value = excluded.value", (str(self.start_ms),))
-            else:
-                row = await tx.fetch_one("SELECT value FROM meta WHERE key = 'fleet:start_ms'")
-                if row is not None:
-                    self.start_ms = int(row[0])
+                if self.clock.manual:
+                    await tx.execute("INSERT INTO meta (key, value) VALUES ('clock_ms', ?) ON CONFLICT (key) DO"
+                                     " UPDATE SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text",
+                                     (str(self.clock.now_ms()),))
+                return
+            row = await tx.fetch_one("SELECT (SELECT value FROM meta WHERE key = 'fleet:start_ms'),"
+                                     " (SELECT value FROM meta WHERE key = 'clock_ms')")
+        if row is not None and row[0] is not None:
+            self.start_ms = int(row[0])
+        if row is not None and row[1] is not None and self.clock.manual:
+            self.clock.rewind(int(row[1]))
 
     async def _reload_from_fleet(self) -> None:
         """Another process of the fleet changed what this one keeps in memory: read it all again."""
