@@ -85,7 +85,8 @@ def media_issues(body: dict[str, Any], add: Callable[[str, str], None]) -> None:
                 add(f".body.{kind}.{key}[{i}].mediaUrl", "Bird fetches media over http or https")
             mime = item.get("contentType")
             if kind == "file" and isinstance(mime, str) and mime and not MIME_TYPE.match(mime):
-                add(f".body.{kind}.{key}[{i}].contentType", f"{json.dumps(mime)[:80]} is not a MIME type (type/subtype)")
+                add(f".body.{kind}.{key}[{i}].contentType",
+                    f"{json.dumps(mime)[:80]} is not a MIME type (type/subtype)")
 
 
 def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> dict[str, list[str]]:
@@ -144,10 +145,11 @@ def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> d
                         f"MMS can only be sent to US/CA numbers (+1), got {value}")
             content = body.get(kind)
             media = content.get("images" if kind == "image" else "files") if isinstance(content, dict) else None
+            where = f".body.{kind}.{'images' if kind == 'image' else 'files'}"
             if isinstance(media, list) and len(media) > 10:
-                add(f".body.{kind}", f"at most 10 media per MMS, got {len(media)}")
+                add(where, f"at most 10 media per MMS, got {len(media)}")
             elif media == []:
-                add(f".body.{kind}.{'images' if kind == 'image' else 'files'}", "an MMS carries at least one medium")
+                add(where, "an MMS carries at least one medium")
     scheduled = request.get("scheduledFor")
     if isinstance(scheduled, str):
         try:
@@ -160,7 +162,8 @@ def semantic_issues(channel: Channel, request: dict[str, Any], now_ms: int) -> d
             elif when < FIRST_INSTANT_MS:
                 add(".scheduledFor", "is before 0001-01-01T00:00:00Z")
     validity = request.get("validity")
-    if isinstance(validity, int) and validity > MAX_VALIDITY_S:
+    # A JSON integer past 64 bits is read as a float (orjson), 1e3 too: either is an integer to the schema.
+    if isinstance(validity, int | float) and not isinstance(validity, bool) and validity > MAX_VALIDITY_S:
         add(".validity", f"must be at most {MAX_VALIDITY_S} seconds (Bird documents no maximum; the simulator "
             "keeps expiry times within 64-bit integers)")
     if request.get("capFrequency") is True:

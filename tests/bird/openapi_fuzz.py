@@ -169,7 +169,7 @@ def _date_time(when: datetime, fraction: int, style: int, offset: tuple[int, int
     return stamp + f"{'+' if style == 1 else '-'}{hours:02d}:{minutes:02d}"
 
 
-DATE_TIMES = st.builds(_date_time, st.datetimes(), st.sampled_from([0, 0, 7, 123, 999999]),  # noqa: DTZ - wall time
+DATE_TIMES = st.builds(_date_time, st.datetimes(), st.sampled_from([0, 0, 7, 123, 999999]),
                        st.integers(0, 2), st.tuples(st.integers(0, 14), st.sampled_from([0, 30, 45])))
 UUIDS = st.uuids().map(str)
 
