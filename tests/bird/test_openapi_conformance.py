@@ -218,3 +218,16 @@ def test_template_send_with_every_nullable_field_null(provider_sim):
     assert response.status_code == 202, response.text
     assert response.json()["template"] == template
     assert answer_departures(response) == []
+
+
+def test_request_errors_match_the_document(provider_sim):
+    """400 (malformed JSON) and 404 (unknown channel) answer Bird's RequestError; 422 its ValidationError."""
+    path = provider_sim.messages_path()
+    malformed = provider_sim.http.post(path, content=b"{", headers={**provider_sim.bird_headers,
+                                                                     "Content-Type": "application/json"})
+    unknown = provider_sim.http.post(path.replace(provider_sim.channel_id(), "7c0f4a8e-0000-4000-8000-0000000000ff"),
+                                     json={"receiver": RECEIVER, "body": TEXT}, headers=provider_sim.bird_headers)
+    not_an_object = post(provider_sim, [])
+    assert [malformed.status_code, unknown.status_code, not_an_object.status_code] == [400, 404, 422]
+    for response in (malformed, unknown, not_an_object):
+        assert answer_departures(response) == []
