@@ -231,3 +231,26 @@ def test_request_errors_match_the_document(provider_sim):
     assert [malformed.status_code, unknown.status_code, not_an_object.status_code] == [400, 404, 422]
     for response in (malformed, unknown, not_an_object):
         assert answer_departures(response) == []
+
+
+def test_messages_read_back_match_the_document_at_every_status(provider_sim):
+    """The same Message schema holds for the message as read back once its lifecycle has run: every magic number's
+    outcome (delivered, failed with a failure object, rejected, skipped, expired), a batch item rejected for its
+    content, a message sent with a template and one scheduled."""
+    sent = [provider_sim.send_sms(f"+1555123000{n}")["id"] for n in range(8)]
+    sent.append(post(provider_sim, {"receiver": RECEIVER, "template": {"name": "t", "parameters": None}}).json()["id"])
+    later = datetime.fromtimestamp(provider_sim.clock()["nowMs"] / 1000 + 3600, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sent.append(provider_sim.send_sms("+15551230010", scheduledFor=later)["id"])
+    batch = provider_sim.http.post(
+        provider_sim.messages_path().replace("/messages", "/batch/messages"), headers=provider_sim.bird_headers,
+        json={"messageRequests": [{"receiver": RECEIVER, "body": None}]})
+    assert batch.status_code == 202, batch.text
+    provider_sim.advance(3 * 24 * 3600)
+    listed = provider_sim.http.get(provider_sim.messages_path(), params={"limit": 100},
+                                   headers=provider_sim.bird_headers).json()["results"]
+    statuses = {m["status"] for m in listed}
+    assert {"delivered", "delivery_failed", "sending_failed", "rejected", "skipped", "sent"} <= statuses, statuses
+    assert {m["id"] for m in listed} >= set(sent)
+    for message in listed:
+        errors = [f"{jq(tuple(e.absolute_path))}: {e.message[:200]}" for e in RESPONSES[202].iter_errors(message)]
+        assert errors == [], (message["status"], errors)
