@@ -15,7 +15,9 @@ Derandomized, with fixed example counts, so CI sees the same requests every run.
 """
 from __future__ import annotations
 
+import json
 import random
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,8 +154,12 @@ def test_every_invalid_request_is_refused_naming_the_path(client, data, shuffle:
     body = data.draw(valid_requests)
     if data.draw(st.booleans()):  # from a request that would be sent: the mutation is its only problem
         body = sms_ready(body, data.draw, client.clock()["nowMs"])
+    # A kind first, then a place: unknown properties, the most places, do not crowd out the rest. The kind follows
+    # from the request (hypothesis would favour the first of a list drawn from).
+    kind = ("drop", "null", "extra", "type")[zlib.crc32(json.dumps(body, sort_keys=True).encode()) % 4]
     candidates = mutations(body)
     shuffle.shuffle(candidates)
+    candidates.sort(key=lambda m: m.kind != kind)
     found = first_invalid(body, candidates, REQUEST)
     assume(found is not None)
     assert found is not None
