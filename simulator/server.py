@@ -34,7 +34,7 @@ class SimulatorServer:
         from simulator.app import create_app
         from simulator.core.http_server import BoundedHttpToolsProtocol
 
-        settings = settings or Settings(db=":memory:", clock="manual", port=0)
+        settings = settings or Settings(db=":memory:", clock="manual", port=0, retention="off")
         # Pre-bind with IPPROTO_TCP: asyncio only sets TCP_NODELAY when proto is TCP (else ~44 ms per request).
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
