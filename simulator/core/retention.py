@@ -187,32 +187,36 @@ class Retention:
     async def _step(self, kind: RetentionKind, cutoff: int) -> int | None:
         columns = kind.columns()
         condition = f"{kind.where} AND " if kind.where else ""
-        select = (f"SELECT {', '.join(columns)} FROM {kind.table} WHERE {condition}{kind.time_column} < ?"  # noqa: S608 - declared names
+        select = (f"SELECT {', '.join(kind.key)} FROM {kind.table} WHERE {condition}{kind.time_column} < ?"  # noqa: S608 - declared names
                   f" ORDER BY {kind.time_column} LIMIT ?")
-        delete = (f"DELETE FROM {kind.table} WHERE {condition}{kind.time_column} < ? AND "  # noqa: S608 - declared names
-                  + " AND ".join(f"{c} = ?" for c in kind.key))
-        counts = self.counts[kind.name]
         async with self.store.transaction() as tx:
             if not await tx.try_lock(SWEEP_LOCK):
                 return None
-            rows = await tx.fetch_all(select, (cutoff, self.batch))
-            if not rows:
+            keys = await tx.fetch_all(select, (cutoff, self.batch))
+            if not keys:
                 return 0
-            gone: list[Row] = []
-            for row in rows:
-                # The time column is checked again: a row can have moved on since it was selected (a conversation
-                # with a new message, on a store whose other processes write meanwhile).
-                if await tx.execute(delete, (cutoff, *(row[i] for i in range(len(kind.key))))):
-                    gone.append(row)
+            # The time column is checked again: a row can have moved on since it was selected (a conversation with
+            # a new message, written by another process of the fleet meanwhile).
+            width = len(kind.key)
+            if width == 1:
+                matching = f"{kind.key[0]} IN ({', '.join('?' * len(keys))})"
+            else:
+                row_marks = "(" + ", ".join("?" * width) + ")"
+                matching = f"({', '.join(kind.key)}) IN (VALUES {', '.join([row_marks] * len(keys))})"
+            gone = await tx.fetch_all(
+                f"DELETE FROM {kind.table} WHERE {condition}{kind.time_column} < ? AND {matching}"  # noqa: S608 - declared names
+                f" RETURNING {', '.join(columns)}", (cutoff, *(row[i] for row in keys for i in range(width))))
             for dep in kind.dependents:
-                at = columns.index(dep.parent)
-                await tx.executemany(f"DELETE FROM {dep.table} WHERE {dep.column} = ?",  # noqa: S608 - declared names
-                                     [(row[at],) for row in gone])
+                values = sorted({row[columns.index(dep.parent)] for row in gone})
+                if values:
+                    await tx.execute(f"DELETE FROM {dep.table} WHERE {dep.column} IN"  # noqa: S608 - declared names
+                                     f" ({', '.join('?' * len(values))})", values)
             if kind.removed is not None and gone:
                 await kind.removed(tx, gone)
+        counts = self.counts[kind.name]
         counts.removed += len(gone)
         counts.steps += 1
-        return len(rows)
+        return len(keys)
 
     # -- inspection ---------------------------------------------------------------------------------------------------
 
