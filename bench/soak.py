@@ -119,7 +119,7 @@ class Soak:
         self.errors: list[str] = []
         self.bird_sent: dict[str, int] = {}  # message id -> createdAt (sim ms)
         self.bird_inbound: list[str] = []
-        self.bc_sent: list[tuple[str, str, float]] = []  # (customer, id, wall time)
+        self.bc_sent: list[tuple[str, str, float]] = []  # (customer, id, perf_counter when sent)
         self.bc_customer: list[str] = []
         self.late_starts = 0
 
@@ -177,7 +177,7 @@ class Soak:
         elif what == "bird_inbound":
             self.bird_inbound.append(json.loads(data)["id"])
         elif what == "bc_send":
-            self.bc_sent.append((body["destinationId"], body["id"], time.time()))  # type: ignore[index]
+            self.bc_sent.append((body["destinationId"], body["id"], time.perf_counter()))  # type: ignore[index]
         elif what == "bc_customer":
             self.bc_customer.append(json.loads(data)["sent"]["id"])
 
@@ -237,6 +237,7 @@ class Soak:
             fds = -1
         self.samples.append({"t": round(time.perf_counter() - self.t0, 1), "rss_mb": common.rss_mb(self.pid),
                              "fds": fds, "requests": len(self.latencies), "files_mb": round(_files_mb(self.db), 1),
+                             **{f"{k}_mb": v for k, v in _sizes_mb(self.db).items()},
                              "store_mb": round(metrics.get("provider_sim_store_bytes", 0) / 1e6, 1),
                              "loop_lag_max_ms": round(metrics.get("provider_sim_event_loop_lag_max_seconds", 0) * 1e3,
                                                       1),
@@ -255,15 +256,22 @@ def _ms(iso: str) -> int:
 
 
 def _files_mb(db: str) -> float:
+    return sum(_sizes_mb(db).values())
+
+
+def _sizes_mb(db: str) -> dict[str, float]:
+    """The SQLite file, its WAL (bounded by the checkpointer) and the media files beside it, MB."""
     if db.startswith("postgres"):
-        return 0.0
-    total = 0
-    for path in (Path(db), Path(db + "-wal"), Path(db + ".media")):
+        return {}
+    sizes = {}
+    for name, path in (("db", Path(db)), ("wal", Path(db + "-wal")), ("media", Path(db + ".media"))):
+        total = 0
         if path.is_file():
-            total += path.stat().st_size
+            total = path.stat().st_size
         elif path.is_dir():
-            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return total / 1e6
+            total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        sizes[name] = round(total / 1e6, 1)
+    return sizes
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -391,7 +399,10 @@ def run(minutes: float = 3.0, rate: float = 200.0, speed: float = 60.0, retentio
         asyncio.run(soak.run())
         checks = asyncio.run(check_readable(soak))
         checks.update(drain_and_check_webhooks(soak, receiver_url, drain_timeout_s))
-        final = {"rss_mb": common.rss_mb(sim.pid), "files_mb": round(_files_mb(db), 1)}
+        final = {"rss_mb": common.rss_mb(sim.pid), "files_mb": round(_files_mb(db), 1),
+                 "retention": {k["kind"]: {"removed": k["removed"], "rows": k["rows"], "steps": k["steps"],
+                                           "longestStepMs": k["longestStepMs"]}
+                               for k in httpx.get(sim.url + "/_sim/retention").json()["kinds"]}}
     finally:
         sim.stop()
         receiver.terminate()
@@ -425,8 +436,8 @@ def summarize(soak: Soak, checks: dict[str, Any], final: dict[str, Any], params:
             "rss_mb_per_100k_requests": round(rss_slope / req_per_min * 1e5, 2) if req_per_min else None,
             "fds_per_min_after_warmup": round(fd_slope, 3),
             "retention_started_at_s": first_removal,
-            "files_mb_per_min_after_retention": round(_slope([(s["t"] / 60, s["files_mb"]) for s in after]), 2)
-            if len(after) >= 3 else None,
+            "db_mb_per_min_after_retention": round(_slope([(s["t"] / 60, s.get("db_mb", s["store_mb"]))
+                                                           for s in after]), 2) if len(after) >= 3 else None,
             "samples": soak.samples, "checks": checks, "final": final}
 
 
@@ -442,10 +453,11 @@ def report(r: dict[str, Any]) -> list[str]:
              "max per minute (ms): " + ", ".join(f"{m['max_ms']}" for m in r["per_minute"]),
              f"RSS slope after warm-up {r['rss_mb_per_min_after_warmup']} MB/min"
              f" = {r['rss_mb_per_100k_requests']} MB per 100k requests; fds {r['fds_per_min_after_warmup']}/min",
-             f"retention first removed at {r['retention_started_at_s']} s; files growth a minute after that"
-             f" {r['files_mb_per_min_after_retention']} MB/min",
-             "db+wal+media MB by minute: " + ", ".join(
-                 f"{s['files_mb']}" for s in r["samples"][:: max(1, int(60 / SAMPLE_S))]),
+             f"retention first removed at {r['retention_started_at_s']} s; database growth from a minute after that"
+             f" {r['db_mb_per_min_after_retention']} MB/min",
+             "database MB by minute (SQLite: db file / WAL / media files; PostgreSQL: pg_database_size): " + ", ".join(
+                 (f"{s['db_mb']}/{s['wal_mb']}/{s['media_mb']}" if "db_mb" in s else f"{s['store_mb']}")
+                 for s in r["samples"][:: max(1, int(60 / SAMPLE_S))]),
              "RSS MB by minute: " + ", ".join(f"{s['rss_mb']}" for s in r["samples"][:: max(1, int(60 / SAMPLE_S))]),
              f"event-loop lag max per sample (ms), worst: {max((s['loop_lag_max_ms'] for s in r['samples']), default=0)}",
              f"final: {r['final']}",

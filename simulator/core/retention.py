@@ -91,6 +91,7 @@ def parse_setting(text: str) -> dict[str, float]:
 class _Counts:
     removed: int = 0
     steps: int = 0
+    longest_step_s: float = 0.0  # the longest a step held the store (what a request may have waited)
 
 
 @dataclass
@@ -187,6 +188,7 @@ class Retention:
     async def _step(self, kind: RetentionKind, cutoff: int) -> int | None:
         columns = kind.columns()
         condition = f"{kind.where} AND " if kind.where else ""
+        started = time.perf_counter()
         select = (f"SELECT {', '.join(kind.key)} FROM {kind.table} WHERE {condition}{kind.time_column} < ?"  # noqa: S608 - declared names
                   f" ORDER BY {kind.time_column} LIMIT ?")
         async with self.store.transaction() as tx:
@@ -216,6 +218,7 @@ class Retention:
         counts = self.counts[kind.name]
         counts.removed += len(gone)
         counts.steps += 1
+        counts.longest_step_s = max(counts.longest_step_s, time.perf_counter() - started)
         return len(keys)
 
     # -- inspection ---------------------------------------------------------------------------------------------------
@@ -225,7 +228,9 @@ class Retention:
         for name, kind in self.kinds.items():
             kinds.append({"kind": name, "table": kind.table, "retentionSeconds": self.retention_s(name),
                           "defaultSeconds": kind.default_s, "rows": await self.store.estimate_rows(kind.table),
-                          "removed": self.counts[name].removed, "summary": kind.summary})
+                          "removed": self.counts[name].removed, "steps": self.counts[name].steps,
+                          "longestStepMs": round(self.counts[name].longest_step_s * 1000, 1),
+                          "summary": kind.summary})
         return {"intervalSeconds": self.interval_s, "sweeps": self.sweeps, "running": self._task is not None,
                 "kinds": kinds}
 
