@@ -41,7 +41,11 @@ class SimulatorServer:
         self._sock.bind((settings.loopback_host, settings.port))
         self.host, self.port = self._sock.getsockname()[:2]
         self.settings = settings.replace(port=self.port)
-        self.app = create_app(self.settings)
+        try:
+            self.app = create_app(self.settings)
+        except BaseException:  # a world config or setting refused: the socket is not left behind
+            self._sock.close()
+            raise
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on", access_log=False,
                                 http=BoundedHttpToolsProtocol)
         self._server = uvicorn.Server(config)

@@ -65,11 +65,16 @@ class RetentionKind:
         return self.key + extra
 
 
+class RetentionSettingError(ValueError):
+    """The retention setting does not parse, or names a kind no one declared."""
+
+
 def parse_duration(text: str) -> float:
     """``30d`` / ``12h`` / ``90m`` / ``45s`` / ``3600`` -> seconds."""
     match = _DURATION.match(text)
     if match is None:
-        raise ValueError(f"not a duration: {text!r} (a number of seconds, or with a unit: 45s, 90m, 12h, 30d)")
+        raise RetentionSettingError(f"not a duration: {text!r} (a number of seconds, or with a unit: 45s, 90m, 12h,"
+                                    " 30d)")
     return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
@@ -82,7 +87,7 @@ def parse_setting(text: str) -> dict[str, float]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"retention: {part!r} is not kind=duration (e.g. bird.messages=30d, *=7d, off)")
+            raise RetentionSettingError(f"{part!r} is not kind=duration (e.g. bird.messages=30d, *=7d, off)")
         overrides[name.strip()] = parse_duration(value)
     return overrides
 
@@ -120,7 +125,7 @@ class Retention:
         """A setting that names no declared kind is a typo: refused at start, with the kinds there are."""
         unknown = sorted(set(self.overrides) - set(self.kinds) - {"*"})
         if unknown:
-            raise ValueError(f"retention: unknown kind(s) {', '.join(unknown)}; the kinds are"
+            raise RetentionSettingError(f"unknown kind(s) {', '.join(unknown)}; the kinds are"
                              f" {', '.join(sorted(self.kinds))}")
 
     def retention_s(self, name: str) -> float:

@@ -141,6 +141,18 @@ def test_setting_keeps_everything_and_refuses_unknown_kinds(db: Any) -> None:
         Simulator(Settings(db=db("typo"), clock="manual", port=0, retention="bird.mesages=1d")).start()
 
 
+def test_serve_refuses_a_retention_setting_it_cannot_read() -> None:
+    import os
+    import subprocess
+
+    for setting, said in (("outbox=soon", "not a duration: 'soon'"), ("outbx=1d", "unknown kind(s) outbx")):
+        result = subprocess.run([sys.executable, "-m", "simulator", "serve", "--port", "0", "--db", ":memory:"],
+                                capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "PROVIDER_SIM_RETENTION": setting})
+        assert result.returncode == 2
+        assert result.stderr.strip().startswith("provider-sim: PROVIDER_SIM_RETENTION: " + said), result.stderr
+
+
 def test_sqlite_sweeps_read_through_indexes(tmp_path: Path) -> None:
     """Every kind's probe and delete, and each dependent's delete, searches an index (never SCAN a table)."""
     with Simulator(Settings(db=str(tmp_path / "p.db"), clock="manual", port=0, retention="off")) as s:
