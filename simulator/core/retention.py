@@ -5,8 +5,8 @@ Each provider declares its kinds (``Provider.retention_kinds()``), core declares
 them. A sweep never holds up serving: a step selects at most ``BATCH`` due rows through an index on the kind's
 time column (oldest first) and deletes them and what depends on them in one short transaction; between steps the
 sweep sleeps as long as the step took, so requests get at least half the event loop while it works. When nothing
-is due a kind costs one indexed probe. On PostgreSQL each step takes a transaction-level advisory lock first: of
-several processes on one database, one sweeps at a time and the others skip their round.
+is due a kind costs one indexed probe. On PostgreSQL each step takes a transaction-level advisory lock first: two
+processes on one database never delete at once, and one that finds the lock taken skips its round.
 
 Settings: ``retention`` is a comma-separated list of ``kind=duration`` overrides (``30d``, ``12h``, ``90m``,
 ``45s``, a number of seconds; ``0`` keeps everything of that kind), ``*=duration`` for every kind, ``off`` for
