@@ -46,6 +46,10 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_concurrency: int = 32
     journal_size: int = 2000
+    # How long what accumulates is kept, in simulator time (core/retention.py, docs/retention.md): "" = each kind's
+    # default; "kind=duration,..." overrides some ("*" every kind); "off" keeps everything (the test fixtures').
+    retention: str = ""
+    retention_interval: float = 10.0  # wall-clock seconds between retention sweeps
     log_level: str = "info"
     allow_http_webhooks: bool = True
     # More host names webhook URLs may use while allow_http_webhooks is on (comma-separated), besides localhost
@@ -110,6 +114,8 @@ class SettingsFields(TypedDict, total=False):
     webhook_timeout: float
     webhook_concurrency: int
     journal_size: int
+    retention: str
+    retention_interval: float
     log_level: str
     allow_http_webhooks: bool
     webhook_hosts: str
