@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SERVE_STAMP := $(VENV)/.serve-installed
 
-.PHONY: install serve test test-fast lint bench clean
+.PHONY: install serve test test-fast lint bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(ARGS)
+
+# The soak benchmark (bench/README.md#soak): make soak MINUTES=30 [ARGS="--rate 200 --retention '*=3h'"]
+MINUTES ?= 30
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $(MINUTES) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache dist build

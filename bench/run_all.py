@@ -2,6 +2,7 @@
 bench/results/latest.json + latest.md. Never part of `make test`.
 
 Usage: .venv/bin/python bench/run_all.py [--quick] [--only send,business_chat,startup,scale,webhooks,postgres,fleet]
+       .venv/bin/python bench/run_all.py --only soak --minutes 30     (the soak runs only when named: soak.py)
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="1 run of 2 s each, 100k-message scale test")
     parser.add_argument("--only", default="send,business_chat,startup,scale,webhooks,postgres,fleet")
+    parser.add_argument("--minutes", type=float, default=30.0, help="length of the soak (--only soak)")
     args = parser.parse_args()
     runs, duration = (1, 2.0) if args.quick else (3, 5.0)
     print(f"servers' dbs and temporary files: {common.workdir()} (removed at the end)")
@@ -28,7 +30,7 @@ def main() -> None:
     lines = ["# provider-simulator benchmarks", "", "machine: " + json.dumps(results["machine"]), ""]
     print("\n".join(lines), flush=True)
     for name in [n.strip() for n in args.only.split(",") if n.strip()]:
-        module = __import__(f"bench_{name}")
+        module = __import__("soak" if name == "soak" else f"bench_{name}")
         kwargs: dict[str, object] = {}
         if name in ("send", "business_chat"):
             kwargs = {"runs": runs, "duration": duration}
@@ -38,6 +40,8 @@ def main() -> None:
             kwargs = {"runs": 1, "duration": 2.0} if args.quick else {"runs": 2, "duration": duration}
         elif name == "postgres":
             kwargs = {"runs": 1, "duration": 2.0} if args.quick else {"runs": 2, "duration": duration}
+        elif name == "soak":
+            kwargs = {"minutes": 2.0 if args.quick else args.minutes}
         elif name == "webhooks" and args.quick:
             kwargs = {"events": 1000, "runs": 1, "messages": 500}
         t0 = time.perf_counter()

@@ -19,9 +19,11 @@ from simulator import __version__
 from simulator.control import access
 from simulator.control.middleware import EXCHANGE, ControlMiddleware, MatchedRouter, exchange_entry
 from simulator.core.errors import BodyTooLarge, MalformedBody, SimulatorError
+from simulator.core.retention import RetentionSettingError
 from simulator.core.schemas import SchemaStore
 from simulator.core.simulation import Simulation
 from simulator.settings import Settings
+from simulator.world import ConfigError
 
 log = logging.getLogger("simulator")
 
@@ -48,10 +50,14 @@ def create_app(settings: Settings | None = None, *, schemas: SchemaStore | None 
     from simulator.control.routes import routes as control_routes
 
     settings = settings or Settings.from_env()
-    sim = Simulation.build(settings, schemas)
-    sim.journal.register(EXCHANGE, exchange_entry)  # a request's entry: built from its record when read
-    for name in PROVIDER_MODULES:
-        sim.install(importlib.import_module(name).create(sim))
+    try:
+        sim = Simulation.build(settings, schemas)
+        sim.journal.register(EXCHANGE, exchange_entry)  # a request's entry: built from its record when read
+        for name in PROVIDER_MODULES:
+            sim.install(importlib.import_module(name).create(sim))
+        sim.retention.check()
+    except RetentionSettingError as exc:  # said in one line by the CLI, as a bad world config is
+        raise ConfigError(f"PROVIDER_SIM_RETENTION: {exc}") from None
     routes: list[BaseRoute] = list(control_routes)
     for provider in sim.providers:
         routes += provider.control_routes()

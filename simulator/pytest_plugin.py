@@ -176,7 +176,8 @@ def provider_sim_settings(request: pytest.FixtureRequest) -> Settings:
     from simulator.settings import Settings
 
     db = request.config.getoption("--provider-sim-db") or ":memory:"
-    return Settings(db=db, clock="manual", port=0, log_level="warning")
+    # A test keeps everything it made, however far it moves the clock (retention="off"; docs/retention.md).
+    return Settings(db=db, clock="manual", port=0, log_level="warning", retention="off")
 
 
 @pytest.fixture(scope="session")

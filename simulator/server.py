@@ -34,14 +34,18 @@ class SimulatorServer:
         from simulator.app import create_app
         from simulator.core.http_server import BoundedHttpToolsProtocol
 
-        settings = settings or Settings(db=":memory:", clock="manual", port=0)
+        settings = settings or Settings(db=":memory:", clock="manual", port=0, retention="off")
         # Pre-bind with IPPROTO_TCP: asyncio only sets TCP_NODELAY when proto is TCP (else ~44 ms per request).
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((settings.loopback_host, settings.port))
         self.host, self.port = self._sock.getsockname()[:2]
         self.settings = settings.replace(port=self.port)
-        self.app = create_app(self.settings)
+        try:
+            self.app = create_app(self.settings)
+        except BaseException:  # a world config or setting refused: the socket is not left behind
+            self._sock.close()
+            raise
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on", access_log=False,
                                 http=BoundedHttpToolsProtocol)
         self._server = uvicorn.Server(config)

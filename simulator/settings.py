@@ -49,6 +49,10 @@ class Settings:
     # A fleet on PostgreSQL (core/fleet.py): a process silent this long (wall seconds) is gone, and the due jobs it
     # had claimed are taken over by the others.
     fleet_lease_seconds: float = 10.0
+    # How long what accumulates is kept, in simulator time (core/retention.py, docs/retention.md): "" = each kind's
+    # default; "kind=duration,..." overrides some ("*" every kind); "off" keeps everything (the test fixtures').
+    retention: str = ""
+    retention_interval: float = 10.0  # wall-clock seconds between retention sweeps
     log_level: str = "info"
     allow_http_webhooks: bool = True
     # More host names webhook URLs may use while allow_http_webhooks is on (comma-separated), besides localhost
@@ -114,6 +118,8 @@ class SettingsFields(TypedDict, total=False):
     webhook_concurrency: int
     journal_size: int
     fleet_lease_seconds: float
+    retention: str
+    retention_interval: float
     log_level: str
     allow_http_webhooks: bool
     webhook_hosts: str

@@ -674,7 +674,8 @@ class Simulator(SimClient):
             from simulator.server import SimulatorServer
             from simulator.settings import Settings
 
-            base = self._settings or Settings(db=":memory:", port=0, clock="manual", log_level="warning")
+            base = self._settings or Settings(db=":memory:", port=0, clock="manual", log_level="warning",
+                                              retention="off")  # a script keeps what it made, as a test does
             self.server = SimulatorServer(base.replace(**self._overrides)).start()
             super().__init__(self.server.url, token=self._token or self.server.settings.control_token)
         return self

@@ -75,7 +75,7 @@ def _fresh_postgres(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def provider_sim_settings(request: pytest.FixtureRequest, store_kind: str) -> Settings:
     db = _fresh_postgres(request) if store_kind == "postgresql" else ":memory:"
-    return Settings(db=db, clock="manual", port=0, log_level="warning")
+    return Settings(db=db, clock="manual", port=0, log_level="warning", retention="off")
 
 
 @pytest.fixture(scope="session")

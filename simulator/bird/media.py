@@ -141,6 +141,14 @@ class Media:
         self.bytes: FileBytes | DatabaseBytes = (
             DatabaseBytes(sim.store, root) if sim.store.dialect == "postgresql" else FileBytes(root))
 
+    async def removed(self, tx: Tx, rows: list[Any]) -> None:
+        """Retention removed these media rows (their id first): their bytes go too."""
+        ids = [str(row[0]) for row in rows]
+        if isinstance(self.bytes, DatabaseBytes):
+            await tx.executemany("DELETE FROM bird_media_bytes WHERE id = ?", [(i.lower(),) for i in ids])
+        else:
+            self.bytes.remove(tx, ids)
+
     async def secret(self) -> bytes:
         """The per-simulator policy signing secret, kept in ``meta`` so tickets survive a restart."""
         if self._secret is None:

@@ -27,10 +27,14 @@ from simulator.bird.webhooks import Webhooks
 from simulator.core import scheduler as sched
 from simulator.core.coverage import Behaviour, Tally, load_catalogue
 from simulator.core.provider import JobKind, Provider
+from simulator.core.retention import DAY_S, Dependent, RetentionKind
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 
 RATE_LIMITS_STATE = "bird.rate_limits"  # the limits set through the control plane (core/state.py)
+# A message may go once it is finished (the partial index bird_messages_finished has this very condition): one
+# still moving or scheduled up to 35 days ahead stays however old it is.
+FINISHED = "status IN ('delivered', 'delivery_failed', 'sending_failed', 'rejected', 'skipped', 'deleted')"
 
 
 class BirdProvider(Provider):
@@ -85,6 +89,19 @@ class BirdProvider(Provider):
         # spans_times: the transition handler moves the clock to each job's own due time.
         return {lifecycle.JOB_KIND: JobKind(self.lifecycle.run, spans_times=True),
                 AUTO_REPLY_JOB: JobKind(self.customers.run_auto_replies)}
+
+    def retention_kinds(self) -> tuple[RetentionKind, ...]:
+        # Bird documents no retention for messages or media: 30 days, as Apple keeps attachments (docs/retention.md).
+        return (
+            RetentionKind("bird.messages", "bird_messages", "created_at", 30 * DAY_S, where=FINISHED,
+                          dependents=(Dependent("bird_status_history", "message_seq", "seq"),
+                                      Dependent("bird_interactions", "message_id", "id"),
+                                      Dependent("bird_notification_urls", "message_id", "id")),
+                          summary="finished messages (batches' too) with their status history, interactions and"
+                                  " notification URLs (by creation)"),
+            RetentionKind("bird.media", "bird_media", "created_at", 30 * DAY_S, removed=self.media.removed,
+                          summary="uploaded and inbound media with their bytes (by creation)"),
+        )
 
     async def open(self) -> None:
         if self.sim.fleet.active:

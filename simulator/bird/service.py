@@ -144,7 +144,8 @@ class Sender:
             except ValueError:
                 scheduled_ms = None
         validity = request.get("validity")
-        validity_s = validity if isinstance(validity, int) else channel.default_validity
+        validity_s = int(validity) if isinstance(validity, int | float) and not isinstance(validity, bool) \
+            else channel.default_validity
         start = scheduled_ms if scheduled_ms and scheduled_ms > now else now
         expires_at = start + validity_s * 1000
         outcome = lifecycle.outcome_for(self.world, number) if number else "rejected"

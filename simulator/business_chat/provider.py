@@ -18,6 +18,7 @@ from simulator.business_chat.service import BusinessChat
 from simulator.core import scheduler as sched
 from simulator.core.coverage import Behaviour, Tally, load_catalogue
 from simulator.core.provider import JobKind, Provider
+from simulator.core.retention import DAY_S, Dependent, RetentionKind
 from simulator.core.simulation import Simulation
 from simulator.core.store import Tx
 
@@ -87,6 +88,23 @@ class BusinessChatProvider(Provider):
 
     def job_kinds(self) -> dict[str, JobKind]:
         return {device.BEHAVIOUR_JOB: JobKind(self.service.run_behaviour)} if self.service is not None else {}
+
+    def retention_kinds(self) -> tuple[RetentionKind, ...]:
+        # Apple keeps an attachment available for 30 days (docs/retention.md); what devices sent and received and
+        # idle conversations follow it. Customers and businesses come from the config and the control plane.
+        if self.service is None:
+            return ()
+        return (
+            RetentionKind("business_chat.device_messages", "bc_device_messages", "created_at", 30 * DAY_S,
+                          key=("seq",), summary="messages devices received and sent (by creation)"),
+            RetentionKind("business_chat.conversations", "bc_conversations", "updated_at", 30 * DAY_S,
+                          key=("business_id", "customer_id"), summary="conversations idle that long (by last change)"),
+            RetentionKind("business_chat.download_urls", "bc_downloads", "expires_at", DAY_S, key=("token",),
+                          summary="download URLs of /preDownload (by expiry)"),
+            RetentionKind("business_chat.attachments", "bc_blobs", "created_at", 30 * DAY_S,
+                          dependents=(Dependent("bc_downloads", "blob_id", "id"),),
+                          summary="uploaded attachments and data refs, their bytes in the row (by creation)"),
+        )
 
     async def reset_scope(self, tx: Tx, scope: dict[str, str]) -> None:
         # A full reset already emptied every table; seeded customers/businesses live in the config.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from simulator.control import coverage, faults, journal, openapi, outbox, stream, world
+from simulator.control import coverage, faults, journal, openapi, outbox, retention, stream, world
 from simulator.control.routing import Param, route
 
 routes: list[BaseRoute] = [
@@ -62,6 +62,13 @@ routes: list[BaseRoute] = [
           "rule). A full reset of the world keeps the counts.", query=coverage.GET_PARAMS),
     route("DELETE", "/_sim/coverage", coverage.reset_coverage, "Start the behaviour counts over (every provider's, "
           "or one's).", query=coverage.DELETE_PARAMS),
+    route("GET", "/_sim/retention", retention.get_retention,
+          "Retention: each kind of data that accumulates (messages, deliveries, attachments ...) with how long it is "
+          "kept in simulator time (0: kept forever), its default, about how many rows it has and how many sweeps "
+          "removed."),
+    route("POST", "/_sim/retention/sweep", retention.sweep,
+          "Remove now, in small steps, whatever is older than its kind's retention (a sweep otherwise runs every "
+          "retention_interval seconds); answers the rows removed per kind."),
     route("GET", "/_sim/openapi.json", openapi.openapi, "This document."),
     route("GET", "/_sim/docs", openapi.docs, "A page rendering this document."),
 ]

@@ -22,7 +22,9 @@ def iso_ms(ms: int) -> str:
     if prefix is None:
         if len(_ISO_SECONDS) >= 4096:
             _ISO_SECONDS.clear()
-        prefix = _ISO_SECONDS[seconds] = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        when = datetime.fromtimestamp(seconds, tz=UTC)
+        # strftime's %Y drops the zero padding of years before 1000 on glibc; RFC 3339 has four digits.
+        prefix = _ISO_SECONDS[seconds] = f"{when.year:04d}" + when.strftime("-%m-%dT%H:%M:%S.")
     return f"{prefix}{millis:03d}Z"
 
 

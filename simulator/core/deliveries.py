@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.core.compression import gunzip
+from simulator.core.retention import DAY_S, Dependent, RetentionKind
 from simulator.core.store import Row, Store, Tx
 
 DELIVERY_JOB = "outbox.deliver"
@@ -18,6 +19,12 @@ VIEW_LIMIT = 64 * 1024 * 1024
 _COLUMNS = ("id, provider, scope, event, ordering_key, subscription_id, request_id, url, headers, body, created_at,"
             " next_attempt_at, attempts, status, last_status, last_error")
 STATUSES = ("pending", "delivered", "failed", "cancelled")
+# Delivered, failed and cancelled deliveries with their attempt log; Bird keeps webhook logs 7 days. A pending one
+# stays however old it is (its retries end within hours).
+RETENTION = RetentionKind(
+    "outbox", "outbox", "created_at", 7 * DAY_S, where="status <> 'pending'",
+    dependents=(Dependent("outbox_attempts", "outbox_id", "id"),),
+    summary="finished webhook deliveries and their attempts (by creation)")
 
 
 @dataclass(frozen=True, slots=True)

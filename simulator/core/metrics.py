@@ -48,6 +48,7 @@ class Metrics:
         self._lag = 0.0
         self._lag_max = 0.0
         self._lag_task: asyncio.Task[None] | None = None
+        self._retention: tuple[int, list[tuple[str, int]], list[tuple[str, int]]] = (0, [], [])
 
     def request(self, provider: str, route: str | None, method: str, status: int | None, seconds: float) -> None:
         key = (provider, route, method, status)
@@ -109,6 +110,10 @@ class Metrics:
             "provider_sim_store_bytes": ("Size of the simulator's database.", await sim.store.size_bytes()),
         }
         self._lag_max = 0.0
+        retention = sim.retention
+        # Rows per kind: an estimate past a few thousand (two index lookups), never a count of a large table.
+        rows = [(name, await sim.store.estimate_rows(kind.table)) for name, kind in retention.kinds.items()]
+        self._retention = (retention.sweeps, list(retention.removed_counts()), rows)
         from prometheus_client import CollectorRegistry, generate_latest
 
         registry = CollectorRegistry(auto_describe=False)
@@ -141,6 +146,17 @@ class Metrics:
                                        labels=["provider", "outcome"])
         for (provider, outcome), n in self._webhooks.items():
             webhooks.add_metric([provider, outcome], n)
-        yield from (requests, latency, webhooks)
+        sweeps, removed_counts, rows = self._retention
+        removed = CounterMetricFamily("provider_sim_retention_removed_rows", "Rows retention removed, by kind.",
+                                      labels=["kind"])
+        for kind, n in removed_counts:
+            removed.add_metric([kind], n)
+        kept = GaugeMetricFamily("provider_sim_retained_rows", "Rows of each retention kind's table (estimated past"
+                                 " ten thousand).", labels=["kind"])
+        for kind, n in rows:
+            kept.add_metric([kind], n)
+        yield from (requests, latency, webhooks, removed, kept,
+                    CounterMetricFamily("provider_sim_retention_sweeps", "Retention sweeps run to their end.",
+                                        value=sweeps))
         for name, (help_text, value) in self._gauges.items():
             yield GaugeMetricFamily(name, help_text, value=value)

@@ -68,10 +68,6 @@ class Outbox:
     http: HttpClient | None = None  # the simulator's one client (core/http.py); made here when not given
     url_rule: UrlRule = field(default_factory=UrlRule)  # what it may call (core/urls.py), where not given the client
     events: EventBus = field(default_factory=EventBus)  # each attempt is published: WebhookAttempted
-    # Delivered/failed rows (and their attempt log) older than this on the simulator clock are deleted by a sweep
-    # that runs at most once per ``retention_sweep_every_s`` of simulator time, after deliveries. 0 keeps all.
-    retention_s: float = 7 * 86400
-    retention_sweep_every_s: float = 3600
 
     def __post_init__(self) -> None:
         if self.http is None:
@@ -377,23 +373,6 @@ class Outbox:
                                                  bool(job.payload.get("retry"))))
         for published in attempts:
             self.events.publish(published)
-        await self.sweep_retention()
-
-    async def sweep_retention(self, force: bool = False) -> int:
-        """Delete finished outbox rows older than ``retention_s`` (simulator clock). Returns how many went."""
-        if not self.retention_s:
-            return 0
-        now = self.clock.now_ms()
-        last = getattr(self, "_last_sweep_ms", None)
-        if not force and last is not None and now - last < self.retention_sweep_every_s * 1000:
-            return 0
-        self._last_sweep_ms = now
-        cutoff = now - int(self.retention_s * 1000)
-        async with self.store.transaction() as tx:
-            await tx.execute("DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT id FROM outbox WHERE status IN"
-                             " ('delivered', 'failed', 'cancelled') AND created_at < ?)", (cutoff,))
-            return await tx.execute("DELETE FROM outbox WHERE status IN ('delivered', 'failed', 'cancelled')"
-                                    " AND created_at < ?", (cutoff,))
 
     # -- inspection -------------------------------------------------------------------------------------------
 

@@ -315,6 +315,15 @@ class PostgresStore(Store):
         row = await self.pool.fetchrow("SELECT pg_database_size(current_database())")
         return int(row[0]) if row is not None else 0
 
+    async def estimate_rows(self, table: str) -> int:
+        # The planner's estimate (kept by autovacuum's ANALYZE); counted while it is small or not made yet.
+        row = await self.pool.fetchrow("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)", table)
+        estimate = int(row[0]) if row is not None and row[0] is not None else -1
+        if estimate > EXACT_ROWS_BELOW:
+            return estimate
+        row = await self.pool.fetchrow(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - declared names
+        return int(row[0]) if row is not None else 0
+
     async def table_names(self) -> list[str]:
         rows = await self.pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
                                      " ORDER BY tablename")
@@ -347,11 +356,18 @@ class PostgresStore(Store):
                 "idleConnections": pool.get_idle_size() if pool is not None else 0}
 
 
+EXACT_ROWS_BELOW = 10_000  # estimate_rows counts a table exactly up to this many rows
+
+
 class PostgresTx(Tx):
     def __init__(self, store: PostgresStore, conn: asyncpg.pool.PoolConnectionProxy[Any]) -> None:
         super().__init__(store.cache, store._job_mark)  # noqa: SLF001 - the store hands its own mark to its tx
         self.store = store
         self.conn = conn
+
+    async def try_lock(self, key: int) -> bool:
+        row = await self.fetch_one("SELECT pg_try_advisory_xact_lock(?)", (key,))
+        return bool(row is not None and row[0])
 
     async def flush_deferred(self) -> None:
         deferred = self.take_deferred()

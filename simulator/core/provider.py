@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 if TYPE_CHECKING:
     from simulator.core.coverage import Behaviour, Tally
     from simulator.core.events import Event
+    from simulator.core.retention import RetentionKind
     from simulator.core.scheduler import Job
     from simulator.core.store import Tx
 
@@ -59,6 +60,11 @@ class Provider:
     def job_kinds(self) -> dict[str, JobKind]:
         """The due-job kinds it runs, by name ("<provider>.<what>")."""
         return {}
+
+    def retention_kinds(self) -> tuple[RetentionKind, ...]:
+        """What it keeps that accumulates with traffic, each with the default time it is kept (core/retention.py
+        removes it once older, in small indexed steps)."""
+        return ()
 
     async def open(self) -> None:
         """After the store opened, before the first request (load what lives in the store into memory)."""

@@ -13,6 +13,7 @@ from typing import Any
 from simulator.core.clock import Clock, parse_rfc3339
 from simulator.core.coverage import TABLE as COVERAGE_TABLE
 from simulator.core.coverage import Coverage
+from simulator.core.deliveries import RETENTION as OUTBOX_RETENTION
 from simulator.core.events import ClockMoved, EventBus, WebhookAttempted, WorldReset
 from simulator.core.faults import Faults
 from simulator.core.fleet import Fleet
@@ -22,6 +23,7 @@ from simulator.core.knobs import WebhookKnobs
 from simulator.core.metrics import Metrics
 from simulator.core.outbox import DEFAULT_RETRY_SCHEDULE_S, Outbox
 from simulator.core.provider import Provider, Providers
+from simulator.core.retention import Retention
 from simulator.core.scheduler import Scheduler
 from simulator.core.schemas import SchemaStore
 from simulator.core.state import ControlState
@@ -53,6 +55,7 @@ class Simulation:
     state: ControlState  # fault rules, knobs, the clock's origin: saved where the store keeps control state
     coverage: Coverage  # which behaviours of each provider occurred (GET /_sim/coverage)
     fleet: Fleet  # the other processes on the same PostgreSQL database (inactive on SQLite)
+    retention: Retention  # removes what accumulates once older than its kind's retention
     providers: Providers = field(default_factory=Providers)
     metrics: Metrics = field(default_factory=Metrics)  # GET /_sim/metrics
     started_at: float = field(default_factory=time.monotonic)
@@ -88,6 +91,8 @@ class Simulation:
         metrics = Metrics()
         events.subscribe(WebhookAttempted, metrics.webhook_attempted)
         state = ControlState(store, fleet)
+        retention = Retention(store, clock, settings.retention, settings.retention_interval)
+        retention.add(OUTBOX_RETENTION)
 
         def faults_changed() -> None:
             state.changed("faults", faults.dumps)
@@ -103,7 +108,8 @@ class Simulation:
         return cls(settings=settings, schemas=schemas, world=world, clock=clock, store=store, scheduler=scheduler,
                    outbox=outbox, random=randomness, media_dir=media_dir, events=events, journal=journal,
                    faults=faults, initial_knobs=knobs.snapshot(), initial_seed=seed, state=state, fleet=fleet,
-                   coverage=Coverage(store), metrics=metrics, _temp_media=temp, start_ms=clock.now_ms())
+                   coverage=Coverage(store), retention=retention, metrics=metrics, _temp_media=temp,
+                   start_ms=clock.now_ms())
 
     def install(self, provider: Provider) -> None:
         """Add a provider: its job kinds join the scheduler, its name the fault rules' vocabulary."""
@@ -112,8 +118,11 @@ class Simulation:
             self.scheduler.register(kind, job.handler, spans_times=job.spans_times)
         self.faults.providers = self.providers.names()
         self.coverage.install(provider)
+        for kept in provider.retention_kinds():
+            self.retention.add(kept)
 
     async def open(self) -> None:
+        self.retention.check()  # a setting naming no kind is refused before anything is opened
         self.media_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         await self._restore_clock()
@@ -128,8 +137,10 @@ class Simulation:
         await self.outbox.start()
         self.scheduler.start()
         self.metrics.start()
+        self.retention.start()
 
     async def close(self) -> None:
+        await self.retention.stop()
         await self.metrics.stop()
         await self.scheduler.stop()
         await self.save_clock()

@@ -133,6 +133,11 @@ class Tx(ABC):
     @abstractmethod
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
 
+    async def try_lock(self, key: int) -> bool:
+        """Take lock ``key`` until this transaction ends, if no other process holds it (False: one does). A store
+        only one process opens (SQLite's file lock) has no one to share it with."""
+        return True
+
 
 class Store(ABC):
     """The simulator's database. Writes go through :meth:`transaction`; reads may run at any time."""
@@ -190,6 +195,10 @@ class Store(ABC):
     @abstractmethod
     async def size_bytes(self) -> int:
         """How much room the data takes (the database file and its WAL; on a server, the database)."""
+
+    @abstractmethod
+    async def estimate_rows(self, table: str) -> int:
+        """About how many rows ``table`` has, without counting a large table (exact while it is small)."""
 
     @abstractmethod
     async def clear(self, tx: Tx, *, keep: tuple[str, ...] = ("meta", "schema_migrations"),

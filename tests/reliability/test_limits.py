@@ -39,7 +39,8 @@ def test_body_cap_answers_413_in_the_provider_shape(db, tmp_path: Path) -> None:
 
 
 def test_outbox_retention_deletes_old_finished_rows(db, tmp_path: Path) -> None:
-    with SimulatorServer(Settings(db=db("r"), clock="manual", port=0)) as s:
+    with SimulatorServer(Settings(db=db("r"), clock="manual", port=0, retention="outbox=7d",
+                                  retention_interval=0)) as s:
         sim = s.sim
 
         async def fill() -> None:
@@ -51,9 +52,9 @@ def test_outbox_retention_deletes_old_finished_rows(db, tmp_path: Path) -> None:
                 await tx.execute("UPDATE outbox SET status='cancelled' WHERE id > 3")  # e.g. subscription deleted
         sim.scheduler.paused = True
         s.call(fill())
-        assert s.call(sim.outbox.sweep_retention(force=True)) == 0  # not old yet
+        assert s.call(sim.retention.sweep())["outbox"] == 0  # not old yet
         sim.clock.set(sim.clock.now_ms() + 8 * 86400 * 1000)
-        assert s.call(sim.outbox.sweep_retention(force=True)) == 5
+        assert s.call(sim.retention.sweep())["outbox"] == 5
         assert s.call(sim.outbox.stats()) == {"pending": 0, "delivered": 0, "failed": 0, "cancelled": 0}
 
 
