@@ -8,6 +8,7 @@ when the test advances time, so "the 501st send in a second gets 429" is determi
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from simulator.bird.errors import BirdError
 from simulator.core.clock import Clock
 
 DOCUMENTED = {"getPerSecond": 50, "postPerSecond": 500}
+GENERATION = "generation"
 
 
 class TooManyRequests(BirdError):
@@ -31,6 +33,7 @@ class RateLimits:
     _window: int = -1
     _counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (workspace, bucket) → requests this second
     rejected: int = 0
+    generation: str = ""  # which setting of the limits the counts belong to (see _restart_counting)
     # In a fleet (core/fleet.py): ``shared(key, window, limit)`` takes one of the window's ``limit`` slots for the
     # whole fleet (False once they are spent), so a workspace's budget is one whichever process serves it.
     shared: Callable[[str, int, int], Awaitable[bool]] | None = None
@@ -46,19 +49,26 @@ class RateLimits:
     def set(self, get_per_second: int | None, post_per_second: int | None) -> None:
         """New limits (None = that bucket unlimited); counting restarts."""
         self.limits = {k: v for k, v in (("GET", get_per_second), ("POST", post_per_second)) if v is not None}
+        self._restart_counting()
+
+    def _restart_counting(self) -> None:
         self._counts.clear()
+        # The fleet's counters are keyed by this, saved with the limits: new limits start from zero everywhere.
+        self.generation = secrets.token_hex(4)
 
     def dumps(self) -> str:
         """The limits in force as JSON (what ``loads`` puts back after a restart on a shared store)."""
-        return json.dumps(self.limits)
+        return json.dumps({**self.limits, GENERATION: self.generation})
 
     def loads(self, text: str) -> None:
-        self.limits = {str(k): int(v) for k, v in json.loads(text).items()}
+        saved = json.loads(text)
+        self.limits = {str(k): int(v) for k, v in saved.items() if k != GENERATION}
         self._counts.clear()
+        self.generation = str(saved.get(GENERATION, ""))
 
     def restore(self) -> None:
         self.limits = dict(self.configured)
-        self._counts.clear()
+        self._restart_counting()
         self.rejected = 0
 
     async def check(self, workspace_id: str, method: str) -> None:
@@ -77,7 +87,7 @@ class RateLimits:
         key = (workspace_id, bucket)
         used = self._counts.get(key, 0)
         if self.shared is not None:
-            used = 0 if await self.shared(f"bird:{workspace_id}:{bucket}", window, limit) else limit
+            used = 0 if await self.shared(f"bird:{self.generation}:{workspace_id}:{bucket}", window, limit) else limit
         if used >= limit:
             self.rejected += 1
             retry_after = max(1, -(-(1000 - now % 1000) // 1000))  # whole seconds until the window turns
