@@ -33,8 +33,9 @@ from simulator.core.store import Tx
 
 RATE_LIMITS_STATE = "bird.rate_limits"  # the limits set through the control plane (core/state.py)
 # A message may go once it is finished (the partial index bird_messages_finished has this very condition): one
-# still moving or scheduled up to 35 days ahead stays however old it is.
-FINISHED = "status IN ('delivered', 'delivery_failed', 'sending_failed', 'rejected', 'skipped', 'deleted')"
+# still moving or scheduled up to 35 days ahead stays however old it is. ORs, not IN: see migration 0017.
+FINISHED = ("(status = 'delivered' OR status = 'delivery_failed' OR status = 'sending_failed' OR status = 'rejected'"
+            " OR status = 'skipped' OR status = 'deleted')")
 
 
 class BirdProvider(Provider):

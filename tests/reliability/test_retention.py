@@ -172,6 +172,27 @@ def test_sqlite_sweeps_read_through_indexes(tmp_path: Path) -> None:
                 assert "USING" in plan and "TEMP B-TREE" not in plan, (kind.name, sql, plan)
 
 
+def test_sqlite_partial_indexes_cost_writes_no_temporary_btrees(tmp_path: Path) -> None:
+    """A partial index's condition is evaluated on every write to its table: written as `IN (list)`, SQLite builds a
+    temporary b-tree for it per statement (each send and status change paid for the retention index that way)."""
+    with Simulator(Settings(db=str(tmp_path / "p.db"), clock="manual", port=0, retention="off")) as s:
+        server = s.server
+        assert server is not None
+        store = server.sim.store
+        partial = server.call(store.fetch_all("SELECT tbl_name, name FROM sqlite_master WHERE type = 'index'"
+                                              " AND sql LIKE '% WHERE %'"))
+        assert {"bird_messages_finished", "outbox_finished"} <= {r[1] for r in partial}
+        for table in sorted({r[0] for r in partial}):
+            info = server.call(store.fetch_all(f"PRAGMA table_info({table})"))
+            columns = [r[1] for r in info if not r[5]]  # the primary key aside
+            marks = ", ".join("?" * len(columns))
+            for sql in (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608 - declared names
+                        f"UPDATE {table} SET {', '.join(c + ' = ?' for c in columns)} WHERE rowid = ?"):  # noqa: S608
+                params = [None] * sql.count("?")
+                program = server.call(store.fetch_all("EXPLAIN " + sql, params))
+                assert not [op for op in program if op[1] == "OpenEphemeral"], (table, sql)
+
+
 def scrape(sim: Simulator) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = sim.http.get("/_sim/metrics").text
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
