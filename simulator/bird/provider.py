@@ -92,7 +92,7 @@ class BirdProvider(Provider):
                 AUTO_REPLY_JOB: JobKind(self.customers.run_auto_replies)}
 
     def retention_kinds(self) -> tuple[RetentionKind, ...]:
-        # Bird documents no retention for messages or media: 30 days, as Apple keeps attachments (docs/retention.md).
+        # Bird documents no retention for messages or media: 30 days is our stated choice (docs/retention.md).
         return (
             RetentionKind("bird.messages", "bird_messages", "created_at", 30 * DAY_S, where=FINISHED,
                           dependents=(Dependent("bird_status_history", "message_seq", "seq"),

@@ -90,8 +90,8 @@ class BusinessChatProvider(Provider):
         return {device.BEHAVIOUR_JOB: JobKind(self.service.run_behaviour)} if self.service is not None else {}
 
     def retention_kinds(self) -> tuple[RetentionKind, ...]:
-        # Apple keeps an attachment available for 30 days (docs/retention.md); what devices sent and received and
-        # idle conversations follow it. Customers and businesses come from the config and the control plane.
+        # Apple documents no retention for attachments: 30 days is our stated choice (docs/retention.md); what
+        # devices sent and received and idle conversations follow it. Customers and businesses come from the config and the control plane.
         if self.service is None:
             return ()
         return (
