@@ -91,7 +91,8 @@ class BusinessChatProvider(Provider):
 
     def retention_kinds(self) -> tuple[RetentionKind, ...]:
         # Apple documents no retention for attachments: 30 days is our stated choice (docs/retention.md); what
-        # devices sent and received and idle conversations follow it. Customers and businesses come from the config and the control plane.
+        # devices sent and received and idle conversations follow it. Customers and businesses come from the
+        # config and the control plane.
         if self.service is None:
             return ()
         return (

@@ -4,9 +4,11 @@ retention, in simulator time, so a server that runs for weeks keeps a bounded da
 Each provider declares its kinds (``Provider.retention_kinds()``), core declares the outbox's; this module runs
 them. A sweep never holds up serving: a step selects at most ``BATCH`` due rows through an index on the kind's
 time column (oldest first) and deletes them and what depends on them in one short transaction; between steps the
-sweep sleeps as long as the step took, so requests get at least half the event loop while it works. When nothing
-is due a kind costs one indexed probe. On PostgreSQL each step takes a transaction-level advisory lock first: two
-processes on one database never delete at once, and one that finds the lock taken skips its round.
+sweep sleeps as long as the step took, so requests get at least half the event loop while it works. A step runs on
+the event loop (as all SQL here does), so a kind whose rows are dear to delete (large rows, many dependents, a busy
+host) takes fewer rows a step: each kind's step size follows the time its steps take, towards ``STEP_TARGET_S``.
+When nothing is due a kind costs one indexed probe. On PostgreSQL each step takes a transaction-level advisory lock
+first: two processes on one database never delete at once, and one that finds the lock taken skips its round.
 
 Settings: ``retention`` is a comma-separated list of ``kind=duration`` overrides (``30d``, ``12h``, ``90m``,
 ``45s``, a number of seconds; ``0`` keeps everything of that kind), ``*=duration`` for every kind, ``off`` for
@@ -27,7 +29,9 @@ from simulator.core.store import Row, Store, Tx
 
 log = logging.getLogger("simulator.retention")
 
-BATCH = 200  # rows a step removes at most (a step of the largest kind takes a few milliseconds)
+BATCH = 200  # rows a step removes at most
+MIN_BATCH = 8  # the fewest it shrinks to (a sweep must still outpace the traffic that fills the table)
+STEP_TARGET_S = 0.010  # the time a step aims to hold the store (and the event loop) for
 DAY_S = 86400.0
 SWEEP_LOCK = 0x5E7E_0001  # PostgreSQL advisory lock: one sweeping process at a time
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -97,6 +101,8 @@ class _Counts:
     removed: int = 0
     steps: int = 0
     longest_step_s: float = 0.0  # the longest a step held the store (what a request may have waited)
+    batch: int = BATCH  # rows the next step takes (follows the time steps take)
+    last_step_s: float = 0.0
 
 
 @dataclass
@@ -119,7 +125,7 @@ class Retention:
         if kind.name in self.kinds:
             raise ValueError(f"retention kind {kind.name!r} is declared twice")
         self.kinds[kind.name] = kind
-        self.counts[kind.name] = _Counts()
+        self.counts[kind.name] = _Counts(batch=self.batch)
 
     def check(self) -> None:
         """A setting that names no declared kind is a typo: refused at start, with the kinds there are."""
@@ -175,32 +181,46 @@ class Retention:
                 if keep_s <= 0:
                     continue
                 total = 0
+                counts = self.counts[name]
                 while True:
                     cutoff = self.clock.now_ms() - int(keep_s * 1000)
-                    started = time.perf_counter()
-                    got = await self._step(kind, cutoff)
+                    batch = counts.batch
+                    got = await self._step(kind, cutoff, batch)
                     if got is None:  # another process holds the sweep lock: it does this round
                         return removed
+                    took = counts.last_step_s
+                    counts.batch = self._next_batch(batch, took)
                     total += got
-                    if got < self.batch:
+                    if got < batch:
                         break
                     # Requests get the loop for at least as long as the step had it.
-                    await asyncio.sleep(max(0.001, time.perf_counter() - started))
+                    await asyncio.sleep(max(0.001, took))
                 removed[name] = total
             self.sweeps += 1
         return removed
 
-    async def _step(self, kind: RetentionKind, cutoff: int) -> int | None:
+    def _next_batch(self, batch: int, took_s: float) -> int:
+        """The next step's size: scaled down to the target when a step took longer, doubled (up to ``batch``)
+        when it took under half of it."""
+        if took_s > STEP_TARGET_S:
+            return max(MIN_BATCH, min(batch - 1, int(batch * STEP_TARGET_S / took_s)))
+        if took_s < STEP_TARGET_S / 2:
+            return min(self.batch, batch * 2)
+        return batch
+
+    async def _step(self, kind: RetentionKind, cutoff: int, batch: int) -> int | None:
         columns = kind.columns()
         condition = f"{kind.where} AND " if kind.where else ""
-        started = time.perf_counter()
         select = (f"SELECT {', '.join(kind.key)} FROM {kind.table} WHERE {condition}{kind.time_column} < ?"  # noqa: S608 - declared names
                   f" ORDER BY {kind.time_column} LIMIT ?")
+        counts = self.counts[kind.name]
         async with self.store.transaction() as tx:
+            started = time.perf_counter()  # from here on the step holds the store (waiting for it does not count)
             if not await tx.try_lock(SWEEP_LOCK):
                 return None
-            keys = await tx.fetch_all(select, (cutoff, self.batch))
+            keys = await tx.fetch_all(select, (cutoff, batch))
             if not keys:
+                counts.last_step_s = time.perf_counter() - started
                 return 0
             # The time column is checked again: a row can have moved on since it was selected (a conversation with
             # a new message, written by another process of the fleet meanwhile).
@@ -220,10 +240,10 @@ class Retention:
                                      f" ({', '.join('?' * len(values))})", values)
             if kind.removed is not None and gone:
                 await kind.removed(tx, gone)
-        counts = self.counts[kind.name]
+        counts.last_step_s = time.perf_counter() - started
         counts.removed += len(gone)
         counts.steps += 1
-        counts.longest_step_s = max(counts.longest_step_s, time.perf_counter() - started)
+        counts.longest_step_s = max(counts.longest_step_s, counts.last_step_s)
         return len(keys)
 
     # -- inspection ---------------------------------------------------------------------------------------------------
@@ -235,6 +255,7 @@ class Retention:
                           "defaultSeconds": kind.default_s, "rows": await self.store.estimate_rows(kind.table),
                           "removed": self.counts[name].removed, "steps": self.counts[name].steps,
                           "longestStepMs": round(self.counts[name].longest_step_s * 1000, 1),
+                          "stepRows": self.counts[name].batch,
                           "summary": kind.summary})
         return {"intervalSeconds": self.interval_s, "sweeps": self.sweeps, "running": self._task is not None,
                 "kinds": kinds}

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.bird.provider import BirdProvider
-from simulator.core.retention import parse_setting
+from simulator.core.retention import BATCH, MIN_BATCH, STEP_TARGET_S, Retention, parse_setting
 from simulator.settings import Settings
 from simulator.testing import Simulator
 
@@ -191,6 +191,23 @@ def test_sqlite_partial_indexes_cost_writes_no_temporary_btrees(tmp_path: Path) 
                 params = [None] * sql.count("?")
                 program = server.call(store.fetch_all("EXPLAIN " + sql, params))
                 assert not [op for op in program if op[1] == "OpenEphemeral"], (table, sql)
+
+
+def test_a_kind_whose_steps_take_long_takes_fewer_rows_a_step(sim: Simulator) -> None:
+    """A step holds the event loop: one that took four times the target makes the next a quarter as large, quick
+    steps grow back to the cap, and the size never drops below the floor (the sweep must outpace the traffic)."""
+    server = sim.server
+    assert server is not None
+    retention: Retention = server.sim.retention
+    assert retention._next_batch(BATCH, STEP_TARGET_S * 4) == BATCH // 4  # noqa: SLF001
+    assert retention._next_batch(BATCH, STEP_TARGET_S * 1.01) == 198  # noqa: SLF001 - 200 / 1.01
+    assert retention._next_batch(20, STEP_TARGET_S * 1.01) == 19  # noqa: SLF001 - always at least one fewer
+    assert retention._next_batch(MIN_BATCH * 2, 10.0) == MIN_BATCH  # noqa: SLF001
+    assert retention._next_batch(BATCH // 4, STEP_TARGET_S / 4) == BATCH // 2  # noqa: SLF001
+    assert retention._next_batch(BATCH // 2 + 1, STEP_TARGET_S / 4) == BATCH  # noqa: SLF001
+    assert retention._next_batch(50, STEP_TARGET_S * 0.75) == 50  # noqa: SLF001 - near the target: kept
+    kinds = sim.control("GET", "/_sim/retention")["kinds"]
+    assert {k["kind"]: k["stepRows"] for k in kinds} == dict.fromkeys(retention.kinds, BATCH)
 
 
 def scrape(sim: Simulator) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
