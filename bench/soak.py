@@ -428,6 +428,10 @@ def summarize(soak: Soak, checks: dict[str, Any], final: dict[str, Any], params:
     longest = max(soak.latencies, key=lambda x: x[1]) if soak.latencies else (0, 0, "")
     first_removal = next((s["t"] for s in soak.samples if s["removed"] > 0), None)
     after = [s for s in soak.samples if first_removal is not None and s["t"] >= first_removal + 60]
+    # Steady state: from a minute after retention first removed, when the data set has stopped growing (before it,
+    # SQLite's page cache and the server's connection pools still fill up with the data).
+    steady_rss = _slope([(s["t"] / 60, s["rss_mb"]) for s in after]) if len(after) >= 3 else None
+    steady_fds = _slope([(s["t"] / 60, s["fds"]) for s in after]) if len(after) >= 3 else None
     return {"params": params, "machine": common.machine(), "requests": len(soak.latencies),
             "statuses": soak.statuses, "errors": soak.errors[:20], "late_starts": soak.late_starts,
             "longest_ms": round(longest[1] * 1e3, 1), "longest_what": longest[2],
@@ -436,6 +440,9 @@ def summarize(soak: Soak, checks: dict[str, Any], final: dict[str, Any], params:
             "rss_mb_per_100k_requests": round(rss_slope / req_per_min * 1e5, 2) if req_per_min else None,
             "fds_per_min_after_warmup": round(fd_slope, 3),
             "retention_started_at_s": first_removal,
+            "rss_mb_per_100k_requests_steady": (round(steady_rss / req_per_min * 1e5, 2)
+                                                if steady_rss is not None and req_per_min else None),
+            "fds_per_min_steady": round(steady_fds, 3) if steady_fds is not None else None,
             "db_mb_per_min_after_retention": round(_slope([(s["t"] / 60, s.get("db_mb", s["store_mb"]))
                                                            for s in after]), 2) if len(after) >= 3 else None,
             "samples": soak.samples, "checks": checks, "final": final}
@@ -453,6 +460,8 @@ def report(r: dict[str, Any]) -> list[str]:
              "max per minute (ms): " + ", ".join(f"{m['max_ms']}" for m in r["per_minute"]),
              f"RSS slope after warm-up {r['rss_mb_per_min_after_warmup']} MB/min"
              f" = {r['rss_mb_per_100k_requests']} MB per 100k requests; fds {r['fds_per_min_after_warmup']}/min",
+             f"from a minute after retention first removed: RSS {r['rss_mb_per_100k_requests_steady']} MB per 100k"
+             f" requests; fds {r['fds_per_min_steady']}/min",
              f"retention first removed at {r['retention_started_at_s']} s; database growth from a minute after that"
              f" {r['db_mb_per_min_after_retention']} MB/min",
              "database MB by minute (SQLite: db file / WAL / media files; PostgreSQL: pg_database_size): " + ", ".join(
