@@ -102,7 +102,6 @@ class _Counts:
     steps: int = 0
     longest_step_s: float = 0.0  # the longest a step held the store (what a request may have waited)
     batch: int = BATCH  # rows the next step takes (follows the time steps take)
-    last_step_s: float = 0.0
 
 
 @dataclass
@@ -185,10 +184,10 @@ class Retention:
                 while True:
                     cutoff = self.clock.now_ms() - int(keep_s * 1000)
                     batch = counts.batch
-                    got = await self._step(kind, cutoff, batch)
-                    if got is None:  # another process holds the sweep lock: it does this round
+                    step = await self._step(kind, cutoff, batch)
+                    if step is None:  # another process holds the sweep lock: it does this round
                         return removed
-                    took = counts.last_step_s
+                    got, took = step
                     counts.batch = self._next_batch(batch, took)
                     total += got
                     if got < batch:
@@ -208,20 +207,20 @@ class Retention:
             return min(self.batch, batch * 2)
         return batch
 
-    async def _step(self, kind: RetentionKind, cutoff: int, batch: int) -> int | None:
+    async def _step(self, kind: RetentionKind, cutoff: int, batch: int) -> tuple[int, float] | None:
+        """Up to ``batch`` due rows removed: (rows selected, seconds the step held the store); None when another
+        process holds the sweep lock."""
         columns = kind.columns()
         condition = f"{kind.where} AND " if kind.where else ""
         select = (f"SELECT {', '.join(kind.key)} FROM {kind.table} WHERE {condition}{kind.time_column} < ?"  # noqa: S608 - declared names
                   f" ORDER BY {kind.time_column} LIMIT ?")
-        counts = self.counts[kind.name]
         async with self.store.transaction() as tx:
             started = time.perf_counter()  # from here on the step holds the store (waiting for it does not count)
             if not await tx.try_lock(SWEEP_LOCK):
                 return None
             keys = await tx.fetch_all(select, (cutoff, batch))
             if not keys:
-                counts.last_step_s = time.perf_counter() - started
-                return 0
+                return 0, time.perf_counter() - started
             # The time column is checked again: a row can have moved on since it was selected (a conversation with
             # a new message, written by another process of the fleet meanwhile).
             width = len(kind.key)
@@ -240,11 +239,12 @@ class Retention:
                                      f" ({', '.join('?' * len(values))})", values)
             if kind.removed is not None and gone:
                 await kind.removed(tx, gone)
-        counts.last_step_s = time.perf_counter() - started
+        took = time.perf_counter() - started
+        counts = self.counts[kind.name]
         counts.removed += len(gone)
         counts.steps += 1
-        counts.longest_step_s = max(counts.longest_step_s, counts.last_step_s)
-        return len(keys)
+        counts.longest_step_s = max(counts.longest_step_s, took)
+        return len(keys), took
 
     # -- inspection ---------------------------------------------------------------------------------------------------
 
